@@ -1,0 +1,58 @@
+# One entry point for set-up, generation and tests. `make test` works on a fresh Debian machine:
+# it installs what is missing (apt and pip), builds, checks the generated code and runs every test.
+
+SHELL := /bin/bash
+KAFKA_PROTOCOL ?= ../shared/kafka-protocol
+SWIFT_BUILD_FLAGS ?=
+BIN = $(shell swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)
+
+APT_PACKAGES = zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev kcat
+PIP_PACKAGES = kafka-python==3.0.12 confluent-kafka==2.16.1 aiokafka==0.14.0 pytest python-snappy zstandard lz4
+PIP_MODULES = kafka confluent_kafka aiokafka pytest snappy zstandard lz4
+
+.PHONY: deps build generate check-generated test test-swift test-interop bench clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing apt packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@python3 -c "import $(shell echo $(PIP_MODULES) | tr ' ' ',')" 2>/dev/null || \
+		{ echo "installing pip packages"; pip install -q --root-user-action=ignore $(PIP_PACKAGES); }
+
+build: deps
+	swift build $(SWIFT_BUILD_FLAGS)
+
+# Regenerates Sources/KafkaWire/Generated and the test randomizers from the JSON specs.
+generate:
+	swift build --product kafkawire-generator
+	$$(swift build --show-bin-path)/kafkawire-generator $(KAFKA_PROTOCOL) Sources/KafkaWire/Generated Tests/KafkaWireTests/Generated
+
+# Fails when the committed generated code differs from a fresh generation.
+check-generated:
+	@if [ -d "$(KAFKA_PROTOCOL)/message" ]; then \
+		swift build --product kafkawire-generator >/dev/null && \
+		tmp=$$(mktemp -d) && \
+		$$(swift build --show-bin-path)/kafkawire-generator $(KAFKA_PROTOCOL) $$tmp/codec $$tmp/tests >/dev/null && \
+		diff -r $$tmp/codec Sources/KafkaWire/Generated && diff -r $$tmp/tests Tests/KafkaWireTests/Generated && \
+		rm -rf $$tmp && echo "generated code is up to date with $(KAFKA_PROTOCOL)"; \
+	else \
+		echo "$(KAFKA_PROTOCOL) not present: generated-code freshness not checked"; \
+	fi
+
+test-swift: deps
+	swift build --build-tests
+	swift test --skip-build
+
+test-interop: deps
+	swift build --product kafkawire-check
+	KAFKAWIRE_CHECK=$$(swift build --show-bin-path)/kafkawire-check python3 -m pytest -q -s Tests/Interop
+
+test: deps check-generated test-swift test-interop
+
+bench: deps
+	cd Benchmarks && swift package --disable-sandbox benchmark --format markdown
+
+clean:
+	rm -rf .build

@@ -1,0 +1,119 @@
+import NIOCore
+
+public struct RecordHeader: Hashable, Sendable {
+    public var key: String
+    public var value: ByteBuffer?
+
+    public init(key: String, value: ByteBuffer?) {
+        self.key = key
+        self.value = value
+    }
+}
+
+/// One record of a v2 batch, with its absolute offset and timestamp.
+///
+///     length varint, attributes int8, timestampDelta varlong, offsetDelta varint,
+///     keyLength varint, key, valueLength varint, value, headerCount varint,
+///     per header: keyLength varint, key, valueLength varint, value
+public struct Record: Hashable, Sendable {
+    public var offset: Int64
+    public var timestamp: Int64
+    public var key: ByteBuffer?
+    public var value: ByteBuffer?
+    public var headers: [RecordHeader]
+    /// Unused by Kafka so far; kept so a batch re-encodes to the same bytes.
+    public var attributes: Int8
+
+    public init(offset: Int64 = 0, timestamp: Int64 = 0, key: ByteBuffer? = nil, value: ByteBuffer? = nil,
+                headers: [RecordHeader] = [], attributes: Int8 = 0) {
+        self.offset = offset
+        self.timestamp = timestamp
+        self.key = key
+        self.value = value
+        self.headers = headers
+        self.attributes = attributes
+    }
+
+    /// Decodes one record; key, value and header values are slices of `buffer`.
+    public init(from buffer: inout ByteBuffer, baseOffset: Int64, baseTimestamp: Int64) throws {
+        let length = Int(try buffer.readVarint())
+        guard length >= 0, var body = buffer.readSlice(length: length) else {
+            throw KafkaWireError(.corruptRecordBatch, "record length \(length) with \(buffer.readableBytes) bytes left")
+        }
+        attributes = try body.readKafkaInt8()
+        timestamp = baseTimestamp &+ (try body.readVarlong())
+        offset = baseOffset &+ Int64(try body.readVarint())
+        key = try body.readVarintBytes()
+        value = try body.readVarintBytes()
+        let headerCount = Int(try body.readVarint())
+        guard headerCount >= 0, headerCount <= body.readableBytes else {
+            throw KafkaWireError(.corruptRecordBatch, "\(headerCount) headers in \(body.readableBytes) bytes")
+        }
+        var headers: [RecordHeader] = []
+        headers.reserveCapacity(headerCount)
+        for _ in 0..<headerCount {
+            guard var keyBytes = try body.readVarintBytes() else {
+                throw KafkaWireError(.corruptRecordBatch, "null header key")
+            }
+            guard let key = keyBytes.readString(length: keyBytes.readableBytes) else {
+                throw KafkaWireError(.invalidUTF8, "header key")
+            }
+            headers.append(RecordHeader(key: key, value: try body.readVarintBytes()))
+        }
+        self.headers = headers
+        guard body.readableBytes == 0 else {
+            throw KafkaWireError(.corruptRecordBatch, "\(body.readableBytes) bytes left in a record")
+        }
+    }
+
+    /// The size of the body (what the length prefix counts).
+    func bodySize(offsetDelta: Int32, timestampDelta: Int64) -> Int {
+        var size = 1 + ByteBuffer.varlongSize(timestampDelta) + ByteBuffer.varlongSize(Int64(offsetDelta))
+        size += Self.varintBytesSize(key) + Self.varintBytesSize(value)
+        size += ByteBuffer.varlongSize(Int64(headers.count))
+        for h in headers {
+            size += ByteBuffer.varlongSize(Int64(h.key.utf8.count)) + h.key.utf8.count + Self.varintBytesSize(h.value)
+        }
+        return size
+    }
+
+    static func varintBytesSize(_ bytes: ByteBuffer?) -> Int {
+        guard let bytes else { return 1 }
+        return ByteBuffer.varlongSize(Int64(bytes.readableBytes)) + bytes.readableBytes
+    }
+
+    /// Writes the record with deltas against its batch's base offset and timestamp.
+    public func write(into buffer: inout ByteBuffer, baseOffset: Int64, baseTimestamp: Int64) {
+        let offsetDelta = Int32(truncatingIfNeeded: offset &- baseOffset)
+        let timestampDelta = timestamp &- baseTimestamp
+        buffer.writeVarint(Int32(truncatingIfNeeded: bodySize(offsetDelta: offsetDelta, timestampDelta: timestampDelta)))
+        buffer.writeInteger(attributes)
+        buffer.writeVarlong(timestampDelta)
+        buffer.writeVarint(offsetDelta)
+        buffer.writeVarintBytes(key)
+        buffer.writeVarintBytes(value)
+        buffer.writeVarint(Int32(truncatingIfNeeded: headers.count))
+        for h in headers {
+            buffer.writeVarint(Int32(truncatingIfNeeded: h.key.utf8.count))
+            buffer.writeString(h.key)
+            buffer.writeVarintBytes(h.value)
+        }
+    }
+}
+
+extension ByteBuffer {
+    /// Varint-length-prefixed bytes inside a record (-1 for null).
+    mutating func readVarintBytes() throws -> ByteBuffer? {
+        let length = Int(try readVarint())
+        if length == -1 { return nil }
+        guard length >= 0 else { throw KafkaWireError(.corruptRecordBatch, "negative length \(length) in a record") }
+        guard let slice = readSlice(length: length) else { throw KafkaWireError.truncated(length, readableBytes) }
+        return slice
+    }
+
+    mutating func writeVarintBytes(_ bytes: ByteBuffer?) {
+        guard let bytes else { return writeVarint(-1) }
+        writeVarint(Int32(truncatingIfNeeded: bytes.readableBytes))
+        writeImmutableBuffer(bytes)
+    }
+}
