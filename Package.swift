@@ -8,9 +8,15 @@ let package = Package(
         .library(name: "KafkaWire", targets: ["KafkaWire"]),
         .executable(name: "kafkawire-generator", targets: ["KafkaWireGenerator"]),
         .executable(name: "kafkawire-check", targets: ["KafkaWireCheck"]),
+        .library(name: "KafkaLog", targets: ["KafkaLog"]),
+        .library(name: "MiniBroker", targets: ["MiniBroker"]),
+        .executable(name: "minibroker", targets: ["MiniBrokerMain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // System C libraries for the four Kafka compression codecs.
@@ -35,6 +41,50 @@ let package = Package(
             name: "KafkaWireCheck",
             dependencies: ["KafkaWire", .product(name: "NIOCore", package: "swift-nio")],
             path: "Sources/KafkaWireCheck"
+        ),
+        // The durable segment log: files, indexes, recovery, retention. Knows record batches, not requests.
+        .target(
+            name: "KafkaLog",
+            dependencies: [
+                "KafkaWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/KafkaLog"
+        ),
+        // The broker: configuration, the request layer (protocol <-> log) and the network server.
+        .target(
+            name: "MiniBroker",
+            dependencies: [
+                "KafkaWire", "KafkaLog",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/MiniBroker"
+        ),
+        .executableTarget(
+            name: "MiniBrokerMain",
+            dependencies: [
+                "MiniBroker",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/MiniBrokerMain"
+        ),
+        .testTarget(
+            name: "KafkaLogTests",
+            dependencies: ["KafkaLog", "KafkaWire", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/KafkaLogTests"
+        ),
+        .testTarget(
+            name: "MiniBrokerTests",
+            dependencies: ["MiniBroker", "KafkaWire", "KafkaLog", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/MiniBrokerTests"
         ),
         .testTarget(
             name: "KafkaWireTests",

@@ -1,0 +1,44 @@
+/// Per-partition log settings, named after the Kafka topic configs they implement.
+public struct LogConfig: Sendable, Equatable {
+    /// segment.bytes
+    public var segmentBytes: Int = 1_073_741_824
+    /// index.interval.bytes
+    public var indexIntervalBytes: Int = 4096
+    /// retention.ms (-1: keep forever)
+    public var retentionMs: Int64 = 604_800_000
+    /// retention.bytes (-1: no size limit)
+    public var retentionBytes: Int64 = -1
+    /// flush.messages: fsync after this many messages (Long.MAX: leave it to the page cache)
+    public var flushMessages: Int64 = Int64.max
+    /// flush.ms
+    public var flushMs: Int64 = Int64.max
+    /// max.message.bytes: the largest record batch accepted
+    public var maxMessageBytes: Int = 1_048_588
+    /// message.timestamp.type: LogAppendTime makes the broker stamp batches
+    public var logAppendTime = false
+    /// message.timestamp.before.max.ms / after.max.ms
+    public var timestampBeforeMaxMs: Int64 = Int64.max
+    public var timestampAfterMaxMs: Int64 = 3_600_000
+
+    public init() {}
+}
+
+/// A partition of a topic, named the way Kafka names its directories: `<topic>-<partition>`.
+public struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
+    public var topic: String
+    public var partition: Int32
+
+    public init(_ topic: String, _ partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+
+    public var description: String { "\(topic)-\(partition)" }
+
+    /// Parses a directory name; topic names may contain '-', so the partition is after the last one.
+    public init?(directoryName: String) {
+        guard let dash = directoryName.lastIndex(of: "-"), dash != directoryName.startIndex,
+              let partition = Int32(directoryName[directoryName.index(after: dash)...]), partition >= 0 else { return nil }
+        self.init(String(directoryName[..<dash]), partition)
+    }
+}

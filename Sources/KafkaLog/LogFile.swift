@@ -1,0 +1,237 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOCore
+
+/// Errors of the storage layer. `path` names the file so that an operator can find it.
+public struct LogError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable {
+        /// A system call failed (disk full, read-only file system, permissions...).
+        case io
+        /// Stored data does not parse (a corrupt index or checkpoint).
+        case corrupt
+        /// The caller asked for something the log cannot do (offset out of range...).
+        case invalidRequest
+    }
+
+    public let kind: Kind
+    public let message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    static func io(_ operation: String, _ path: String, errno code: Int32 = errno) -> LogError {
+        LogError(.io, "\(operation) \(path): \(String(cString: strerror(code)))")
+    }
+
+    public var description: String { message }
+}
+
+/// An open file of the log (segment data or index), written at its end and read at any position.
+/// One file descriptor; positional I/O only, so readers and the appender never share a file offset.
+public final class LogFile: @unchecked Sendable {
+    public let path: String
+    public let descriptor: Int32
+    /// Bytes in the file as far as the log is concerned (appends advance it).
+    public private(set) var size: Int
+
+    public init(path: String, create: Bool) throws {
+        self.path = path
+        let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
+        let fd = open(path, flags, 0o644)
+        guard fd >= 0 else { throw LogError.io("open", path) }
+        descriptor = fd
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            close(fd)
+            throw LogError.io("stat", path)
+        }
+        size = Int(info.st_size)
+    }
+
+    deinit { close(descriptor) }
+
+    /// Writes `bytes` at the end with as few system calls as the kernel allows (one, normally).
+    public func append(_ bytes: UnsafeRawBufferPointer) throws {
+        try write(bytes, at: size)
+        size += bytes.count
+    }
+
+    /// Writes several pieces at the end with one `pwritev`.
+    public func append(_ pieces: [UnsafeRawBufferPointer]) throws {
+        var iovecs = pieces.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
+        var remaining = pieces.reduce(0) { $0 + $1.count }
+        var offset = size
+        var first = 0  // pieces already written; at most IOV_MAX (1024 on Linux) per call
+        while remaining > 0 {
+            let written = iovecs[first...].withUnsafeBufferPointer {
+                pwritev(descriptor, $0.baseAddress, Int32(min($0.count, 1024)), off_t(offset))
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw LogError.io("write", path)
+            }
+            remaining -= written
+            offset += written
+            // Skip the pieces written whole and trim the one written in part.
+            var done = written
+            while first < iovecs.count, done >= iovecs[first].iov_len {
+                done -= iovecs[first].iov_len
+                first += 1
+            }
+            if first < iovecs.count, done > 0 {
+                iovecs[first].iov_base = iovecs[first].iov_base.map { $0 + done }
+                iovecs[first].iov_len -= done
+            }
+        }
+        size = offset
+    }
+
+    public func append(_ buffer: ByteBuffer) throws {
+        try buffer.withUnsafeReadableBytes { try append($0) }
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer, at position: Int) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(position + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LogError.io("write", path)
+            }
+            done += n
+        }
+    }
+
+    /// Reads up to `length` bytes at `position` (fewer at the end of the file).
+    public func read(at position: Int, length: Int) throws -> ByteBuffer {
+        var buffer = ByteBuffer()
+        let wanted = max(0, min(length, size - position))
+        guard wanted > 0 else { return buffer }
+        try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: wanted) { target in
+            var done = 0
+            while done < wanted {
+                let n = pread(descriptor, target.baseAddress! + done, wanted - done, off_t(position + done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw LogError.io("read", path)
+                }
+                if n == 0 { break }
+                done += n
+            }
+            return done
+        }
+        return buffer
+    }
+
+    /// Reads a big-endian integer at `position`, nil past the end.
+    public func readInteger<T: FixedWidthInteger>(at position: Int, as: T.Type = T.self) throws -> T? {
+        var value = T.zero
+        let n = withUnsafeMutableBytes(of: &value) { pread(descriptor, $0.baseAddress, MemoryLayout<T>.size, off_t(position)) }
+        if n < 0 { throw LogError.io("read", path) }
+        return n == MemoryLayout<T>.size ? T(bigEndian: value) : nil
+    }
+
+    public func truncate(to newSize: Int) throws {
+        guard ftruncate(descriptor, off_t(newSize)) == 0 else { throw LogError.io("truncate", path) }
+        size = newSize
+    }
+
+    /// fdatasync: the data (and the size) reach the disk.
+    public func flush() throws {
+        guard fdatasync(descriptor) == 0 else { throw LogError.io("fsync", path) }
+    }
+}
+
+/// File system helpers for the log directory.
+public enum LogDirectory {
+    public static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    public static func create(_ path: String) throws {
+        var partial = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            partial += "/" + component
+            if mkdir(partial, 0o755) != 0 && errno != EEXIST { throw LogError.io("mkdir", partial) }
+        }
+    }
+
+    public static func list(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw LogError.io("opendir", path) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    public static func remove(_ path: String) throws {
+        if unlink(path) != 0 && errno != ENOENT { throw LogError.io("unlink", path) }
+    }
+
+    /// Deletes a directory and everything in it.
+    public static func removeTree(_ path: String) throws {
+        guard isDirectory(path) else { return try remove(path) }
+        for name in try list(path) { try removeTree(path + "/" + name) }
+        if rmdir(path) != 0 && errno != ENOENT { throw LogError.io("rmdir", path) }
+    }
+
+    public static func rename(_ from: String, _ to: String) throws {
+        guard Glibc.rename(from, to) == 0 else { throw LogError.io("rename", from) }
+    }
+
+    /// Writes a small file atomically: a temporary beside it, fsync, rename over, fsync the directory.
+    public static func writeAtomically(_ contents: String, to path: String) throws {
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw LogError.io("open", temporary) }
+        let ok = contents.utf8CString.withUnsafeBufferPointer { raw -> Bool in
+            var done = 0
+            let count = raw.count - 1  // without the NUL
+            while done < count {
+                let n = Glibc.write(fd, raw.baseAddress! + done, count - done)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                done += n
+            }
+            return fsync(fd) == 0
+        }
+        close(fd)
+        guard ok else { throw LogError.io("write", temporary) }
+        try rename(temporary, path)
+        syncDirectory(parent(of: path))
+    }
+
+    public static func readText(_ path: String) throws -> String? {
+        guard exists(path) else { return nil }
+        let file = try LogFile(path: path, create: false)
+        let bytes = try file.read(at: 0, length: file.size)
+        return String(buffer: bytes)
+    }
+
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
+    }
+}

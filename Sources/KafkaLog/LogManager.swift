@@ -1,0 +1,115 @@
+import Logging
+import NIOConcurrencyHelpers
+
+/// The log directory (`log.dirs`): one directory per partition named `<topic>-<partition>`, and
+/// Kafka's checkpoint files beside them:
+///
+///     recovery-point-offset-checkpoint   offsets below which every partition's data is on disk
+///     log-start-offset-checkpoint        each partition's log start offset (DeleteRecords, retention)
+///     .kafka_cleanshutdown               present only after a clean shutdown
+///
+/// Checkpoint format (Kafka's): a version line `0`, a count line, then `<topic> <partition> <offset>`.
+public final class LogManager: @unchecked Sendable {
+    public static let recoveryPointFile = "recovery-point-offset-checkpoint"
+    public static let logStartOffsetFile = "log-start-offset-checkpoint"
+    public static let cleanShutdownFile = ".kafka_cleanshutdown"
+
+    public let directory: String
+    private let lock = NIOLock()
+    private var logs: [TopicPartition: PartitionLog] = [:]
+    private let logger: Logger
+    /// Whether the previous run ended with a clean shutdown (decided when loading).
+    public private(set) var wasCleanShutdown = false
+
+    public init(directory: String, logger: Logger) throws {
+        self.directory = directory
+        self.logger = logger
+        try LogDirectory.create(directory)
+    }
+
+    public var all: [TopicPartition: PartitionLog] { lock.withLock { logs } }
+
+    public func log(_ tp: TopicPartition) -> PartitionLog? { lock.withLock { logs[tp] } }
+
+    /// Opens every partition directory. Without the clean-shutdown marker, partitions are recovered
+    /// from their recovery points. `config` gives each topic's log settings.
+    public func loadAll(config: (String) -> LogConfig) throws {
+        let markerPath = directory + "/" + Self.cleanShutdownFile
+        let clean = LogDirectory.exists(markerPath)
+        wasCleanShutdown = clean
+        let recoveryPoints = readCheckpoint(Self.recoveryPointFile)
+        let startOffsets = readCheckpoint(Self.logStartOffsetFile)
+        var loaded: [TopicPartition: PartitionLog] = [:]
+        for name in try LogDirectory.list(directory) where LogDirectory.isDirectory(directory + "/" + name) {
+            guard let tp = TopicPartition(directoryName: name) else { continue }
+            let log = try PartitionLog(directory: directory + "/" + name, topicPartition: tp, config: config(tp.topic),
+                                       logStartOffset: startOffsets[tp], recoveryPoint: recoveryPoints[tp], clean: clean,
+                                       logger: logger)
+            loaded[tp] = log
+        }
+        lock.withLock { logs = loaded }
+        // The marker speaks for one run only: from here on a crash must trigger recovery.
+        try LogDirectory.remove(markerPath)
+        if !clean && !loaded.isEmpty {
+            logger.warning("no clean-shutdown marker: recovered \(loaded.count) partition(s) from their recovery points")
+        }
+        try checkpoint()
+    }
+
+    public func createLog(_ tp: TopicPartition, config: LogConfig) throws -> PartitionLog {
+        try lock.withLock {
+            if let existing = logs[tp] { return existing }
+            let log = try PartitionLog(directory: directory + "/" + tp.description, topicPartition: tp, config: config,
+                                       logStartOffset: 0, recoveryPoint: 0, clean: true, logger: logger)
+            logs[tp] = log
+            return log
+        }
+    }
+
+    public func deleteLog(_ tp: TopicPartition) throws {
+        let log = lock.withLock { logs.removeValue(forKey: tp) }
+        try log?.delete()
+    }
+
+    /// Writes both checkpoint files atomically.
+    public func checkpoint() throws {
+        let current = all
+        try writeCheckpoint(Self.recoveryPointFile, current.mapValues { $0.recoveryPointOffset })
+        try writeCheckpoint(Self.logStartOffsetFile, current.mapValues { $0.logStartOffset })
+    }
+
+    /// Clean shutdown: flush everything, write checkpoints, then the marker.
+    public func shutdown() throws {
+        for log in all.values { try log.close(sync: true) }
+        try checkpoint()
+        try LogDirectory.writeAtomically("", to: directory + "/" + Self.cleanShutdownFile)
+    }
+
+    func writeCheckpoint(_ name: String, _ offsets: [TopicPartition: Int64]) throws {
+        var text = "0\n\(offsets.count)\n"
+        for (tp, offset) in offsets.sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
+            text += "\(tp.topic) \(tp.partition) \(offset)\n"
+        }
+        try LogDirectory.writeAtomically(text, to: directory + "/" + name)
+    }
+
+    /// Reads a checkpoint; a missing or corrupt one yields nothing (recovery then starts from zero).
+    func readCheckpoint(_ name: String) -> [TopicPartition: Int64] {
+        guard let text = try? LogDirectory.readText(directory + "/" + name) else { return [:] }
+        let lines = text.split(separator: "\n")
+        guard lines.count >= 2, lines[0] == "0", let count = Int(lines[1]), lines.count == count + 2 else {
+            logger.warning("corrupt checkpoint file \(name): ignored, partitions will be recovered from their segments")
+            return [:]
+        }
+        var result: [TopicPartition: Int64] = [:]
+        for line in lines.dropFirst(2) {
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, let partition = Int32(fields[1]), let offset = Int64(fields[2]) else {
+                logger.warning("corrupt checkpoint file \(name): ignored")
+                return [:]
+            }
+            result[TopicPartition(String(fields[0]), partition)] = offset
+        }
+        return result
+    }
+}

@@ -1,0 +1,198 @@
+import KafkaWire
+import NIOCore
+
+/// What the log needs of a batch it appends: where its offsets and timestamps end.
+public struct BatchSummary: Sendable {
+    public var baseOffset: Int64
+    public var lastOffset: Int64
+    public var maxTimestamp: Int64
+    public var size: Int
+
+    public init(baseOffset: Int64, lastOffset: Int64, maxTimestamp: Int64, size: Int) {
+        self.baseOffset = baseOffset
+        self.lastOffset = lastOffset
+        self.maxTimestamp = maxTimestamp
+        self.size = size
+    }
+}
+
+/// A segment of a partition's log: `<20-digit base offset>.log` with its `.index` and `.timeindex`.
+/// The segment holds record batches back to back, exactly as they travel on the wire.
+public final class LogSegment: @unchecked Sendable {
+    public let baseOffset: Int64
+    public let directory: String
+    let log: LogFile
+    let offsetIndex: OffsetIndex
+    let timeIndex: TimeIndex
+    let indexIntervalBytes: Int
+    private var bytesSinceLastIndexEntry = 0
+    /// The largest record timestamp in the segment and the offset of the batch that has it.
+    public private(set) var maxTimestamp: Int64 = -1
+    public private(set) var offsetOfMaxTimestamp: Int64 = -1
+    /// One past the last offset held (the base offset while empty).
+    public private(set) var nextOffset: Int64
+
+    public static func fileName(_ baseOffset: Int64, _ suffix: String) -> String {
+        let digits = String(baseOffset)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + suffix
+    }
+
+    public var size: Int { log.size }
+    public var path: String { log.path }
+
+    /// Opens (or creates) the segment's files. With `loadIndexes` the index files are trusted (clean
+    /// shutdown); otherwise call `recover()` before use.
+    public init(directory: String, baseOffset: Int64, indexIntervalBytes: Int, create: Bool, loadIndexes: Bool) throws {
+        self.directory = directory
+        self.baseOffset = baseOffset
+        self.indexIntervalBytes = indexIntervalBytes
+        log = try LogFile(path: directory + "/" + Self.fileName(baseOffset, ".log"), create: create)
+        offsetIndex = try OffsetIndex(path: directory + "/" + Self.fileName(baseOffset, ".index"), baseOffset: baseOffset, load: loadIndexes)
+        timeIndex = try TimeIndex(path: directory + "/" + Self.fileName(baseOffset, ".timeindex"), baseOffset: baseOffset, load: loadIndexes)
+        nextOffset = baseOffset
+        if loadIndexes {
+            if let last = timeIndex.lastEntry {
+                maxTimestamp = last.timestamp
+                offsetOfMaxTimestamp = last.offset
+            }
+            // The indexes are sparse: read the headers after the last entry to find the end.
+            let start = offsetIndex.lastEntry?.position ?? 0
+            try scanHeaders(from: start) { summary, _ in
+                nextOffset = summary.lastOffset + 1
+                if summary.maxTimestamp > maxTimestamp {
+                    maxTimestamp = summary.maxTimestamp
+                    offsetOfMaxTimestamp = summary.lastOffset
+                }
+                return true
+            }
+        }
+    }
+
+    /// Appends batches already validated and given their offsets. `pieces` are their bytes (one
+    /// `pwritev`); `batches` describe them in order.
+    public func append(pieces: [UnsafeRawBufferPointer], batches: [BatchSummary]) throws {
+        var position = log.size
+        try log.append(pieces)
+        for batch in batches {
+            if batch.maxTimestamp > maxTimestamp {
+                maxTimestamp = batch.maxTimestamp
+                offsetOfMaxTimestamp = batch.lastOffset
+            }
+            if bytesSinceLastIndexEntry > indexIntervalBytes {
+                offsetIndex.append(offset: batch.lastOffset, position: position)
+                timeIndex.maybeAppend(timestamp: maxTimestamp, offset: offsetOfMaxTimestamp)
+                bytesSinceLastIndexEntry = 0
+            }
+            bytesSinceLastIndexEntry += batch.size
+            position += batch.size
+            nextOffset = batch.lastOffset + 1
+        }
+    }
+
+    /// Reads batch headers from `position` to the end, calling `visit` with each batch's summary and
+    /// position until it returns false. Stops quietly at a truncated tail.
+    func scanHeaders(from position: Int, limit: Int? = nil, _ visit: (BatchSummary, Int) throws -> Bool) throws {
+        var position = position
+        let end = limit ?? log.size
+        while position + RecordBatchLayout.headerSize <= end {
+            var header = try log.read(at: position, length: RecordBatchLayout.headerSize)
+            guard let base = header.getInteger(at: 0, as: Int64.self),
+                  let length = header.getInteger(at: RecordBatchLayout.batchLength, as: Int32.self),
+                  let delta = header.getInteger(at: RecordBatchLayout.lastOffsetDelta, as: Int32.self),
+                  let maxTimestamp = header.getInteger(at: RecordBatchLayout.maxTimestamp, as: Int64.self),
+                  length >= 0 else { return }
+            header.clear()
+            let size = Int(length) + RecordBatchLayout.logOverhead
+            guard position + size <= end else { return }
+            guard try visit(BatchSummary(baseOffset: base, lastOffset: base + Int64(delta), maxTimestamp: maxTimestamp, size: size), position) else { return }
+            position += size
+        }
+    }
+
+    /// The position and base offset of the first batch whose last offset is >= `offset`, nil if none.
+    public func find(offset: Int64, maxPosition: Int? = nil) throws -> (position: Int, batch: BatchSummary)? {
+        var found: (Int, BatchSummary)?
+        try scanHeaders(from: offsetIndex.lookup(offset).position, limit: maxPosition) { summary, position in
+            if summary.lastOffset >= offset {
+                found = (position, summary)
+                return false
+            }
+            return true
+        }
+        return found
+    }
+
+    /// The first offset whose batch's max timestamp is >= `timestamp`, with the batch's position.
+    public func find(timestamp: Int64) throws -> (position: Int, batch: BatchSummary)? {
+        let startOffset = timeIndex.lookup(timestamp)
+        var found: (Int, BatchSummary)?
+        try scanHeaders(from: offsetIndex.lookup(startOffset).position) { summary, position in
+            if summary.maxTimestamp >= timestamp {
+                found = (position, summary)
+                return false
+            }
+            return true
+        }
+        return found
+    }
+
+    public func read(at position: Int, length: Int) throws -> ByteBuffer {
+        try log.read(at: position, length: length)
+    }
+
+    /// Rebuilds the indexes by reading every batch, checking its header and CRC, and truncates the
+    /// segment at the first batch that is torn or corrupt. Returns the bytes cut off.
+    public func recover(maxBatchSize: Int) throws -> Int {
+        try offsetIndex.reset()
+        try timeIndex.reset()
+        bytesSinceLastIndexEntry = 0
+        maxTimestamp = -1
+        offsetOfMaxTimestamp = -1
+        nextOffset = baseOffset
+        var position = 0
+        let size = log.size
+        while position < size {
+            guard position + RecordBatchLayout.headerSize <= size,
+                  let length = try log.readInteger(at: position + RecordBatchLayout.batchLength, as: Int32.self),
+                  length >= Int32(RecordBatchLayout.headerSize - RecordBatchLayout.logOverhead),
+                  Int(length) + RecordBatchLayout.logOverhead <= maxBatchSize,
+                  position + Int(length) + RecordBatchLayout.logOverhead <= size else { break }
+            let bytes = try log.read(at: position, length: Int(length) + RecordBatchLayout.logOverhead)
+            guard let view = try? RecordBatchView(validating: bytes), view.baseOffset >= nextOffset,
+                  view.lastOffsetDelta >= 0 else { break }
+            let summary = BatchSummary(baseOffset: view.baseOffset, lastOffset: view.lastOffset,
+                                       maxTimestamp: view.maxTimestamp, size: view.sizeInBytes)
+            if summary.maxTimestamp > maxTimestamp {
+                maxTimestamp = summary.maxTimestamp
+                offsetOfMaxTimestamp = summary.lastOffset
+            }
+            if bytesSinceLastIndexEntry > indexIntervalBytes {
+                offsetIndex.append(offset: summary.lastOffset, position: position)
+                timeIndex.maybeAppend(timestamp: maxTimestamp, offset: offsetOfMaxTimestamp)
+                bytesSinceLastIndexEntry = 0
+            }
+            bytesSinceLastIndexEntry += summary.size
+            nextOffset = summary.lastOffset + 1
+            position += summary.size
+        }
+        let cut = size - position
+        if cut > 0 { try log.truncate(to: position) }
+        return cut
+    }
+
+    public func flush(sync: Bool) throws {
+        if sync { try log.flush() }
+        try offsetIndex.flush(sync: sync)
+        try timeIndex.flush(sync: sync)
+    }
+
+    /// Deletes the segment's files. Open descriptors (a fetch being sent) stay valid until closed.
+    public func delete() throws {
+        try LogDirectory.remove(log.path)
+        try LogDirectory.remove(offsetIndex.file.path)
+        try LogDirectory.remove(timeIndex.file.path)
+    }
+
+    /// The file descriptor, for sending a range with sendfile.
+    public var descriptor: Int32 { log.descriptor }
+}
