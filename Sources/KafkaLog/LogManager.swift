@@ -82,7 +82,7 @@ public final class LogManager: @unchecked Sendable {
     public func shutdown() throws {
         for log in all.values { try log.close(sync: true) }
         try checkpoint()
-        try LogDirectory.writeAtomically("", to: directory + "/" + Self.cleanShutdownFile)
+        try LogDirectory.writeAtomically("{\"version\":0,\"brokerEpoch\":0}", to: directory + "/" + Self.cleanShutdownFile)
     }
 
     func writeCheckpoint(_ name: String, _ offsets: [TopicPartition: Int64]) throws {

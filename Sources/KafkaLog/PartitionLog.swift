@@ -14,6 +14,8 @@ public enum AppendError: Error, Sendable {
     case invalidTimestamp(String)
     case unsupportedMagic(String)
     case producer(ProducerStateError)
+    /// The append alone is larger than a whole segment (RECORD_LIST_TOO_LARGE).
+    case recordListTooLarge(String)
     case storage(String)
 }
 
@@ -55,7 +57,8 @@ public final class PartitionLog: @unchecked Sendable {
     private var unflushedMessages: Int64 = 0
     private var lastFlushMs: Int64
     private var recoveryPoint: Int64
-    private var appendListeners: [@Sendable () -> Void] = []
+    private var appendListeners: [UInt64: @Sendable () -> Void] = [:]
+    private var nextListenerId: UInt64 = 0
     let logger: Logger
 
     public var logStartOffset: Int64 { lock.withLock { _logStartOffset } }
@@ -159,7 +162,14 @@ public final class PartitionLog: @unchecked Sendable {
         guard iterator.remainder.readableBytes == 0 else {
             throw .corruptMessage("\(iterator.remainder.readableBytes) trailing bytes do not form a complete batch")
         }
-        guard !positions.isEmpty else { throw .corruptMessage("no record batch in the request") }
+        // Produce v3+ carries exactly one batch per partition (Kafka's ProduceRequest.validateRecords).
+        guard positions.count == 1 else {
+            throw .invalidRecord(positions.isEmpty ? "a produce must carry one record batch per partition"
+                                                   : "a produce must carry one record batch per partition, not \(positions.count)")
+        }
+        guard position <= config.segmentBytes else {
+            throw .recordListTooLarge("\(position) bytes do not fit in a segment of segment.bytes \(config.segmentBytes)")
+        }
         if config.logAppendTime {
             // Rewriting covered fields means rewriting the CRC; this is the only path that touches the bytes.
             for (index, entry) in positions.enumerated() {
@@ -235,8 +245,8 @@ public final class PartitionLog: @unchecked Sendable {
             if unflushedMessages >= config.flushMessages || nowMs - lastFlushMs >= config.flushMs {
                 do { try flushLocked(nowMs: nowMs) } catch { throw .storage("\(error)") }
             }
-            let listeners = appendListeners
-            appendListeners = []
+            let listeners = appendListeners.values
+            appendListeners = [:]
             for listener in listeners { listener() }
             return AppendResult(firstOffset: summaries.first!.baseOffset, lastOffset: summaries.last!.lastOffset,
                                 logAppendTime: config.logAppendTime ? nowMs : -1, logStartOffset: _logStartOffset, recordCount: count)
@@ -245,6 +255,9 @@ public final class PartitionLog: @unchecked Sendable {
 
     /// The checks Kafka's LogValidator makes on a v2 batch from a client, without touching records.
     static func validate(_ view: RecordBatchView, config: LogConfig, nowMs: Int64) throws(AppendError) {
+        guard view.baseOffset == 0 else {
+            throw .invalidRecord("the baseOffset of a record batch from a client should be 0, not \(view.baseOffset)")
+        }
         guard view.sizeInBytes <= config.maxMessageBytes else {
             throw .messageTooLarge("batch of \(view.sizeInBytes) bytes exceeds max.message.bytes \(config.maxMessageBytes)")
         }
@@ -255,8 +268,14 @@ public final class PartitionLog: @unchecked Sendable {
             throw .invalidRecord("batch has \(view.recordCount) records but lastOffsetDelta \(view.lastOffsetDelta)")
         }
         guard !view.attributes.isControl else { throw .invalidRecord("clients may not produce control batches") }
+        guard view.producerId < 0 || view.baseSequence >= 0 else {
+            throw .invalidRecord("an idempotent batch (producer \(view.producerId)) needs a base sequence")
+        }
         guard view.attributes.compression != nil else { throw .corruptMessage("unknown compression codec") }
         if !config.logAppendTime {
+            guard view.attributes.timestampType == .createTime else {
+                throw .invalidTimestamp("producers should not set the timestamp type to LogAppendTime")
+            }
             let maxTimestamp = view.maxTimestamp
             if maxTimestamp >= 0, config.timestampAfterMaxMs != Int64.max, maxTimestamp > nowMs + config.timestampAfterMaxMs {
                 throw .invalidTimestamp("timestamp \(maxTimestamp) is more than message.timestamp.after.max.ms ahead of the broker's clock")
@@ -276,10 +295,22 @@ public final class PartitionLog: @unchecked Sendable {
         logger.debug("rolled new segment", metadata: ["partition": "\(topicPartition)", "baseOffset": "\(offset)"])
     }
 
-    /// Calls `listener` once, at the next append (long-poll fetches wait this way).
-    public func onNextAppend(_ listener: @escaping @Sendable () -> Void) {
-        lock.withLock { appendListeners.append(listener) }
+    /// Calls `listener` once, at the next append (long-poll fetches wait this way). The token removes
+    /// it when the wait ends otherwise.
+    @discardableResult
+    public func onNextAppend(_ listener: @escaping @Sendable () -> Void) -> UInt64 {
+        lock.withLock {
+            nextListenerId += 1
+            appendListeners[nextListenerId] = listener
+            return nextListenerId
+        }
     }
+
+    public func removeAppendListener(_ token: UInt64) {
+        lock.withLock { _ = appendListeners.removeValue(forKey: token) }
+    }
+
+    public var appendListenerCount: Int { lock.withLock { appendListeners.count } }
 
     // MARK: Read
 

@@ -44,13 +44,9 @@ public struct ProducerStateManager: Sendable {
 
     /// Checks a batch before it is appended (nothing changes until `record`).
     public func check(producerId: Int64, epoch: Int16, firstSequence: Int32, lastSequence: Int32) throws(ProducerStateError) -> Verdict {
-        guard let entry = producers[producerId] else {
-            // A producer the partition has never seen (or whose state expired) starts at sequence 0.
-            guard firstSequence == 0 else {
-                throw .outOfOrderSequence("producer \(producerId) is unknown here and its first sequence is \(firstSequence), not 0")
-            }
-            return .append
-        }
+        // A producer the partition has no state for (new, or its state expired) is accepted at any
+        // epoch and sequence, as Kafka does since KIP-360.
+        guard let entry = producers[producerId] else { return .append }
         if epoch < entry.producerEpoch {
             throw .invalidProducerEpoch("producer \(producerId) epoch \(epoch) is older than the current epoch \(entry.producerEpoch)")
         }

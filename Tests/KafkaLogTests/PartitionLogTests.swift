@@ -220,7 +220,15 @@ import Testing
         // An older epoch is fenced; a new epoch starts at 0.
         _ = try log.append(clientBatch(count: 1, producerId: 7, epoch: 1, sequence: 0))
         #expect(throws: AppendError.self) { try log.append(clientBatch(count: 1, producerId: 7, epoch: 0, sequence: 5)) }
-        #expect(throws: AppendError.self) { try log.append(clientBatch(count: 1, producerId: 8, epoch: 0, sequence: 4)) }
+        // A producer the partition has no state for is accepted at any sequence (KIP-360).
+        #expect(try log.append(clientBatch(count: 1, producerId: 8, epoch: 0, sequence: 4)).recordCount == 1)
+        // Two batches in one produce are refused, as is a batch with a base offset set by the client.
+        var two = clientBatch(count: 1)
+        two.writeImmutableBuffer(clientBatch(count: 1))
+        #expect(throws: AppendError.self) { try log.append(two) }
+        var offsetSet = clientBatch(count: 1)
+        offsetSet.setInteger(Int64(5), at: 0)
+        #expect(throws: AppendError.self) { try log.append(offsetSet) }
     }
 
     @Test func producerStateSurvivesRestartCleanOrNot() throws {

@@ -1,0 +1,103 @@
+import Foundation
+import KafkaLog
+import KafkaWire
+import Logging
+import NIOConcurrencyHelpers
+
+/// The broker's state behind the request layer: configuration, the log directory, topics and the
+/// producer id allocator. Shared by every connection; each piece locks what it owns.
+public final class Broker: @unchecked Sendable {
+    public let config: BrokerConfig
+    public let logs: LogManager
+    public let topics: TopicRegistry
+    public let logger: Logger
+    public let clusterId: String
+    let producerIds: ProducerIdAllocator
+
+    public init(config: BrokerConfig, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        logs = try LogManager(directory: config.logDirectory, logger: logger)
+        clusterId = try Self.loadMetaProperties(directory: config.logDirectory, nodeId: config.brokerId)
+        producerIds = try ProducerIdAllocator(path: config.logDirectory + "/producer-id-block")
+        topics = TopicRegistry(logs: logs, brokerConfig: config, logger: logger)
+        try topics.load()
+    }
+
+    public var brokerId: Int32 { config.brokerId }
+
+    /// The address clients are told to use (the first advertised listener).
+    public var advertised: Listener { config.advertisedListeners[0] }
+
+    private let maintenanceState = NIOLockedValueBox((retention: Int64(0), checkpoint: Int64(0)))
+    static let checkpointIntervalMs: Int64 = 60_000
+
+    /// Periodic work, called about once a second: flush.ms for every partition, retention every
+    /// log.retention.check.interval.ms, checkpoints every minute (Kafka's default interval).
+    public func runMaintenance(nowMs: Int64 = PartitionLog.currentTimeMs()) {
+        let (retentionDue, checkpointDue) = maintenanceState.withLockedValue { last -> (Bool, Bool) in
+            let r = nowMs - last.retention >= config.retentionCheckIntervalMs
+            let c = nowMs - last.checkpoint >= Self.checkpointIntervalMs
+            if r { last.retention = nowMs }
+            if c { last.checkpoint = nowMs }
+            return (r, c)
+        }
+        for (tp, log) in logs.all {
+            do {
+                if retentionDue { try log.applyRetention(nowMs: nowMs) }
+                try log.flushIfDue(nowMs: nowMs)
+            } catch {
+                logger.error("maintenance of \(tp) failed: \(error)")
+            }
+        }
+        if checkpointDue || retentionDue {
+            do { try logs.checkpoint() } catch { logger.error("writing checkpoints failed: \(error)") }
+        }
+    }
+
+    /// Flushes everything and writes the checkpoints and the clean-shutdown marker.
+    public func shutdown() throws {
+        try logs.shutdown()
+        logger.info("log directory closed cleanly", metadata: ["dir": "\(logs.directory)"])
+    }
+
+    /// Reads or writes `meta.properties` (KRaft's: version, cluster.id, node.id) and returns the cluster id.
+    static func loadMetaProperties(directory: String, nodeId: Int32) throws -> String {
+        let path = directory + "/meta.properties"
+        if let text = try LogDirectory.readText(path) {
+            let values = TopicRegistry.parseProperties(text)
+            if let id = values["cluster.id"], !id.isEmpty { return id }
+        }
+        let clusterId = KafkaUUID.random().base64URL
+        try LogDirectory.writeAtomically("version=1\ncluster.id=\(clusterId)\nnode.id=\(nodeId)\ndirectory.id=\(KafkaUUID.random().base64URL)\n", to: path)
+        return clusterId
+    }
+}
+
+/// Hands out producer ids that are never reused, even across restarts: ids come from blocks of 1000
+/// whose end is persisted before any id of the block is handed out (as Kafka's controller does).
+final class ProducerIdAllocator: @unchecked Sendable {
+    static let blockSize: Int64 = 1000
+    private let path: String
+    private let lock = NIOLock()
+    private var next: Int64
+    private var blockEnd: Int64
+
+    init(path: String) throws {
+        self.path = path
+        let stored = try LogDirectory.readText(path).flatMap { Int64($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+        next = stored
+        blockEnd = stored
+    }
+
+    func allocate() throws -> Int64 {
+        try lock.withLock {
+            if next >= blockEnd {
+                blockEnd = next + Self.blockSize
+                try LogDirectory.writeAtomically("\(blockEnd)\n", to: path)
+            }
+            defer { next += 1 }
+            return next
+        }
+    }
+}

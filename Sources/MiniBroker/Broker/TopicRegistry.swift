@@ -1,0 +1,260 @@
+import Foundation
+import KafkaLog
+import KafkaWire
+import Logging
+import NIOConcurrencyHelpers
+
+/// A topic as the broker knows it.
+public struct TopicState: Sendable {
+    public var name: String
+    public var id: KafkaUUID
+    public var partitionCount: Int32
+    /// Topic-level config overrides (dynamic topic configs).
+    public var overrides: [String: String]
+}
+
+/// Why a topic operation is refused, with the Kafka error it maps to.
+public struct TopicError: Error, Sendable {
+    public let code: ErrorCode
+    public let message: String
+
+    public init(_ code: ErrorCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+/// The topics of the broker and their partition logs. Topic metadata lives beside the data, so the
+/// log directory alone restores the broker:
+///
+///     <log.dirs>/<topic>-<n>/partition.metadata     "version: 0\ntopic_id: <base64url id>" (Kafka's format)
+///     <log.dirs>/__topic_configs/<topic>.properties  the topic's config overrides
+public final class TopicRegistry: @unchecked Sendable {
+    public static let maxNameLength = 249
+    let logs: LogManager
+    let brokerConfig: BrokerConfig
+    let logger: Logger
+    private let lock = NIOLock()
+    private var topics: [String: TopicState] = [:]
+    private var configDirectory: String { logs.directory + "/__topic_configs" }
+
+    init(logs: LogManager, brokerConfig: BrokerConfig, logger: Logger) {
+        self.logs = logs
+        self.brokerConfig = brokerConfig
+        self.logger = logger
+    }
+
+    /// Opens every partition and rebuilds the topic list from the directory.
+    func load() throws {
+        try LogDirectory.create(configDirectory)
+        var overrides: [String: [String: String]] = [:]
+        for file in try LogDirectory.list(configDirectory) where file.hasSuffix(".properties") {
+            let name = String(file.dropLast(".properties".count))
+            overrides[name] = Self.parseProperties(try LogDirectory.readText(configDirectory + "/" + file) ?? "")
+        }
+        try logs.loadAll { [brokerConfig] topic in
+            TopicConfig.logConfig(overrides: overrides[topic] ?? [:], broker: brokerConfig)
+        }
+        var loaded: [String: TopicState] = [:]
+        for tp in logs.all.keys.sorted(by: { ($0.topic, $0.partition) < ($1.topic, $1.partition) }) {
+            var topic = loaded[tp.topic] ?? TopicState(name: tp.topic, id: .zero, partitionCount: 0, overrides: overrides[tp.topic] ?? [:])
+            topic.partitionCount = max(topic.partitionCount, tp.partition + 1)
+            if topic.id == .zero, let id = readTopicId(tp) { topic.id = id }
+            loaded[tp.topic] = topic
+        }
+        for (name, var topic) in loaded {
+            if topic.id == .zero {
+                topic.id = KafkaUUID.random()
+                for p in 0..<topic.partitionCount { try writeTopicId(topic.id, TopicPartition(name, p)) }
+                loaded[name] = topic
+            }
+            // Partitions missing from the directory (a crash while creating them) are recreated empty.
+            for p in 0..<topic.partitionCount where logs.log(TopicPartition(name, p)) == nil {
+                _ = try logs.createLog(TopicPartition(name, p), config: TopicConfig.logConfig(overrides: topic.overrides, broker: brokerConfig))
+                try writeTopicId(topic.id, TopicPartition(name, p))
+            }
+        }
+        lock.withLock { topics = loaded }
+        logger.info("loaded \(loaded.count) topic(s) from \(logs.directory)")
+    }
+
+    public var all: [TopicState] { lock.withLock { Array(topics.values) }.sorted { $0.name < $1.name } }
+
+    public func topic(_ name: String) -> TopicState? { lock.withLock { topics[name] } }
+
+    public func topic(id: KafkaUUID) -> TopicState? { lock.withLock { topics.values.first { $0.id == id } } }
+
+    public func log(_ topic: String, _ partition: Int32) -> PartitionLog? { logs.log(TopicPartition(topic, partition)) }
+
+    // MARK: Names
+
+    /// Kafka's topic name rules: 1-249 of [a-zA-Z0-9._-], not "." or "..".
+    public static func nameProblem(_ name: String) -> String? {
+        if name.isEmpty { return "Topic name is invalid: the empty string is not allowed" }
+        if name == "." || name == ".." { return "Topic name is invalid: '.' and '..' are not allowed" }
+        if name.utf8.count > maxNameLength {
+            return "Topic name is invalid: '\(name)' is longer than the maximum of \(maxNameLength) characters"
+        }
+        let legal = name.utf8.allSatisfy { c in
+            (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 46 || c == 95 || c == 45
+        }
+        return legal ? nil : "Topic name is invalid: '\(name)' contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+    }
+
+    // MARK: Changes
+
+    /// Creates a topic (or only checks that it could be created).
+    @discardableResult
+    public func create(name: String, partitions: Int32, overrides: [String: String], validateOnly: Bool) throws(TopicError) -> TopicState {
+        if let problem = Self.nameProblem(name) { throw TopicError(.invalidTopicException, problem) }
+        guard partitions > 0 else {
+            throw TopicError(.invalidPartitions, "Number of partitions was set to an invalid non-positive value.")
+        }
+        for (key, value) in overrides {
+            if let problem = TopicConfig.problem(key: key, value: value) { throw TopicError(.invalidConfig, problem) }
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        if topics[name] != nil { throw TopicError(.topicAlreadyExists, "Topic '\(name)' already exists.") }
+        // Kafka refuses names that differ only by '.' versus '_' (their metric names would collide).
+        let normalized = name.replacingOccurrences(of: ".", with: "_")
+        if let other = topics.keys.first(where: { $0.replacingOccurrences(of: ".", with: "_") == normalized }) {
+            throw TopicError(.invalidTopicException, "Topic '\(name)' collides with existing topic: \(other)")
+        }
+        let topic = TopicState(name: name, id: KafkaUUID.random(), partitionCount: partitions, overrides: overrides)
+        if validateOnly { return topic }
+        do {
+            try writeOverrides(topic)
+            for p in 0..<partitions {
+                let tp = TopicPartition(name, p)
+                _ = try logs.createLog(tp, config: TopicConfig.logConfig(overrides: overrides, broker: brokerConfig))
+                try writeTopicId(topic.id, tp)
+            }
+            try logs.checkpoint()
+        } catch {
+            logger.error("creating topic \(name) failed: \(error)")
+            throw TopicError(.kafkaStorageError, "Creating topic '\(name)' failed: \(error)")
+        }
+        topics[name] = topic
+        logger.info("created topic", metadata: ["topic": "\(name)", "partitions": "\(partitions)", "id": "\(topic.id)"])
+        return topic
+    }
+
+    public func delete(name: String) throws(TopicError) -> TopicState {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let topic = topics.removeValue(forKey: name) else {
+            throw TopicError(.unknownTopicOrPartition, "This server does not host this topic-partition.")
+        }
+        do {
+            for p in 0..<topic.partitionCount { try logs.deleteLog(TopicPartition(name, p)) }
+            try LogDirectory.remove(configDirectory + "/" + name + ".properties")
+            try logs.checkpoint()
+        } catch {
+            logger.error("deleting topic \(name) failed: \(error)")
+            throw TopicError(.kafkaStorageError, "Deleting topic '\(name)' failed: \(error)")
+        }
+        logger.info("deleted topic", metadata: ["topic": "\(name)"])
+        return topic
+    }
+
+    public func addPartitions(name: String, count: Int32, validateOnly: Bool) throws(TopicError) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard var topic = topics[name] else {
+            throw TopicError(.unknownTopicOrPartition, "This server does not host this topic-partition.")
+        }
+        if count == topic.partitionCount {
+            throw TopicError(.invalidPartitions, "Topic already has \(count) partition(s).")
+        }
+        guard count > topic.partitionCount else {
+            throw TopicError(.invalidPartitions, "The topic \(name) currently has \(topic.partitionCount) partition(s); \(count) would not be an increase.")
+        }
+        if validateOnly { return }
+        do {
+            for p in topic.partitionCount..<count {
+                let tp = TopicPartition(name, p)
+                _ = try logs.createLog(tp, config: TopicConfig.logConfig(overrides: topic.overrides, broker: brokerConfig))
+                try writeTopicId(topic.id, tp)
+            }
+        } catch {
+            throw TopicError(.kafkaStorageError, "Adding partitions to '\(name)' failed: \(error)")
+        }
+        topic.partitionCount = count
+        topics[name] = topic
+        logger.info("added partitions", metadata: ["topic": "\(name)", "partitions": "\(count)"])
+    }
+
+    /// Replaces a topic's overrides (after validation) and applies them to its logs.
+    public func setOverrides(name: String, _ overrides: [String: String], validateOnly: Bool) throws(TopicError) {
+        for (key, value) in overrides {
+            if let problem = TopicConfig.problem(key: key, value: value) { throw TopicError(.invalidConfig, problem) }
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        guard var topic = topics[name] else {
+            throw TopicError(.unknownTopicOrPartition, "Topic '\(name)' does not exist.")
+        }
+        if validateOnly { return }
+        topic.overrides = overrides
+        do { try writeOverrides(topic) } catch {
+            throw TopicError(.kafkaStorageError, "Saving configs of '\(name)' failed: \(error)")
+        }
+        topics[name] = topic
+        let config = TopicConfig.logConfig(overrides: overrides, broker: brokerConfig)
+        for p in 0..<topic.partitionCount { logs.log(TopicPartition(name, p))?.config = config }
+        logger.info("updated topic configs", metadata: ["topic": "\(name)", "configs": "\(overrides.sorted { $0.key < $1.key })"])
+    }
+
+    // MARK: Files
+
+    private func writeOverrides(_ topic: TopicState) throws {
+        let path = configDirectory + "/" + topic.name + ".properties"
+        if topic.overrides.isEmpty { return try LogDirectory.remove(path) }
+        let text = topic.overrides.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined()
+        try LogDirectory.writeAtomically(text, to: path)
+    }
+
+    static func parseProperties(_ text: String) -> [String: String] {
+        var result: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            result[String(line[..<eq])] = String(line[line.index(after: eq)...])
+        }
+        return result
+    }
+
+    private func writeTopicId(_ id: KafkaUUID, _ tp: TopicPartition) throws {
+        try LogDirectory.writeAtomically("version: 0\ntopic_id: \(id.base64URL)", to: logs.directory + "/\(tp)/partition.metadata")
+    }
+
+    private func readTopicId(_ tp: TopicPartition) -> KafkaUUID? {
+        guard let text = try? LogDirectory.readText(logs.directory + "/\(tp)/partition.metadata") else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("topic_id:") {
+            return KafkaUUID(base64URL: line.dropFirst("topic_id:".count).trimmingCharacters(in: .whitespaces))
+        }
+        return nil
+    }
+}
+
+extension KafkaUUID {
+    /// Kafka's textual form of a Uuid: 22 characters of URL-safe base64 without padding.
+    public var base64URL: String {
+        var bytes = [UInt8]()
+        withUnsafeBytes(of: high.bigEndian) { bytes += $0 }
+        withUnsafeBytes(of: low.bigEndian) { bytes += $0 }
+        return Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    public init?(base64URL text: String) {
+        var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while standard.count % 4 != 0 { standard += "=" }
+        guard let data = Data(base64Encoded: standard), data.count == 16 else { return nil }
+        let bytes = [UInt8](data)
+        let high = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let low = bytes[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        self.init(high: high, low: low)
+    }
+}

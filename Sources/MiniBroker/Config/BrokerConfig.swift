@@ -1,0 +1,142 @@
+import Foundation
+import KafkaLog
+
+/// A refused configuration: names the key so an operator knows what to fix.
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public let key: String
+    public let reason: String
+
+    public init(key: String, reason: String) {
+        self.key = key
+        self.reason = reason
+    }
+
+    public var description: String { "invalid configuration '\(key)': \(reason)" }
+}
+
+/// The broker's static configuration: Kafka's `server.properties` keys that MiniBroker supports.
+/// Values are kept as strings (as Kafka reports them) with typed accessors.
+public struct BrokerConfig: Sendable {
+    public static let definitions: [ConfigDefinition] = [
+        ConfigDefinition("broker.id", .int, "0", check: ConfigDefinition.atLeast(0, .int)),
+        ConfigDefinition("node.id", .int, nil, check: ConfigDefinition.atLeast(0, .int)),
+        ConfigDefinition("listeners", .string, "PLAINTEXT://127.0.0.1:9092", check: { Listener.parseList($0).error }),
+        ConfigDefinition("advertised.listeners", .string, nil, check: { Listener.parseList($0).error }),
+        ConfigDefinition("log.dirs", .string, "./data", check: { $0.isEmpty ? "must name a directory" : nil }),
+        ConfigDefinition("log.dir", .string, nil),
+        ConfigDefinition("num.partitions", .int, "1", check: ConfigDefinition.atLeast(1, .int)),
+        ConfigDefinition("default.replication.factor", .int, "1", check: ConfigDefinition.atLeast(1, .int)),
+        ConfigDefinition("auto.create.topics.enable", .boolean, "true"),
+        ConfigDefinition("log.segment.bytes", .int, "1073741824", check: ConfigDefinition.atLeast(14, .int)),
+        ConfigDefinition("log.index.interval.bytes", .int, "4096", check: ConfigDefinition.atLeast(0, .int)),
+        ConfigDefinition("log.retention.hours", .int, "168"),
+        ConfigDefinition("log.retention.minutes", .int, nil),
+        ConfigDefinition("log.retention.ms", .long, nil),
+        ConfigDefinition("log.retention.bytes", .long, "-1"),
+        ConfigDefinition("log.retention.check.interval.ms", .long, "300000", check: ConfigDefinition.atLeast(1, .long)),
+        ConfigDefinition("log.flush.interval.messages", .long, String(Int64.max), check: ConfigDefinition.atLeast(1, .long)),
+        ConfigDefinition("log.flush.interval.ms", .long, nil, check: ConfigDefinition.atLeast(0, .long)),
+        ConfigDefinition("log.cleanup.policy", .list, "delete", check: ConfigDefinition.oneOf(["delete"])),
+        ConfigDefinition("log.message.timestamp.type", .string, "CreateTime", check: ConfigDefinition.oneOf(["CreateTime", "LogAppendTime"])),
+        ConfigDefinition("log.message.timestamp.before.max.ms", .long, String(Int64.max), check: ConfigDefinition.atLeast(0, .long)),
+        ConfigDefinition("log.message.timestamp.after.max.ms", .long, "3600000", check: ConfigDefinition.atLeast(0, .long)),
+        ConfigDefinition("message.max.bytes", .int, "1048588", check: ConfigDefinition.atLeast(0, .int)),
+        ConfigDefinition("socket.request.max.bytes", .int, "104857600", check: ConfigDefinition.atLeast(1, .int)),
+        ConfigDefinition("min.insync.replicas", .int, "1", check: ConfigDefinition.atLeast(1, .int)),
+        ConfigDefinition("compression.type", .string, "producer",
+                         check: ConfigDefinition.oneOf(["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"])),
+        ConfigDefinition("group.initial.rebalance.delay.ms", .int, "3000", check: ConfigDefinition.atLeast(0, .int)),
+    ]
+
+    static let byName: [String: ConfigDefinition] = Dictionary(uniqueKeysWithValues: definitions.map { ($0.name, $0) })
+
+    /// Values set explicitly (file, overrides, flags), by key.
+    public private(set) var explicit: [String: String] = [:]
+
+    public init() {}
+
+    /// Sets one key, refusing unknown keys and bad values.
+    public mutating func set(_ key: String, _ value: String) throws {
+        guard let definition = Self.byName[key] else {
+            throw ConfigError(key: key, reason: "unknown or unsupported broker configuration key")
+        }
+        if let problem = definition.problem(with: value) { throw ConfigError(key: key, reason: "'\(value)' \(problem)") }
+        explicit[key] = value
+    }
+
+    /// Reads a `server.properties` file: `key=value` or `key: value` lines, `#` and `!` comments.
+    public mutating func load(propertiesText text: String) throws {
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix("!") { continue }
+            guard let separator = line.firstIndex(where: { $0 == "=" || $0 == ":" }) else {
+                throw ConfigError(key: line, reason: "line \(number + 1) is not key=value")
+            }
+            let key = line[..<separator].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: separator)...].trimmingCharacters(in: .whitespaces)
+            try set(key, value)
+        }
+    }
+
+    /// The effective value of a key, and whether it was set or defaulted.
+    public func value(_ key: String) -> (value: String?, source: ConfigSource) {
+        if let v = explicit[key] { return (v, .staticBrokerConfig) }
+        return (Self.byName[key]?.defaultValue, .defaultConfig)
+    }
+
+    func string(_ key: String) -> String { value(key).value ?? "" }
+    func int(_ key: String) -> Int { Int(string(key)) ?? 0 }
+    func long(_ key: String) -> Int64 { Int64(string(key)) ?? 0 }
+    func bool(_ key: String) -> Bool { string(key).lowercased() == "true" }
+
+    // MARK: Typed views
+
+    public var brokerId: Int32 { Int32(explicit["node.id"] ?? string("broker.id")) ?? 0 }
+    public var listeners: [Listener] { Listener.parseList(string("listeners")).listeners }
+    public var advertisedListeners: [Listener] {
+        guard let text = explicit["advertised.listeners"] else { return listeners }
+        return Listener.parseList(text).listeners
+    }
+    public var logDirectory: String { explicit["log.dirs"].map { String($0.split(separator: ",").first ?? "") } ?? explicit["log.dir"] ?? string("log.dirs") }
+    public var numPartitions: Int32 { Int32(int("num.partitions")) }
+    public var autoCreateTopics: Bool { bool("auto.create.topics.enable") }
+    public var socketRequestMaxBytes: Int { int("socket.request.max.bytes") }
+    public var retentionCheckIntervalMs: Int64 { long("log.retention.check.interval.ms") }
+    public var groupInitialRebalanceDelayMs: Int { int("group.initial.rebalance.delay.ms") }
+
+    /// log.retention.ms, else minutes, else hours, as Kafka resolves them.
+    public var retentionMs: Int64 {
+        if let ms = explicit["log.retention.ms"].flatMap({ Int64($0) }) { return ms }
+        if let minutes = explicit["log.retention.minutes"].flatMap({ Int64($0) }) { return minutes * 60_000 }
+        return long("log.retention.hours") * 3_600_000
+    }
+
+    /// Checks that need several keys at once (called after everything is set).
+    public func validate() throws {
+        guard !listeners.isEmpty else { throw ConfigError(key: "listeners", reason: "no listener configured") }
+        guard !logDirectory.isEmpty else { throw ConfigError(key: "log.dirs", reason: "no log directory configured") }
+    }
+}
+
+/// `NAME://host:port`, as in `listeners`.
+public struct Listener: Sendable, Equatable {
+    public var name: String
+    public var host: String
+    public var port: Int
+
+    static func parseList(_ text: String) -> (listeners: [Listener], error: String?) {
+        var result: [Listener] = []
+        for item in text.split(separator: ",") {
+            let entry = item.trimmingCharacters(in: .whitespaces)
+            guard let scheme = entry.range(of: "://") else { return ([], "'\(entry)' is not NAME://host:port") }
+            let name = String(entry[..<scheme.lowerBound])
+            let address = entry[scheme.upperBound...]
+            guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+                  (0...65535).contains(port) else { return ([], "'\(entry)' has no valid port") }
+            var host = String(address[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            result.append(Listener(name: name, host: host.isEmpty ? "0.0.0.0" : host, port: port))
+        }
+        return (result, result.isEmpty ? "no listener given" : nil)
+    }
+}

@@ -1,0 +1,63 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The broker as a ServiceLifecycle service: listens, serves, and on graceful shutdown (SIGINT,
+/// SIGTERM) stops accepting, lets in-flight requests finish, then flushes the log and writes the
+/// checkpoints and the clean-shutdown marker.
+public final class BrokerServer: Service, @unchecked Sendable {
+    public let broker: Broker
+    let group: MultiThreadedEventLoopGroup
+    let logger: Logger
+    private var channel: Channel?
+
+    public init(broker: Broker, group: MultiThreadedEventLoopGroup, logger: Logger) {
+        self.broker = broker
+        self.group = group
+        self.logger = logger
+    }
+
+    /// Binds the first listener; returns the bound port (useful when configured with port 0).
+    @discardableResult
+    public func bind() async throws -> Int {
+        let listener = broker.config.listeners[0]
+        let dispatcher = RequestDispatcher(broker: broker, logger: logger)
+        let maxFrame = broker.config.socketRequestMaxBytes
+        let logger = self.logger
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameSize: maxFrame)))
+                    try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(dispatcher: dispatcher, logger: logger))
+                }
+            }
+        let channel = try await bootstrap.bind(host: listener.host, port: listener.port).get()
+        self.channel = channel
+        let port = channel.localAddress?.port ?? listener.port
+        logger.info("MiniBroker started", metadata: [
+            "listener": "\(listener.name)://\(listener.host):\(port)", "broker.id": "\(broker.brokerId)",
+            "log.dirs": "\(broker.config.logDirectory)", "cluster.id": "\(broker.clusterId)",
+        ])
+        return port
+    }
+
+    public func run() async throws {
+        if channel == nil { try await bind() }
+        let maintenance = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [broker] _ in
+            broker.runMaintenance()
+        }
+        try? await gracefulShutdown()
+        logger.info("MiniBroker stopping: no new connections, finishing in-flight requests")
+        maintenance.cancel()
+        try await channel?.close()
+        // In-flight requests finish on their event loops; a short grace period lets their writes go out.
+        try? await Task.sleep(for: .milliseconds(100))
+        try broker.shutdown()
+        logger.info("MiniBroker stopped")
+    }
+}

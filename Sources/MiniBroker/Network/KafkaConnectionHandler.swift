@@ -1,0 +1,84 @@
+import Logging
+import NIOCore
+
+/// One client connection. Requests are handled one at a time, in arrival order, and each response is
+/// written before the next request starts, as Kafka processes a connection: responses come back in
+/// request order, and a long-polling fetch holds the requests behind it. Pipelined requests wait in
+/// a bounded queue; past it, the handler stops reading from the socket.
+final class KafkaConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = Never
+    typealias OutboundOut = IOData
+
+    static let maxQueuedRequests = 64
+
+    private let dispatcher: RequestDispatcher
+    private let logger: Logger
+    private var queue = CircularBuffer<ByteBuffer>()
+    private var busy = false
+    private var readPending = false
+
+    init(dispatcher: RequestDispatcher, logger: Logger) {
+        self.dispatcher = dispatcher
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        queue.append(unwrapInboundIn(data))
+        processNext(context: context)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if queue.count >= Self.maxQueuedRequests {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        logger.debug("closing connection: \(error)", metadata: ["remote": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
+        context.close(promise: nil)
+    }
+
+    private func processNext(context: ChannelHandlerContext) {
+        guard !busy, let frame = queue.popFirst() else { return }
+        busy = true
+        if readPending && queue.count < Self.maxQueuedRequests {
+            readPending = false
+            context.read()
+        }
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        dispatcher.handle(frame, eventLoop: context.eventLoop).hop(to: context.eventLoop).whenComplete { result in
+            let context = loopBound.value
+            self.busy = false
+            switch result {
+            case .success(let response?):
+                self.write(response, context: context)
+            case .success(nil):
+                break
+            case .failure(let error):
+                self.logger.info("closing connection: \(error)", metadata: ["remote": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
+                context.close(promise: nil)
+                return
+            }
+            self.processNext(context: context)
+        }
+    }
+
+    private func write(_ response: ResponseFrame, context: ChannelHandlerContext) {
+        guard context.channel.isActive else {
+            for handle in response.fileHandles { try? handle.close() }
+            return
+        }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        for (index, part) in response.parts.enumerated() {
+            context.write(wrapOutboundOut(part), promise: index == response.parts.count - 1 ? promise : nil)
+        }
+        context.flush()
+        let handles = response.fileHandles
+        promise.futureResult.whenComplete { _ in
+            for handle in handles { try? handle.close() }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import KafkaLog
+import KafkaWire
+
+// ApiVersions, Metadata, DescribeCluster: what the broker serves and where things are.
+
+extension RequestDispatcher {
+    func apiVersions(_ request: ApiVersionsRequest, version: Int16) -> ApiVersionsResponse {
+        // v3+ checks the client software name and version (KIP-511).
+        if version >= 3 {
+            for value in [request.clientSoftwareName, request.clientSoftwareVersion] where !Self.isValidSoftwareLabel(value) {
+                return ApiVersionsResponse(errorCode: ErrorCode.invalidRequest.rawValue)
+            }
+        }
+        let keys = Self.served.sorted { $0.key.rawValue < $1.key.rawValue }.map {
+            ApiVersionsResponse.ApiVersion(apiKey: $0.key.rawValue, minVersion: $0.value.lowerBound, maxVersion: $0.value.upperBound)
+        }
+        return ApiVersionsResponse(errorCode: 0, apiKeys: keys, throttleTimeMs: 0)
+    }
+
+    /// `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`, Kafka's rule for client software labels.
+    static func isValidSoftwareLabel(_ value: String) -> Bool {
+        let bytes = Array(value.utf8)
+        guard let first = bytes.first, let last = bytes.last else { return false }
+        func alnum(_ c: UInt8) -> Bool { (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) }
+        return alnum(first) && alnum(last) && bytes.allSatisfy { alnum($0) || $0 == 45 || $0 == 46 }
+    }
+
+    func metadata(_ request: MetadataRequest, version: Int16) -> MetadataResponse {
+        let advertised = broker.advertised
+        var response = MetadataResponse(
+            throttleTimeMs: 0,
+            brokers: [.init(nodeId: broker.brokerId, host: advertised.host, port: Int32(advertised.port), rack: nil)],
+            clusterId: broker.clusterId, controllerId: broker.brokerId)
+        // v0 and a null list mean every topic; an empty list means none.
+        let requested: [MetadataRequest.MetadataRequestTopic]? = version == 0 && (request.topics?.isEmpty ?? true) ? nil : request.topics
+        let allowAutoCreate = (version < 4 || request.allowAutoTopicCreation) && broker.config.autoCreateTopics
+        var states: [(String?, KafkaUUID, TopicState?, ErrorCode)] = []
+        if let requested {
+            for wanted in requested {
+                if let name = wanted.name {
+                    if let topic = broker.topics.topic(name) {
+                        states.append((name, topic.id, topic, .noError))
+                    } else if allowAutoCreate, TopicRegistry.nameProblem(name) == nil {
+                        do {
+                            let topic = try broker.topics.create(name: name, partitions: broker.config.numPartitions, overrides: [:], validateOnly: false)
+                            states.append((name, topic.id, topic, .noError))
+                        } catch {
+                            // Created meanwhile by another request: answer with what exists.
+                            let existing = broker.topics.topic(name)
+                            states.append((name, existing?.id ?? .zero, existing, existing == nil ? error.code : .noError))
+                        }
+                    } else if TopicRegistry.nameProblem(name) != nil {
+                        states.append((name, .zero, nil, .invalidTopicException))
+                    } else {
+                        states.append((name, .zero, nil, .unknownTopicOrPartition))
+                    }
+                } else if let topic = broker.topics.topic(id: wanted.topicId) {
+                    states.append((topic.name, topic.id, topic, .noError))
+                } else {
+                    states.append((nil, wanted.topicId, nil, .unknownTopicId))
+                }
+            }
+        } else {
+            states = broker.topics.all.map { ($0.name, $0.id, $0, .noError) }
+        }
+        response.topics = states.map { name, id, topic, error in
+            MetadataResponse.MetadataResponseTopic(
+                errorCode: error.rawValue, name: name, topicId: id, isInternal: false,
+                partitions: topic.map { t in (0..<t.partitionCount).map { p in
+                    .init(errorCode: 0, partitionIndex: p, leaderId: broker.brokerId, leaderEpoch: 0,
+                          replicaNodes: [broker.brokerId], isrNodes: [broker.brokerId], offlineReplicas: [])
+                } } ?? [])
+        }
+        return response
+    }
+
+    func describeCluster(_ request: DescribeClusterRequest) -> DescribeClusterResponse {
+        let advertised = broker.advertised
+        // Endpoint type 1 asks for brokers; 2 (controllers) has no answer on a combined single node.
+        guard request.endpointType == 1 else {
+            return DescribeClusterResponse(errorCode: ErrorCode.unsupportedEndpointType.rawValue,
+                                           errorMessage: "Only brokers (endpoint type 1) are described", endpointType: request.endpointType)
+        }
+        return DescribeClusterResponse(
+            throttleTimeMs: 0, errorCode: 0, endpointType: 1, clusterId: broker.clusterId, controllerId: broker.brokerId,
+            brokers: [.init(brokerId: broker.brokerId, host: advertised.host, port: Int32(advertised.port), rack: nil, isFenced: false)])
+    }
+}

@@ -1,0 +1,169 @@
+import KafkaLog
+import KafkaWire
+
+// DescribeConfigs, AlterConfigs, IncrementalAlterConfigs. Topic configs are dynamic (stored with the
+// topic); broker configs are static (server.properties and --override) and read-only.
+
+/// Resource types of the config APIs.
+enum ConfigResourceType: Int8 {
+    case topic = 2
+    case broker = 4
+}
+
+struct DescribedConfig {
+    var name: String
+    var value: String?
+    var configSource: Int8
+    var configType: Int8
+    var readOnly: Bool
+    var synonyms: [(String, String?, ConfigSource)]
+}
+
+extension RequestDispatcher {
+    /// Every supported topic config with its effective value and where it comes from, by name.
+    func topicConfigs(overrides: [String: String]) -> [DescribedConfig] {
+        TopicConfig.keys.map { key in
+            let effective = TopicConfig.effective(key, overrides: overrides, broker: broker.config)
+            return DescribedConfig(name: key.definition.name, value: effective.value, configSource: effective.source.rawValue,
+                                   configType: key.definition.type.rawValue, readOnly: false, synonyms: effective.synonyms)
+        }.sorted { $0.name < $1.name }
+    }
+
+    func brokerConfigs() -> [DescribedConfig] {
+        BrokerConfig.definitions.map { definition in
+            var (value, source) = broker.config.value(definition.name)
+            if definition.name == "log.retention.ms" && value == nil { value = String(broker.config.retentionMs) }
+            return DescribedConfig(name: definition.name, value: value, configSource: source.rawValue,
+                                   configType: definition.type.rawValue, readOnly: true, synonyms: [(definition.name, value, source)])
+        }.sorted { $0.name < $1.name }
+    }
+
+    func describeConfigs(_ request: DescribeConfigsRequest, version: Int16) -> DescribeConfigsResponse {
+        typealias Result = DescribeConfigsResponse.DescribeConfigsResult
+        let results = request.resources.map { resource -> Result in
+            func failure(_ code: ErrorCode, _ message: String) -> Result {
+                Result(errorCode: code.rawValue, errorMessage: message, resourceType: resource.resourceType, resourceName: resource.resourceName, configs: [])
+            }
+            let described: [DescribedConfig]
+            switch ConfigResourceType(rawValue: resource.resourceType) {
+            case .topic:
+                if let problem = TopicRegistry.nameProblem(resource.resourceName) { return failure(.invalidTopicException, problem) }
+                guard let topic = broker.topics.topic(resource.resourceName) else {
+                    return failure(.unknownTopicOrPartition, "The topic '\(resource.resourceName)' does not exist.")
+                }
+                described = topicConfigs(overrides: topic.overrides)
+            case .broker:
+                guard resource.resourceName.isEmpty || resource.resourceName == String(broker.brokerId) else {
+                    return failure(.invalidRequest, "Unexpected broker id, expected \(broker.brokerId) or empty string, but received \(resource.resourceName)")
+                }
+                // The empty name asks for cluster-wide dynamic defaults, of which there are none.
+                described = resource.resourceName.isEmpty ? [] : brokerConfigs()
+            case nil:
+                return failure(.invalidRequest, "Unsupported resource type \(resource.resourceType)")
+            }
+            let keys = resource.configurationKeys.map(Set.init)
+            return Result(errorCode: 0, errorMessage: nil, resourceType: resource.resourceType, resourceName: resource.resourceName,
+                          configs: described.filter { keys?.contains($0.name) ?? true }.map { config in
+                              .init(name: config.name, value: config.value, readOnly: config.readOnly, configSource: config.configSource,
+                                    isDefault: config.configSource == ConfigSource.defaultConfig.rawValue, isSensitive: false,
+                                    synonyms: request.includeSynonyms ? config.synonyms.map { .init(name: $0.0, value: $0.1, source: $0.2.rawValue) } : [],
+                                    configType: config.configType, documentation: nil)
+                          })
+        }
+        return DescribeConfigsResponse(throttleTimeMs: 0, results: results)
+    }
+
+    /// Checks shared by both alter APIs; nil when the resource may be altered.
+    private func alterProblem(type: Int8, name: String, duplicates: Bool, repeatedResource: Bool) -> (ErrorCode, String)? {
+        if repeatedResource { return (.invalidRequest, "Each resource must appear at most once.") }
+        switch ConfigResourceType(rawValue: type) {
+        case .topic:
+            if name.isEmpty { return (.invalidRequest, "Default topic resources are not allowed.") }
+            if duplicates { return (.invalidRequest, "Error due to duplicate config keys") }
+            guard broker.topics.topic(name) != nil else { return (.unknownTopicOrPartition, "The topic '\(name)' does not exist.") }
+            return nil
+        case .broker:
+            return (.invalidRequest, "Broker configs of MiniBroker are static: set them in server.properties or with --override")
+        case nil:
+            return (.invalidRequest, "Unsupported resource type \(type)")
+        }
+    }
+
+    func alterConfigs(_ request: AlterConfigsRequest) -> AlterConfigsResponse {
+        let counts = Dictionary(request.resources.map { ("\($0.resourceType)/\($0.resourceName)", 1) }, uniquingKeysWith: +)
+        let responses = request.resources.map { resource -> AlterConfigsResponse.AlterConfigsResourceResponse in
+            func answer(_ code: ErrorCode, _ message: String?) -> AlterConfigsResponse.AlterConfigsResourceResponse {
+                .init(errorCode: code.rawValue, errorMessage: message, resourceType: resource.resourceType, resourceName: resource.resourceName)
+            }
+            let names = resource.configs.map(\.name)
+            if let (code, message) = alterProblem(type: resource.resourceType, name: resource.resourceName,
+                                                  duplicates: Set(names).count != names.count,
+                                                  repeatedResource: counts["\(resource.resourceType)/\(resource.resourceName)"]! > 1) {
+                return answer(code, message)
+            }
+            // AlterConfigs replaces the whole set of overrides.
+            var overrides: [String: String] = [:]
+            for config in resource.configs {
+                guard let value = config.value else { return answer(.invalidRequest, "Null value not supported for : \(config.name)") }
+                overrides[config.name] = value
+            }
+            do throws(TopicError) {
+                try broker.topics.setOverrides(name: resource.resourceName, overrides, validateOnly: request.validateOnly)
+                return answer(.noError, nil)
+            } catch {
+                return answer(error.code, error.message)
+            }
+        }
+        return AlterConfigsResponse(throttleTimeMs: 0, responses: responses)
+    }
+
+    func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+        let counts = Dictionary(request.resources.map { ("\($0.resourceType)/\($0.resourceName)", 1) }, uniquingKeysWith: +)
+        let responses = request.resources.map { resource -> IncrementalAlterConfigsResponse.AlterConfigsResourceResponse in
+            func answer(_ code: ErrorCode, _ message: String?) -> IncrementalAlterConfigsResponse.AlterConfigsResourceResponse {
+                .init(errorCode: code.rawValue, errorMessage: message, resourceType: resource.resourceType, resourceName: resource.resourceName)
+            }
+            let names = resource.configs.map(\.name)
+            if let (code, message) = alterProblem(type: resource.resourceType, name: resource.resourceName,
+                                                  duplicates: Set(names).count != names.count,
+                                                  repeatedResource: counts["\(resource.resourceType)/\(resource.resourceName)"]! > 1) {
+                return answer(code, message)
+            }
+            var overrides = broker.topics.topic(resource.resourceName)?.overrides ?? [:]
+            for config in resource.configs {
+                guard let key = TopicConfig.byName[config.name] else {
+                    return answer(.invalidConfig, "Unknown topic config name: \(config.name)")
+                }
+                switch config.configOperation {
+                case 0:  // SET
+                    guard let value = config.value else { return answer(.invalidRequest, "Null value not supported for : \(config.name)") }
+                    overrides[config.name] = value
+                case 1:  // DELETE
+                    overrides[config.name] = nil
+                case 2, 3:  // APPEND, SUBTRACT: list-typed keys only
+                    guard key.definition.type == .list else {
+                        return answer(.invalidConfig, "Can't \(config.configOperation == 2 ? "APPEND" : "SUBTRACT") to key \(config.name) because its type is not LIST.")
+                    }
+                    let current = TopicConfig.effective(key, overrides: overrides, broker: broker.config).value ?? ""
+                    var items = current.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+                    let changes = (config.value ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+                    if config.configOperation == 2 {
+                        for item in changes where !items.contains(item) { items.append(item) }
+                    } else {
+                        items.removeAll { changes.contains($0) }
+                    }
+                    overrides[config.name] = items.joined(separator: ",")
+                default:
+                    return answer(.invalidRequest, "Unknown config operation \(config.configOperation)")
+                }
+            }
+            do throws(TopicError) {
+                try broker.topics.setOverrides(name: resource.resourceName, overrides, validateOnly: request.validateOnly)
+                return answer(.noError, nil)
+            } catch {
+                return answer(error.code, error.message)
+            }
+        }
+        return IncrementalAlterConfigsResponse(throttleTimeMs: 0, responses: responses)
+    }
+}

@@ -1,0 +1,179 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import KafkaLog
+import KafkaWire
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// A fetch response whose records stay in the segment files: the generated codec writes every field
+/// around them, and each partition's records go out as a `FileRegion` (sendfile), never copied
+/// through user space.
+public struct FetchResponseParts {
+    let version: Int16
+    /// The response with every partition's records left nil.
+    let response: FetchResponse
+    /// Per topic, per partition: the file range to send, if any.
+    let slices: [[LogReadSlice?]]
+
+    var byteCount: Int { slices.joined().reduce(0) { $0 + ($1?.length ?? 0) } }
+
+    func frame(after head: ByteBuffer) -> ResponseFrame {
+        let flexible = version >= 12
+        var parts: [IOData] = []
+        var handles: [NIOFileHandle] = []
+        var current = head
+        current.writeInteger(response.throttleTimeMs)
+        if version >= 7 {
+            current.writeInteger(response.errorCode)
+            current.writeInteger(response.sessionId)
+        }
+        writeCount(response.responses.count, &current, flexible)
+        for (t, topic) in response.responses.enumerated() {
+            if version >= 13 { current.writeKafkaUUID(topic.topicId) } else { current.writeKafkaString(topic.topic, compact: flexible) }
+            writeCount(topic.partitions.count, &current, flexible)
+            for (p, partition) in topic.partitions.enumerated() {
+                // The partition's fields up to its records: its encoding minus the null records marker
+                // (and the empty tagged section, in flexible versions), which the codec writes last.
+                var fields = ByteBuffer()
+                partition.write(into: &fields, version: version)
+                fields.moveWriterIndex(to: fields.writerIndex - (flexible ? 2 : 4))
+                current.writeBuffer(&fields)
+                if let slice = slices[t][p], slice.length > 0, let handle = Self.duplicate(slice.segment.descriptor) {
+                    if flexible { current.writeUnsignedVarint(UInt32(slice.length + 1)) } else { current.writeInteger(Int32(slice.length)) }
+                    parts.append(.byteBuffer(current))
+                    current = ByteBuffer()
+                    parts.append(.fileRegion(FileRegion(fileHandle: handle, readerIndex: slice.position, endIndex: slice.position + slice.length)))
+                    handles.append(handle)
+                } else {
+                    if flexible { current.writeUnsignedVarint(1) } else { current.writeInteger(Int32(0)) }
+                }
+                if flexible { current.writeInteger(UInt8(0)) }
+            }
+            if flexible { current.writeInteger(UInt8(0)) }
+        }
+        if flexible { current.writeInteger(UInt8(0)) }
+        parts.append(.byteBuffer(current))
+        let total = parts.reduce(0) { $0 + $1.readableBytes } - 4
+        if case .byteBuffer(var first) = parts[0] {
+            first.setInteger(Int32(total), at: first.readerIndex)
+            parts[0] = .byteBuffer(first)
+        }
+        return ResponseFrame(parts: parts, fileHandles: handles)
+    }
+
+    private func writeCount(_ count: Int, _ buffer: inout ByteBuffer, _ flexible: Bool) {
+        if flexible { buffer.writeUnsignedVarint(UInt32(count + 1)) } else { buffer.writeInteger(Int32(count)) }
+    }
+
+    /// A descriptor of its own for the send, so that a segment deleted meanwhile (retention, topic
+    /// deletion) stays readable until the response is out.
+    static func duplicate(_ descriptor: Int32) -> NIOFileHandle? {
+        let copy = dup(descriptor)
+        guard copy >= 0 else { return nil }
+        return NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: copy)
+    }
+}
+
+extension RequestDispatcher {
+    /// Fetch: reads every requested partition; when less than min_bytes is there and max_wait_ms
+    /// allows, waits for an append to one of them (or the deadline) and reads again.
+    func fetch(_ request: FetchRequest, version: Int16, eventLoop: EventLoop) -> EventLoopFuture<BrokerResponse> {
+        // Incremental fetch sessions are not kept: a session id we never handed out is unknown.
+        if request.sessionId != 0 && request.sessionEpoch > 0 {
+            return eventLoop.makeSucceededFuture(.message(FetchResponse(errorCode: ErrorCode.fetchSessionIdNotFound.rawValue, sessionId: 0)))
+        }
+        let first = readFetch(request, version: version)
+        let waitMs = Int64(request.maxWaitMs)
+        guard waitMs > 0, first.byteCount < Int(request.minBytes), !first.hasErrors else {
+            return eventLoop.makeSucceededFuture(.fetch(first.parts))
+        }
+        let logs = request.topics.flatMap { topic -> [PartitionLog] in
+            let name = version >= 13 ? broker.topics.topic(id: topic.topicId)?.name : topic.topic
+            return topic.partitions.compactMap { p in name.flatMap { broker.topics.log($0, p.partition) } }
+        }
+        let promise = eventLoop.makePromise(of: BrokerResponse.self)
+        let done = NIOLockedValueBox(false)
+        let deadline = NIODeadline.now() + .milliseconds(waitMs)
+        @Sendable func finish() {
+            guard done.withLockedValue({ let was = $0; $0 = true; return !was }) else { return }
+            promise.succeed(.fetch(self.readFetch(request, version: version).parts))
+        }
+        let tokens = NIOLockedValueBox<[(PartitionLog, UInt64)]>([])
+        @Sendable func arm() {
+            for log in logs {
+                let token = log.onNextAppend {
+                    eventLoop.execute {
+                        guard !done.withLockedValue({ $0 }) else { return }
+                        // Enough now, or keep waiting for more appends until the deadline.
+                        if self.readFetch(request, version: version).byteCount >= Int(request.minBytes) { finish() } else { arm() }
+                    }
+                }
+                tokens.withLockedValue { $0.append((log, token)) }
+            }
+        }
+        arm()
+        let timeout = eventLoop.scheduleTask(deadline: deadline) { finish() }
+        promise.futureResult.whenComplete { _ in
+            timeout.cancel()
+            for (log, token) in tokens.withLockedValue({ $0 }) { log.removeAppendListener(token) }
+        }
+        return promise.futureResult
+    }
+
+    struct FetchRead {
+        var parts: FetchResponseParts
+        var hasErrors: Bool
+        var byteCount: Int { parts.byteCount }
+    }
+
+    func readFetch(_ request: FetchRequest, version: Int16) -> FetchRead {
+        typealias PartitionData = FetchResponse.PartitionData
+        var remaining = Int(request.maxBytes)
+        var minOneBatch = true  // KIP-74: the first batch of the response goes out whole
+        var hasErrors = false
+        var slices: [[LogReadSlice?]] = []
+        var topics: [FetchResponse.FetchableTopicResponse] = []
+        for wanted in request.topics {
+            let topic = version >= 13 ? broker.topics.topic(id: wanted.topicId) : broker.topics.topic(wanted.topic)
+            var topicSlices: [LogReadSlice?] = []
+            let partitions = wanted.partitions.map { p -> PartitionData in
+                func failure(_ code: ErrorCode) -> PartitionData {
+                    hasErrors = true
+                    topicSlices.append(nil)
+                    return PartitionData(partitionIndex: p.partition, errorCode: code.rawValue, highWatermark: -1,
+                                         lastStableOffset: -1, logStartOffset: -1, abortedTransactions: nil)
+                }
+                guard let topic else { return failure(version >= 13 ? .unknownTopicId : .unknownTopicOrPartition) }
+                guard let log = broker.topics.log(topic.name, p.partition) else { return failure(.unknownTopicOrPartition) }
+                if p.currentLeaderEpoch > 0 { return failure(.unknownLeaderEpoch) }
+                if p.currentLeaderEpoch < -1 { return failure(.fencedLeaderEpoch) }
+                let highWatermark = log.logEndOffset
+                let logStart = log.logStartOffset
+                let limit = min(Int(p.partitionMaxBytes), max(remaining, 0))
+                do {
+                    switch try log.read(from: p.fetchOffset, maxBytes: limit, minOneBatch: minOneBatch) {
+                    case .offsetOutOfRange:
+                        return failure(.offsetOutOfRange)
+                    case .empty:
+                        topicSlices.append(nil)
+                    case .slice(let slice):
+                        topicSlices.append(slice)
+                        remaining -= slice.length
+                        minOneBatch = false
+                    }
+                } catch {
+                    logger.error("reading \(topic.name)-\(p.partition) failed: \(error)")
+                    return failure(.kafkaStorageError)
+                }
+                return PartitionData(partitionIndex: p.partition, errorCode: 0, highWatermark: highWatermark,
+                                     lastStableOffset: highWatermark, logStartOffset: logStart,
+                                     abortedTransactions: request.isolationLevel == 1 ? [] : nil, preferredReadReplica: -1)
+            }
+            slices.append(topicSlices)
+            topics.append(.init(topic: wanted.topic, topicId: wanted.topicId, partitions: partitions))
+        }
+        let response = FetchResponse(throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: topics)
+        return FetchRead(parts: FetchResponseParts(version: version, response: response, slices: slices), hasErrors: hasErrors)
+    }
+}

@@ -1,0 +1,72 @@
+import KafkaLog
+import KafkaWire
+import NIOCore
+
+// Produce: each partition's batch goes to its log, validated and stamped there.
+
+extension RequestDispatcher {
+    func produce(_ request: ProduceRequest, version: Int16) -> BrokerResponse {
+        typealias PartitionResponse = ProduceResponse.PartitionProduceResponse
+        func failure(_ index: Int32, _ code: ErrorCode, _ message: String? = nil, logStart: Int64 = -1) -> PartitionResponse {
+            PartitionResponse(index: index, errorCode: code.rawValue, baseOffset: -1, logAppendTimeMs: -1,
+                              logStartOffset: logStart, errorMessage: message)
+        }
+        // A transactional batch without a transactional id fails the whole request (Kafka's rule).
+        let hasTransactional = request.topicData.contains { $0.partitionData.contains { Self.isTransactional($0.records) } }
+        let wholeRequestError: ErrorCode? = ![-1, 0, 1].contains(request.acks) ? .invalidRequiredAcks
+            : (hasTransactional && request.transactionalId == nil ? .transactionalIdAuthorizationFailed : nil)
+
+        var anyFailed = false
+        let responses = request.topicData.map { topicData -> ProduceResponse.TopicProduceResponse in
+            let topic = version >= 13 ? broker.topics.topic(id: topicData.topicId) : broker.topics.topic(topicData.name)
+            let partitions = topicData.partitionData.map { data -> PartitionResponse in
+                if let code = wholeRequestError { return failure(data.index, code) }
+                guard let topic else { return failure(data.index, version >= 13 ? .unknownTopicId : .unknownTopicOrPartition) }
+                guard let log = broker.topics.log(topic.name, data.index) else { return failure(data.index, .unknownTopicOrPartition) }
+                guard let records = data.records else {
+                    return failure(data.index, .invalidRecord, "a produce must carry one record batch per partition", logStart: log.logStartOffset)
+                }
+                do throws(AppendError) {
+                    let result = try log.append(records)
+                    return PartitionResponse(index: data.index, errorCode: 0, baseOffset: result.firstOffset,
+                                             logAppendTimeMs: result.logAppendTime, logStartOffset: result.logStartOffset)
+                } catch {
+                    let (code, message) = Self.errorCode(for: error)
+                    // Errors about the data itself keep the log start offset; the rest report -1 (Kafka's split).
+                    let keepsStart = [ErrorCode.invalidRecord, .invalidTimestamp, .outOfOrderSequenceNumber, .invalidProducerEpoch].contains(code)
+                    if case .storage = error { logger.error("append to \(topic.name)-\(data.index) failed: \(message)") }
+                    return failure(data.index, code, version >= 8 ? message : nil, logStart: keepsStart ? log.logStartOffset : -1)
+                }
+            }
+            if partitions.contains(where: { $0.errorCode != 0 }) { anyFailed = true }
+            return .init(name: topicData.name, topicId: topic?.id ?? topicData.topicId, partitionResponses: partitions)
+        }
+        if request.acks == 0 {
+            // The client hears nothing; Kafka closes the connection so that it notices a failure.
+            return anyFailed ? .close("acks=0 produce failed") : .none
+        }
+        return .message(ProduceResponse(responses: responses, throttleTimeMs: 0))
+    }
+
+    /// Whether the first batch of a records field has the transactional attribute (read in place).
+    static func isTransactional(_ records: ByteBuffer?) -> Bool {
+        guard let records, let attributes = records.getInteger(at: records.readerIndex + RecordBatchLayout.attributes, as: Int16.self),
+              records.readableBytes >= RecordBatchLayout.headerSize else { return false }
+        return RecordBatchAttributes(rawValue: attributes).isTransactional
+    }
+
+    /// The Kafka error code and message for a refused append.
+    static func errorCode(for error: AppendError) -> (ErrorCode, String) {
+        switch error {
+        case .corruptMessage(let m): return (.corruptMessage, m)
+        case .messageTooLarge(let m): return (.messageTooLarge, m)
+        case .invalidRecord(let m): return (.invalidRecord, m)
+        case .invalidTimestamp(let m): return (.invalidTimestamp, m)
+        case .unsupportedMagic(let m): return (.invalidRecord, m)
+        case .recordListTooLarge(let m): return (.recordListTooLarge, m)
+        case .producer(.invalidProducerEpoch(let m)): return (.invalidProducerEpoch, m)
+        case .producer(.outOfOrderSequence(let m)): return (.outOfOrderSequenceNumber, m)
+        case .storage(let m): return (.kafkaStorageError, m)
+        }
+    }
+}

@@ -1,0 +1,166 @@
+import KafkaLog
+import KafkaWire
+import Logging
+import NIOCore
+
+/// What a handler answers.
+public enum BrokerResponse {
+    case message(any KafkaResponse)
+    /// A fetch response whose records go out with sendfile.
+    case fetch(FetchResponseParts)
+    /// acks=0 produce: nothing goes back.
+    case none
+    /// Kafka closes the connection instead of answering (e.g. acks=0 produce that failed).
+    case close(String)
+}
+
+/// A response ready for the socket: byte buffers and file regions in order, and the duplicated file
+/// handles to close once they are sent.
+public struct ResponseFrame: @unchecked Sendable {
+    public var parts: [IOData]
+    public var fileHandles: [NIOFileHandle]
+}
+
+/// A request the connection must be closed for, as Kafka does (unknown API key, unsupported version,
+/// a body that does not parse).
+public struct InvalidRequest: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// The request layer: decodes frames with KafkaWire, calls the handler of each API, and encodes
+/// the answer. It translates between the protocol and the broker's state; it owns no state.
+public final class RequestDispatcher: @unchecked Sendable {
+    let broker: Broker
+    let logger: Logger
+
+    /// The versions MiniBroker serves, and so advertises. Produce is advertised from v0 as Kafka 4
+    /// does for librdkafka (KAFKA-18659), but versions below 3 are refused when they arrive.
+    static let served: [ApiKey: ClosedRange<Int16>] = [
+        .apiVersions: 0...4,
+        .metadata: 0...13,
+        .produce: 0...13,
+        .fetch: 4...18,
+        .listOffsets: 1...11,
+        .createTopics: 2...7,
+        .deleteTopics: 1...6,
+        .createPartitions: 0...3,
+        .describeConfigs: 1...4,
+        .alterConfigs: 0...2,
+        .incrementalAlterConfigs: 0...1,
+        .deleteRecords: 0...2,
+        .initProducerId: 0...6,
+        .describeCluster: 0...2,
+        .offsetForLeaderEpoch: 2...4,
+    ]
+
+    public init(broker: Broker, logger: Logger) {
+        self.broker = broker
+        self.logger = logger
+    }
+
+    /// Handles one request frame (without its size prefix). Returns nil when nothing is to be sent.
+    public func handle(_ frame: ByteBuffer, eventLoop: EventLoop) -> EventLoopFuture<ResponseFrame?> {
+        var buffer = frame
+        guard let rawKey = buffer.getInteger(at: buffer.readerIndex, as: Int16.self),
+              let version = buffer.getInteger(at: buffer.readerIndex + 2, as: Int16.self) else {
+            return eventLoop.makeFailedFuture(InvalidRequest(description: "frame of \(frame.readableBytes) bytes has no request header"))
+        }
+        guard let apiKey = ApiKey(rawValue: rawKey) else {
+            return eventLoop.makeFailedFuture(InvalidRequest(description: "unknown API key \(rawKey)"))
+        }
+        let header: RequestHeader
+        do {
+            // An ApiVersions request at a version we do not know is still read with the header its
+            // version implies, and answered as v0 (KIP-511).
+            let headerVersion = apiKey.validVersions.contains(version) || apiKey == .apiVersions
+                ? apiKey.requestHeaderVersion(min(version, apiKey.validVersions.upperBound)) : 1
+            header = try RequestHeader(from: &buffer, version: headerVersion)
+        } catch {
+            return eventLoop.makeFailedFuture(InvalidRequest(description: "unreadable request header: \(error)"))
+        }
+        guard let served = Self.served[apiKey] else {
+            return eventLoop.makeFailedFuture(InvalidRequest(description: "API \(apiKey) (key \(rawKey)) is not enabled"))
+        }
+        if apiKey == .apiVersions && !served.contains(version) {
+            let answer = ApiVersionsResponse(errorCode: ErrorCode.unsupportedVersion.rawValue, apiKeys: [
+                .init(apiKey: ApiKey.apiVersions.rawValue, minVersion: served.lowerBound, maxVersion: served.upperBound),
+            ])
+            return eventLoop.makeSucceededFuture(encode(.message(answer), header: header, apiKey: apiKey, version: 0))
+        }
+        guard served.contains(version), apiKey != .produce || version >= 3 else {
+            return eventLoop.makeFailedFuture(InvalidRequest(description: "API \(apiKey) v\(version) is not enabled"))
+        }
+        let response: EventLoopFuture<BrokerResponse>
+        do {
+            response = try dispatch(apiKey, version: version, header: header, body: &buffer, eventLoop: eventLoop)
+        } catch {
+            return eventLoop.makeFailedFuture(InvalidRequest(description: "\(apiKey) v\(version) request does not parse: \(error)"))
+        }
+        return response.flatMapThrowing { answer in
+            if case .close(let reason) = answer { throw InvalidRequest(description: reason) }
+            return self.encode(answer, header: header, apiKey: apiKey, version: version)
+        }
+    }
+
+    private func decode<R: KafkaRequest>(_ type: R.Type, _ body: inout ByteBuffer, _ version: Int16) throws -> R {
+        try R(from: &body, version: version)
+    }
+
+    private func dispatch(_ apiKey: ApiKey, version: Int16, header: RequestHeader, body: inout ByteBuffer,
+                          eventLoop: EventLoop) throws -> EventLoopFuture<BrokerResponse> {
+        func now(_ message: any KafkaResponse) -> EventLoopFuture<BrokerResponse> { eventLoop.makeSucceededFuture(.message(message)) }
+        switch apiKey {
+        case .apiVersions:
+            return now(apiVersions(try decode(ApiVersionsRequest.self, &body, version), version: version))
+        case .metadata:
+            return now(metadata(try decode(MetadataRequest.self, &body, version), version: version))
+        case .produce:
+            return eventLoop.makeSucceededFuture(produce(try decode(ProduceRequest.self, &body, version), version: version))
+        case .fetch:
+            return fetch(try decode(FetchRequest.self, &body, version), version: version, eventLoop: eventLoop)
+        case .listOffsets:
+            return now(listOffsets(try decode(ListOffsetsRequest.self, &body, version), version: version))
+        case .createTopics:
+            return now(createTopics(try decode(CreateTopicsRequest.self, &body, version), version: version))
+        case .deleteTopics:
+            return now(deleteTopics(try decode(DeleteTopicsRequest.self, &body, version), version: version))
+        case .createPartitions:
+            return now(createPartitions(try decode(CreatePartitionsRequest.self, &body, version)))
+        case .describeConfigs:
+            return now(describeConfigs(try decode(DescribeConfigsRequest.self, &body, version), version: version))
+        case .alterConfigs:
+            return now(alterConfigs(try decode(AlterConfigsRequest.self, &body, version)))
+        case .incrementalAlterConfigs:
+            return now(incrementalAlterConfigs(try decode(IncrementalAlterConfigsRequest.self, &body, version)))
+        case .deleteRecords:
+            return now(deleteRecords(try decode(DeleteRecordsRequest.self, &body, version)))
+        case .initProducerId:
+            return now(initProducerId(try decode(InitProducerIdRequest.self, &body, version)))
+        case .describeCluster:
+            return now(describeCluster(try decode(DescribeClusterRequest.self, &body, version)))
+        case .offsetForLeaderEpoch:
+            return now(offsetForLeaderEpoch(try decode(OffsetForLeaderEpochRequest.self, &body, version)))
+        default:
+            throw InvalidRequest(description: "API \(apiKey) is not enabled")
+        }
+    }
+
+    // MARK: Encoding
+
+    private func encode(_ answer: BrokerResponse, header: RequestHeader, apiKey: ApiKey, version: Int16) -> ResponseFrame? {
+        let headerVersion = apiKey.responseHeaderVersion(version)
+        var head = ByteBuffer()
+        head.writeInteger(Int32(0))  // size, set below
+        ResponseHeader(correlationId: header.correlationId).write(into: &head, version: headerVersion)
+        switch answer {
+        case .none, .close:
+            return nil
+        case .message(let message):
+            message.write(into: &head, version: version)
+            head.setInteger(Int32(head.readableBytes - 4), at: head.readerIndex)
+            return ResponseFrame(parts: [.byteBuffer(head)], fileHandles: [])
+        case .fetch(let parts):
+            return parts.frame(after: head)
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import KafkaLog
+import KafkaWire
+
+// CreateTopics, DeleteTopics, CreatePartitions.
+
+extension RequestDispatcher {
+    func createTopics(_ request: CreateTopicsRequest, version: Int16) -> CreateTopicsResponse {
+        typealias Result = CreateTopicsResponse.CreatableTopicResult
+        var seen: [String: Int] = [:]
+        for topic in request.topics { seen[topic.name, default: 0] += 1 }
+        let results = request.topics.map { wanted -> Result in
+            func failure(_ code: ErrorCode, _ message: String) -> Result {
+                Result(name: wanted.name, errorCode: code.rawValue, errorMessage: message, numPartitions: -1, replicationFactor: -1, configs: [])
+            }
+            if seen[wanted.name, default: 0] > 1 { return failure(.invalidRequest, "Duplicate topic name.") }
+            var partitions = wanted.numPartitions == -1 ? broker.config.numPartitions : wanted.numPartitions
+            if !wanted.assignments.isEmpty {
+                guard wanted.numPartitions == -1, wanted.replicationFactor == -1 else {
+                    return failure(.invalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.")
+                }
+                guard wanted.assignments.allSatisfy({ $0.brokerIds == [broker.brokerId] }) else {
+                    return failure(.invalidReplicaAssignment, "Replicas may only be assigned to broker \(broker.brokerId), the only broker.")
+                }
+                partitions = Int32(wanted.assignments.count)
+            }
+            let replication = wanted.replicationFactor == -1 ? Int16(1) : wanted.replicationFactor
+            guard replication > 0 else {
+                return failure(.invalidReplicationFactor, "Replication factor must be larger than 0, or -1 to use the default value.")
+            }
+            guard replication == 1 else {
+                return failure(.invalidReplicationFactor, "Unable to replicate the partition \(replication) time(s): The target replication factor of \(replication) cannot be reached because only 1 broker(s) are registered.")
+            }
+            var overrides: [String: String] = [:]
+            for config in wanted.configs {
+                guard let value = config.value else { return failure(.invalidConfig, "Null value not supported for topic config '\(config.name)'") }
+                overrides[config.name] = value
+            }
+            do throws(TopicError) {
+                let topic = try broker.topics.create(name: wanted.name, partitions: partitions, overrides: overrides, validateOnly: request.validateOnly)
+                return Result(name: topic.name, topicId: topic.id, errorCode: 0, errorMessage: nil, numPartitions: topic.partitionCount,
+                              replicationFactor: 1, configs: topicConfigs(overrides: overrides).map {
+                                  .init(name: $0.name, value: $0.value, readOnly: false, configSource: $0.configSource, isSensitive: false)
+                              })
+            } catch {
+                return failure(error.code, error.message)
+            }
+        }
+        return CreateTopicsResponse(throttleTimeMs: 0, topics: results)
+    }
+
+    func deleteTopics(_ request: DeleteTopicsRequest, version: Int16) -> DeleteTopicsResponse {
+        typealias Result = DeleteTopicsResponse.DeletableTopicResult
+        let wanted: [(name: String?, id: KafkaUUID)] = version >= 6 ? request.topics.map { ($0.name, $0.topicId) } : request.topicNames.map { ($0, .zero) }
+        let results = wanted.map { item -> Result in
+            if item.name != nil && item.id != .zero {
+                return Result(name: item.name, topicId: item.id, errorCode: ErrorCode.invalidRequest.rawValue,
+                              errorMessage: "You may not specify both topic name and topic id.")
+            }
+            guard let name = item.name ?? broker.topics.topic(id: item.id)?.name else {
+                return Result(name: nil, topicId: item.id, errorCode: (item.id == .zero ? ErrorCode.invalidRequest : .unknownTopicId).rawValue,
+                              errorMessage: item.id == .zero ? "Neither topic name nor id were specified." : "This server does not host this topic ID.")
+            }
+            do throws(TopicError) {
+                let topic = try broker.topics.delete(name: name)
+                return Result(name: topic.name, topicId: topic.id, errorCode: 0)
+            } catch {
+                return Result(name: name, topicId: item.id, errorCode: error.code.rawValue, errorMessage: error.message)
+            }
+        }
+        return DeleteTopicsResponse(throttleTimeMs: 0, responses: results)
+    }
+
+    func createPartitions(_ request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+        let results = request.topics.map { wanted -> CreatePartitionsResponse.CreatePartitionsTopicResult in
+            if let assignments = wanted.assignments,
+               let current = broker.topics.topic(wanted.name)?.partitionCount, assignments.count != Int(wanted.count - current) {
+                return .init(name: wanted.name, errorCode: ErrorCode.invalidReplicaAssignment.rawValue,
+                             errorMessage: "Increasing the number of partitions by \(wanted.count - current) but \(assignments.count) assignments provided.")
+            }
+            do throws(TopicError) {
+                try broker.topics.addPartitions(name: wanted.name, count: wanted.count, validateOnly: request.validateOnly)
+                return .init(name: wanted.name, errorCode: 0, errorMessage: nil)
+            } catch {
+                return .init(name: wanted.name, errorCode: error.code.rawValue, errorMessage: error.message)
+            }
+        }
+        return CreatePartitionsResponse(throttleTimeMs: 0, results: results)
+    }
+}
