@@ -85,7 +85,12 @@ let package = Package(
         ),
         .testTarget(
             name: "MiniBrokerTests",
-            dependencies: ["MiniBroker", "KafkaWire", "KafkaLog", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "MiniBroker", "KafkaWire", "KafkaLog",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/MiniBrokerTests"
         ),
         .testTarget(

@@ -124,6 +124,12 @@ public struct Listener: Sendable, Equatable {
     public var host: String
     public var port: Int
 
+    public init(name: String, host: String, port: Int) {
+        self.name = name
+        self.host = host
+        self.port = port
+    }
+
     static func parseList(_ text: String) -> (listeners: [Listener], error: String?) {
         var result: [Listener] = []
         for item in text.split(separator: ",") {
