@@ -20,7 +20,8 @@ final class BrokerFixture {
         try config.set("log.dirs", directory)
         for (k, v) in overrides { try config.set(k, v) }
         broker = try Broker(config: config, logger: Logger(label: "test"))
-        dispatcher = RequestDispatcher(broker: broker, logger: Logger(label: "test"))
+        let coordinator = try GroupCoordinator(broker: broker, loop: loop, logger: Logger(label: "test"))
+        dispatcher = RequestDispatcher(broker: broker, coordinator: coordinator, logger: Logger(label: "test"))
     }
 
     deinit { try? FileManager.default.removeItem(atPath: directory) }

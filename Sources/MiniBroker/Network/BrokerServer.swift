@@ -11,6 +11,7 @@ public final class BrokerServer: Service, @unchecked Sendable {
     let group: MultiThreadedEventLoopGroup
     let logger: Logger
     private var channel: Channel?
+    private var coordinator: GroupCoordinator?
 
     public init(broker: Broker, group: MultiThreadedEventLoopGroup, logger: Logger) {
         self.broker = broker
@@ -22,7 +23,9 @@ public final class BrokerServer: Service, @unchecked Sendable {
     @discardableResult
     public func bind() async throws -> Int {
         let listener = broker.config.listeners[0]
-        let dispatcher = RequestDispatcher(broker: broker, logger: logger)
+        let coordinator = try GroupCoordinator(broker: broker, loop: group.next(), logger: logger)
+        self.coordinator = coordinator
+        let dispatcher = RequestDispatcher(broker: broker, coordinator: coordinator, logger: logger)
         let maxFrame = broker.config.socketRequestMaxBytes
         let logger = self.logger
         let bootstrap = ServerBootstrap(group: group)
@@ -54,6 +57,7 @@ public final class BrokerServer: Service, @unchecked Sendable {
         try? await gracefulShutdown()
         logger.info("MiniBroker stopping: no new connections, finishing in-flight requests")
         maintenance.cancel()
+        coordinator?.stop()
         try await channel?.close()
         // In-flight requests finish on their event loops; a short grace period lets their writes go out.
         try? await Task.sleep(for: .milliseconds(100))

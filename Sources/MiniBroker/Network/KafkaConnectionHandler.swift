@@ -49,7 +49,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
             context.read()
         }
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        dispatcher.handle(frame, eventLoop: context.eventLoop).hop(to: context.eventLoop).whenComplete { result in
+        dispatcher.handle(frame, eventLoop: context.eventLoop, clientHost: clientHost(context)).hop(to: context.eventLoop).whenComplete { result in
             let context = loopBound.value
             self.busy = false
             switch result {
@@ -64,6 +64,11 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
             }
             self.processNext(context: context)
         }
+    }
+
+    /// Kafka's form of a client address: "/127.0.0.1".
+    private func clientHost(_ context: ChannelHandlerContext) -> String {
+        "/" + (context.channel.remoteAddress?.ipAddress ?? "unknown")
     }
 
     private func write(_ response: ResponseFrame, context: ChannelHandlerContext) {

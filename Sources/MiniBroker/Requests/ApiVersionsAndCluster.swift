@@ -65,7 +65,7 @@ extension RequestDispatcher {
         }
         response.topics = states.map { name, id, topic, error in
             MetadataResponse.MetadataResponseTopic(
-                errorCode: error.rawValue, name: name, topicId: id, isInternal: false,
+                errorCode: error.rawValue, name: name, topicId: id, isInternal: name == OffsetStore.topic,
                 partitions: topic.map { t in (0..<t.partitionCount).map { p in
                     .init(errorCode: 0, partitionIndex: p, leaderId: broker.brokerId, leaderEpoch: 0,
                           replicaNodes: [broker.brokerId], isrNodes: [broker.brokerId], offlineReplicas: [])
@@ -84,5 +84,26 @@ extension RequestDispatcher {
         return DescribeClusterResponse(
             throttleTimeMs: 0, errorCode: 0, endpointType: 1, clusterId: broker.clusterId, controllerId: broker.brokerId,
             brokers: [.init(brokerId: broker.brokerId, host: advertised.host, port: Int32(advertised.port), rack: nil, isFenced: false)])
+    }
+
+    /// Every group (and transactional id) is coordinated by this node. Share groups (key type 2)
+    /// are not supported.
+    func findCoordinator(_ request: FindCoordinatorRequest, version: Int16) -> FindCoordinatorResponse {
+        let advertised = broker.advertised
+        func error(for keyType: Int8) -> ErrorCode { keyType == 0 || keyType == 1 ? .noError : .invalidRequest }
+        if version >= 4 {
+            return FindCoordinatorResponse(throttleTimeMs: 0, coordinators: request.coordinatorKeys.map { key in
+                let code = error(for: request.keyType)
+                return .init(key: key, nodeId: code == .noError ? broker.brokerId : -1, host: code == .noError ? advertised.host : "",
+                             port: code == .noError ? Int32(advertised.port) : -1, errorCode: code.rawValue,
+                             errorMessage: code == .noError ? nil : "Unsupported key type \(request.keyType)")
+            })
+        }
+        let code = error(for: request.keyType)
+        guard code == .noError else {
+            return FindCoordinatorResponse(errorCode: code.rawValue, errorMessage: "Unsupported key type \(request.keyType)", nodeId: -1, host: "", port: -1)
+        }
+        return FindCoordinatorResponse(throttleTimeMs: 0, errorCode: 0, errorMessage: nil, nodeId: broker.brokerId,
+                                       host: advertised.host, port: Int32(advertised.port))
     }
 }

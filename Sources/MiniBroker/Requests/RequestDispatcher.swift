@@ -31,6 +31,7 @@ public struct InvalidRequest: Error, CustomStringConvertible {
 /// the answer. It translates between the protocol and the broker's state; it owns no state.
 public final class RequestDispatcher: @unchecked Sendable {
     let broker: Broker
+    let coordinator: GroupCoordinator
     let logger: Logger
 
     /// The versions MiniBroker serves, and so advertises. Produce is advertised from v0 as Kafka 4
@@ -51,15 +52,29 @@ public final class RequestDispatcher: @unchecked Sendable {
         .initProducerId: 0...6,
         .describeCluster: 0...2,
         .offsetForLeaderEpoch: 2...4,
+        .findCoordinator: 0...6,
+        .joinGroup: 0...9,
+        .syncGroup: 0...5,
+        .heartbeat: 0...4,
+        .leaveGroup: 0...5,
+        .offsetCommit: 2...10,
+        .offsetFetch: 1...10,
+        .describeGroups: 0...6,
+        .listGroups: 0...5,
+        .deleteGroups: 0...2,
+        .offsetDelete: 0...0,
+        .consumerGroupHeartbeat: 0...1,
+        .consumerGroupDescribe: 0...0,
     ]
 
-    public init(broker: Broker, logger: Logger) {
+    public init(broker: Broker, coordinator: GroupCoordinator, logger: Logger) {
         self.broker = broker
+        self.coordinator = coordinator
         self.logger = logger
     }
 
     /// Handles one request frame (without its size prefix). Returns nil when nothing is to be sent.
-    public func handle(_ frame: ByteBuffer, eventLoop: EventLoop) -> EventLoopFuture<ResponseFrame?> {
+    public func handle(_ frame: ByteBuffer, eventLoop: EventLoop, clientHost: String = "/127.0.0.1") -> EventLoopFuture<ResponseFrame?> {
         var buffer = frame
         guard let rawKey = buffer.getInteger(at: buffer.readerIndex, as: Int16.self),
               let version = buffer.getInteger(at: buffer.readerIndex + 2, as: Int16.self) else {
@@ -92,7 +107,7 @@ public final class RequestDispatcher: @unchecked Sendable {
         }
         let response: EventLoopFuture<BrokerResponse>
         do {
-            response = try dispatch(apiKey, version: version, header: header, body: &buffer, eventLoop: eventLoop)
+            response = try dispatch(apiKey, version: version, header: header, body: &buffer, eventLoop: eventLoop, clientHost: clientHost)
         } catch {
             return eventLoop.makeFailedFuture(InvalidRequest(description: "\(apiKey) v\(version) request does not parse: \(error)"))
         }
@@ -107,8 +122,10 @@ public final class RequestDispatcher: @unchecked Sendable {
     }
 
     private func dispatch(_ apiKey: ApiKey, version: Int16, header: RequestHeader, body: inout ByteBuffer,
-                          eventLoop: EventLoop) throws -> EventLoopFuture<BrokerResponse> {
+                          eventLoop: EventLoop, clientHost: String) throws -> EventLoopFuture<BrokerResponse> {
         func now(_ message: any KafkaResponse) -> EventLoopFuture<BrokerResponse> { eventLoop.makeSucceededFuture(.message(message)) }
+        func later<R: KafkaResponse>(_ future: EventLoopFuture<R>) -> EventLoopFuture<BrokerResponse> { future.map { .message($0) } }
+        let clientId = header.clientId ?? ""
         switch apiKey {
         case .apiVersions:
             return now(apiVersions(try decode(ApiVersionsRequest.self, &body, version), version: version))
@@ -140,6 +157,34 @@ public final class RequestDispatcher: @unchecked Sendable {
             return now(describeCluster(try decode(DescribeClusterRequest.self, &body, version)))
         case .offsetForLeaderEpoch:
             return now(offsetForLeaderEpoch(try decode(OffsetForLeaderEpochRequest.self, &body, version)))
+        case .findCoordinator:
+            return now(findCoordinator(try decode(FindCoordinatorRequest.self, &body, version), version: version))
+        case .joinGroup:
+            return later(coordinator.joinGroup(try decode(JoinGroupRequest.self, &body, version), version: version,
+                                               clientId: clientId, clientHost: clientHost))
+        case .syncGroup:
+            return later(coordinator.syncGroup(try decode(SyncGroupRequest.self, &body, version), version: version))
+        case .heartbeat:
+            return later(coordinator.heartbeat(try decode(HeartbeatRequest.self, &body, version)))
+        case .leaveGroup:
+            return later(coordinator.leaveGroup(try decode(LeaveGroupRequest.self, &body, version), version: version))
+        case .offsetCommit:
+            return later(coordinator.offsetCommit(try decode(OffsetCommitRequest.self, &body, version), version: version))
+        case .offsetFetch:
+            return later(coordinator.offsetFetch(try decode(OffsetFetchRequest.self, &body, version), version: version))
+        case .describeGroups:
+            return later(coordinator.describeGroups(try decode(DescribeGroupsRequest.self, &body, version), version: version))
+        case .listGroups:
+            return later(coordinator.listGroups(try decode(ListGroupsRequest.self, &body, version)))
+        case .deleteGroups:
+            return later(coordinator.deleteGroups(try decode(DeleteGroupsRequest.self, &body, version)))
+        case .offsetDelete:
+            return later(coordinator.offsetDelete(try decode(OffsetDeleteRequest.self, &body, version)))
+        case .consumerGroupHeartbeat:
+            return later(coordinator.consumerGroupHeartbeat(try decode(ConsumerGroupHeartbeatRequest.self, &body, version), version: version,
+                                                            clientId: clientId, clientHost: clientHost))
+        case .consumerGroupDescribe:
+            return later(coordinator.consumerGroupDescribe(try decode(ConsumerGroupDescribeRequest.self, &body, version)))
         default:
             throw InvalidRequest(description: "API \(apiKey) is not enabled")
         }

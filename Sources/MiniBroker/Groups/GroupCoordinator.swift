@@ -1,0 +1,419 @@
+import Foundation
+import KafkaLog
+import KafkaWire
+import Logging
+import NIOCore
+
+/// The group coordinator of the single node: classic groups (JoinGroup/SyncGroup/Heartbeat/
+/// LeaveGroup), KIP-848 consumer groups (ConsumerGroupHeartbeat) and committed offsets. All group
+/// state lives on one event loop, so there are no locks: requests hop onto it, and delayed answers
+/// (a JoinGroup waiting for the others, a SyncGroup waiting for the leader) are promises completed
+/// from it.
+public final class GroupCoordinator: @unchecked Sendable {
+    let loop: EventLoop
+    let broker: Broker
+    let logger: Logger
+    let offsets: OffsetStore
+    var classicGroups: [String: ClassicGroup] = [:]
+    var consumerGroups: [String: ConsumerGroup] = [:]
+    private var sweeper: RepeatedTask?
+
+    /// Kafka's bounds and defaults.
+    static let minSessionTimeoutMs: Int32 = 6_000
+    static let maxSessionTimeoutMs: Int32 = 1_800_000
+    static let offsetMetadataMaxBytes = 4096
+    static let offsetsRetentionMs: Int64 = 7 * 24 * 3_600_000
+    var initialRebalanceDelayMs: Int64 { Int64(broker.config.groupInitialRebalanceDelayMs) }
+
+    public init(broker: Broker, loop: EventLoop, logger: Logger) throws {
+        self.broker = broker
+        self.loop = loop
+        self.logger = logger
+        let topic = broker.topics.topic(OffsetStore.topic) ?? (try? broker.topics.create(
+            name: OffsetStore.topic, partitions: 1,
+            overrides: ["segment.bytes": "104857600", "max.message.bytes": "104857600", "message.timestamp.after.max.ms": String(Int64.max)],
+            validateOnly: false))
+        guard topic != nil, let log = broker.topics.log(OffsetStore.topic, 0) else {
+            throw LogError(.io, "cannot open the \(OffsetStore.topic) log")
+        }
+        offsets = try OffsetStore(log: log)
+        let loaded = offsets.offsets.count
+        logger.info("group coordinator loaded committed offsets of \(loaded) group(s)")
+        sweeper = loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { [weak self] _ in
+            self?.sweep()
+        }
+    }
+
+    func stop() {
+        sweeper?.cancel()
+    }
+
+    /// Runs `body` on the coordinator's loop and hands its answer back.
+    func onLoop<T>(_ body: @escaping () throws -> EventLoopFuture<T>) -> EventLoopFuture<T> {
+        loop.flatSubmit {
+            do { return try body() } catch { return self.loop.makeFailedFuture(error) }
+        }
+    }
+
+    func now() -> Int64 { PartitionLog.currentTimeMs() }
+
+    // MARK: Expiry
+
+    /// Session expiry for classic and consumer members, pending member ids, and offset retention.
+    private func sweep() {
+        let deadline = NIODeadline.now()
+        for group in classicGroups.values {
+            for (id, until) in group.pendingMemberIds where until < deadline {
+                group.pendingMemberIds[id] = nil
+                if group.state == .preparingRebalance && group.allMembersJoined && group.initialDelayDeadline == nil { completeJoin(group) }
+            }
+            // A member waiting on its JoinGroup is bounded by the rebalance timeout instead.
+            for member in group.orderedMembers where member.pendingJoin == nil
+                && member.lastHeartbeat + .milliseconds(Int64(member.sessionTimeoutMs)) < deadline {
+                logger.info("member session expired", metadata: ["group": "\(group.groupId)", "member": "\(member.memberId)"])
+                removeMemberAndRebalance(group, member.memberId, reason: "session timeout")
+            }
+        }
+        sweepConsumerGroups(deadline)
+        if Int(deadline.uptimeNanoseconds / 1_000_000) % 60_000 < 100 {
+            let active = Set(classicGroups.filter { !$0.value.isEmpty }.keys).union(consumerGroups.filter { !$0.value.members.isEmpty }.keys)
+            do { try offsets.expire(retentionMs: Self.offsetsRetentionMs, activeGroups: active, nowMs: now()) } catch {
+                logger.error("expiring offsets failed: \(error)")
+            }
+        }
+    }
+
+    // MARK: Classic: join
+
+    func joinGroup(_ request: JoinGroupRequest, version: Int16, clientId: String, clientHost: String) -> EventLoopFuture<JoinGroupResponse> {
+        onLoop { [self] in
+            func failure(_ code: ErrorCode, memberId: String = request.memberId) -> EventLoopFuture<JoinGroupResponse> {
+                loop.makeSucceededFuture(JoinGroupResponse(errorCode: code.rawValue, generationId: -1, protocolType: nil,
+                                                           protocolName: nil, leader: "", memberId: memberId))
+            }
+            guard !request.groupId.isEmpty else { return failure(.invalidGroupId) }
+            guard (Self.minSessionTimeoutMs...Self.maxSessionTimeoutMs).contains(request.sessionTimeoutMs) else {
+                return failure(.invalidSessionTimeout)
+            }
+            if let consumer = consumerGroups[request.groupId], !consumer.members.isEmpty {
+                // A KIP-848 group is not joined with the classic protocol.
+                return failure(.inconsistentGroupProtocol)
+            }
+            let group = classicGroups[request.groupId] ?? {
+                let g = ClassicGroup(groupId: request.groupId)
+                classicGroups[request.groupId] = g
+                return g
+            }()
+            guard group.state != .dead else { return failure(.coordinatorNotAvailable) }
+            guard group.supports(protocolType: request.protocolType, protocols: request.protocols.map(\.name)) else {
+                return failure(.inconsistentGroupProtocol)
+            }
+            let promise = loop.makePromise(of: JoinGroupResponse.self)
+            if request.memberId.isEmpty {
+                joinUnknownMember(group, request, version: version, clientId: clientId, clientHost: clientHost, promise: promise)
+            } else {
+                joinKnownMember(group, request, version: version, clientId: clientId, clientHost: clientHost, promise: promise)
+            }
+            return promise.futureResult
+        }
+    }
+
+    private func newMemberId(_ clientId: String) -> String { "\(clientId)-\(UUID().uuidString.lowercased())" }
+
+    private func joinUnknownMember(_ group: ClassicGroup, _ request: JoinGroupRequest, version: Int16, clientId: String,
+                                   clientHost: String, promise: EventLoopPromise<JoinGroupResponse>) {
+        let memberId = newMemberId(clientId)
+        if let instanceId = request.groupInstanceId {
+            // A static member: it takes over its instance's place (and fences the old member id).
+            let member = ClassicMember(memberId: memberId, groupInstanceId: instanceId, clientId: clientId, clientHost: clientHost, request: request)
+            member.joinVersion = version
+            if let oldId = group.staticMembers[instanceId], let old = group.members[oldId] {
+                let unchanged = old.sameProtocols(as: request)
+                group.replaceStaticMember(instanceId: instanceId, oldMemberId: oldId, newMember: member)
+                if group.state == .stable && unchanged {
+                    // Rejoined within its session with the same subscription: no rebalance, same assignment.
+                    let isLeader = group.leaderId == memberId
+                    promise.succeed(JoinGroupResponse(
+                        errorCode: 0, generationId: group.generationId, protocolType: group.protocolType,
+                        protocolName: group.protocolName, leader: group.leaderId ?? "", skipAssignment: isLeader && version >= 9,
+                        memberId: memberId,
+                        members: isLeader && version >= 9 ? joinMembers(group) : []))
+                    return
+                }
+                member.pendingJoin = promise
+                prepareRebalance(group, reason: "static member \(instanceId) rejoined with new metadata")
+                return
+            }
+            group.add(member)
+            member.pendingJoin = promise
+            prepareRebalance(group, reason: "static member \(instanceId) joined")
+            return
+        }
+        if version >= 4 {
+            // KIP-394: hand out an id first; the member joins again with it.
+            group.pendingMemberIds[memberId] = .now() + .milliseconds(Int64(request.sessionTimeoutMs))
+            promise.succeed(JoinGroupResponse(errorCode: ErrorCode.memberIdRequired.rawValue, generationId: -1, protocolType: nil,
+                                              protocolName: nil, leader: "", memberId: memberId))
+            return
+        }
+        let member = ClassicMember(memberId: memberId, groupInstanceId: nil, clientId: clientId, clientHost: clientHost, request: request)
+        member.joinVersion = version
+        member.pendingJoin = promise
+        group.add(member)
+        prepareRebalance(group, reason: "member \(memberId) joined")
+    }
+
+    private func joinKnownMember(_ group: ClassicGroup, _ request: JoinGroupRequest, version: Int16, clientId: String,
+                                 clientHost: String, promise: EventLoopPromise<JoinGroupResponse>) {
+        let memberId = request.memberId
+        if let instanceId = request.groupInstanceId, let current = group.staticMembers[instanceId], current != memberId {
+            return promise.succeed(JoinGroupResponse(errorCode: ErrorCode.fencedInstanceId.rawValue, generationId: -1, memberId: memberId))
+        }
+        if group.pendingMemberIds.removeValue(forKey: memberId) != nil {
+            let member = ClassicMember(memberId: memberId, groupInstanceId: request.groupInstanceId, clientId: clientId,
+                                       clientHost: clientHost, request: request)
+            member.joinVersion = version
+            member.pendingJoin = promise
+            group.add(member)
+            prepareRebalance(group, reason: "pending member \(memberId) joined")
+            return
+        }
+        guard let member = group.members[memberId] else {
+            return promise.succeed(JoinGroupResponse(errorCode: ErrorCode.unknownMemberId.rawValue, generationId: -1, memberId: memberId))
+        }
+        let unchanged = member.sameProtocols(as: request)
+        member.update(from: request, clientId: clientId, clientHost: clientHost)
+        member.joinVersion = version
+        member.lastHeartbeat = .now()
+        // A second JoinGroup while one waits: the older one is superseded.
+        member.pendingJoin?.succeed(JoinGroupResponse(errorCode: ErrorCode.unknownMemberId.rawValue, generationId: -1, memberId: memberId))
+        member.pendingJoin = promise
+        switch group.state {
+        case .preparingRebalance:
+            maybeCompleteJoin(group)
+        case .completingRebalance, .stable:
+            if group.state == .stable && unchanged && group.leaderId != memberId {
+                // A follower rejoining with the same metadata just gets the current generation.
+                member.pendingJoin = nil
+                promise.succeed(joinResponse(group, for: member))
+            } else {
+                prepareRebalance(group, reason: "member \(memberId) rejoined")
+            }
+        case .empty:
+            prepareRebalance(group, reason: "member \(memberId) rejoined")
+        case .dead:
+            member.pendingJoin = nil
+            promise.succeed(JoinGroupResponse(errorCode: ErrorCode.coordinatorNotAvailable.rawValue, generationId: -1, memberId: memberId))
+        }
+    }
+
+    private func joinMembers(_ group: ClassicGroup) -> [JoinGroupResponse.JoinGroupResponseMember] {
+        group.orderedMembers.map {
+            .init(memberId: $0.memberId, groupInstanceId: $0.groupInstanceId, metadata: $0.metadata(for: group.protocolName ?? ""))
+        }
+    }
+
+    private func joinResponse(_ group: ClassicGroup, for member: ClassicMember) -> JoinGroupResponse {
+        let isLeader = group.leaderId == member.memberId
+        return JoinGroupResponse(errorCode: 0, generationId: group.generationId, protocolType: group.protocolType,
+                                 protocolName: group.protocolName, leader: group.leaderId ?? "", skipAssignment: false,
+                                 memberId: member.memberId, members: isLeader ? joinMembers(group) : [])
+    }
+
+    /// Starts (or continues) a join phase. From Empty the initial delay applies, so that a burst of
+    /// members starting together lands in one generation.
+    private func prepareRebalance(_ group: ClassicGroup, reason: String) {
+        if group.state == .completingRebalance {
+            // Members waiting on SyncGroup must rejoin.
+            for member in group.orderedMembers {
+                member.pendingSync?.succeed(SyncGroupResponse(errorCode: ErrorCode.rebalanceInProgress.rawValue))
+                member.pendingSync = nil
+            }
+        }
+        if group.state == .preparingRebalance {
+            if group.initialDelayDeadline != nil { group.newMemberAddedDuringDelay = true } else { maybeCompleteJoin(group) }
+            return
+        }
+        let wasEmpty = group.state == .empty
+        group.state = .preparingRebalance
+        group.currentStateTimestamp = now()
+        logger.info("preparing to rebalance group", metadata: ["group": "\(group.groupId)", "generation": "\(group.generationId)", "reason": "\(reason)"])
+        group.joinTimer?.cancel()
+        let rebalanceTimeout = max(group.rebalanceTimeoutMs, 1)
+        if wasEmpty && initialRebalanceDelayMs > 0 {
+            group.initialDelayDeadline = .now() + .milliseconds(rebalanceTimeout)
+            group.newMemberAddedDuringDelay = false
+            scheduleInitialDelay(group, delayMs: min(initialRebalanceDelayMs, rebalanceTimeout))
+        } else {
+            group.joinTimer = loop.scheduleTask(in: .milliseconds(rebalanceTimeout)) { [weak self] in self?.completeJoin(group) }
+            maybeCompleteJoin(group)
+        }
+    }
+
+    private func scheduleInitialDelay(_ group: ClassicGroup, delayMs: Int64) {
+        group.joinTimer = loop.scheduleTask(in: .milliseconds(delayMs)) { [weak self] in
+            guard let self, let deadline = group.initialDelayDeadline else { return }
+            let remaining = (deadline.uptimeNanoseconds > NIODeadline.now().uptimeNanoseconds)
+                ? Int64((deadline.uptimeNanoseconds - NIODeadline.now().uptimeNanoseconds) / 1_000_000) : 0
+            if group.newMemberAddedDuringDelay && remaining > 0 {
+                group.newMemberAddedDuringDelay = false
+                self.scheduleInitialDelay(group, delayMs: min(self.initialRebalanceDelayMs, remaining))
+                return
+            }
+            group.initialDelayDeadline = nil
+            self.completeJoin(group)
+        }
+    }
+
+    private func maybeCompleteJoin(_ group: ClassicGroup) {
+        if group.state == .preparingRebalance && group.initialDelayDeadline == nil && group.allMembersJoined { completeJoin(group) }
+    }
+
+    /// Ends the join phase: members that did not rejoin leave, a new generation starts, the protocol
+    /// is chosen and every joined member gets its answer (the leader with the member list).
+    func completeJoin(_ group: ClassicGroup) {
+        guard group.state == .preparingRebalance else { return }
+        group.joinTimer?.cancel()
+        group.joinTimer = nil
+        group.initialDelayDeadline = nil
+        for member in group.orderedMembers where member.pendingJoin == nil {
+            // Static members keep their place through a rebalance they miss, until their session ends.
+            if member.groupInstanceId == nil { group.remove(member.memberId) }
+        }
+        group.pendingMemberIds.removeAll()
+        guard !group.isEmpty, group.orderedMembers.contains(where: { $0.pendingJoin != nil }) else {
+            group.generationId += 1
+            group.state = .empty
+            group.protocolName = nil
+            group.currentStateTimestamp = now()
+            logger.info("group is empty", metadata: ["group": "\(group.groupId)", "generation": "\(group.generationId)"])
+            return
+        }
+        if let leader = group.leaderId, group.members[leader]?.pendingJoin == nil {
+            group.leaderId = group.orderedMembers.first { $0.pendingJoin != nil }?.memberId
+        }
+        group.generationId += 1
+        group.protocolName = group.selectProtocol()
+        group.state = .completingRebalance
+        group.currentStateTimestamp = now()
+        logger.info("group rebalanced", metadata: ["group": "\(group.groupId)", "generation": "\(group.generationId)",
+                                                   "members": "\(group.members.count)", "protocol": "\(group.protocolName ?? "")"])
+        for member in group.orderedMembers {
+            member.isNew = false
+            member.lastHeartbeat = .now()
+            guard let promise = member.pendingJoin else { continue }
+            member.pendingJoin = nil
+            promise.succeed(joinResponse(group, for: member))
+        }
+    }
+
+    func removeMemberAndRebalance(_ group: ClassicGroup, _ memberId: String, reason: String) {
+        guard let member = group.members[memberId] else { return }
+        member.pendingJoin?.succeed(JoinGroupResponse(errorCode: ErrorCode.unknownMemberId.rawValue, generationId: -1, memberId: memberId))
+        member.pendingSync?.succeed(SyncGroupResponse(errorCode: ErrorCode.unknownMemberId.rawValue))
+        group.remove(memberId)
+        switch group.state {
+        case .stable, .completingRebalance:
+            prepareRebalance(group, reason: reason)
+        case .preparingRebalance:
+            maybeCompleteJoin(group)
+        case .empty, .dead:
+            break
+        }
+        if group.isEmpty && group.state == .preparingRebalance && group.initialDelayDeadline == nil { completeJoin(group) }
+    }
+
+    // MARK: Classic: sync, heartbeat, leave
+
+    func syncGroup(_ request: SyncGroupRequest, version: Int16) -> EventLoopFuture<SyncGroupResponse> {
+        onLoop { [self] in
+            func answer(_ code: ErrorCode) -> EventLoopFuture<SyncGroupResponse> {
+                loop.makeSucceededFuture(SyncGroupResponse(errorCode: code.rawValue))
+            }
+            guard let group = classicGroups[request.groupId] else { return answer(.unknownMemberId) }
+            guard let member = group.members[request.memberId] else { return answer(.unknownMemberId) }
+            if let instance = request.groupInstanceId, group.staticMembers[instance] != request.memberId { return answer(.fencedInstanceId) }
+            guard request.generationId == group.generationId else { return answer(.illegalGeneration) }
+            if let type = request.protocolType, type != group.protocolType { return answer(.inconsistentGroupProtocol) }
+            if let name = request.protocolName, name != group.protocolName { return answer(.inconsistentGroupProtocol) }
+            member.lastHeartbeat = .now()
+            switch group.state {
+            case .empty, .dead:
+                return answer(.unknownMemberId)
+            case .preparingRebalance:
+                return answer(.rebalanceInProgress)
+            case .stable:
+                return loop.makeSucceededFuture(SyncGroupResponse(errorCode: 0, protocolType: group.protocolType,
+                                                                  protocolName: group.protocolName, assignment: member.assignment))
+            case .completingRebalance:
+                let promise = loop.makePromise(of: SyncGroupResponse.self)
+                member.pendingSync?.succeed(SyncGroupResponse(errorCode: ErrorCode.rebalanceInProgress.rawValue))
+                member.pendingSync = promise
+                if group.leaderId == member.memberId {
+                    let assignments = Dictionary(request.assignments.map { ($0.memberId, $0.assignment) }, uniquingKeysWith: { a, _ in a })
+                    for m in group.orderedMembers { m.assignment = assignments[m.memberId] ?? ByteBuffer() }
+                    group.state = .stable
+                    group.currentStateTimestamp = now()
+                    for m in group.orderedMembers {
+                        guard let waiting = m.pendingSync else { continue }
+                        m.pendingSync = nil
+                        waiting.succeed(SyncGroupResponse(errorCode: 0, protocolType: group.protocolType,
+                                                          protocolName: group.protocolName, assignment: m.assignment))
+                    }
+                }
+                return promise.futureResult
+            }
+        }
+    }
+
+    func heartbeat(_ request: HeartbeatRequest) -> EventLoopFuture<HeartbeatResponse> {
+        onLoop { [self] in
+            func answer(_ code: ErrorCode) -> EventLoopFuture<HeartbeatResponse> {
+                loop.makeSucceededFuture(HeartbeatResponse(errorCode: code.rawValue))
+            }
+            guard let group = classicGroups[request.groupId], let member = group.members[request.memberId] else {
+                return answer(.unknownMemberId)
+            }
+            if let instance = request.groupInstanceId, group.staticMembers[instance] != request.memberId { return answer(.fencedInstanceId) }
+            member.lastHeartbeat = .now()
+            guard request.generationId == group.generationId else { return answer(.illegalGeneration) }
+            switch group.state {
+            case .preparingRebalance: return answer(.rebalanceInProgress)
+            case .completingRebalance, .stable: return answer(.noError)
+            case .empty, .dead: return answer(.unknownMemberId)
+            }
+        }
+    }
+
+    func leaveGroup(_ request: LeaveGroupRequest, version: Int16) -> EventLoopFuture<LeaveGroupResponse> {
+        onLoop { [self] in
+            let leaving: [LeaveGroupRequest.MemberIdentity] = version >= 3 ? request.members : [.init(memberId: request.memberId)]
+            guard let group = classicGroups[request.groupId] else {
+                let code = ErrorCode.unknownMemberId.rawValue
+                return loop.makeSucceededFuture(version >= 3
+                    ? LeaveGroupResponse(errorCode: 0, members: leaving.map { .init(memberId: $0.memberId, groupInstanceId: $0.groupInstanceId, errorCode: code) })
+                    : LeaveGroupResponse(errorCode: code))
+            }
+            var results: [LeaveGroupResponse.MemberResponse] = []
+            for identity in leaving {
+                var code = ErrorCode.noError
+                let memberId: String?
+                if let instance = identity.groupInstanceId {
+                    memberId = group.staticMembers[instance]
+                    if memberId == nil { code = .unknownMemberId }
+                    else if !identity.memberId.isEmpty && identity.memberId != memberId { code = .fencedInstanceId }
+                } else {
+                    memberId = group.members[identity.memberId] != nil ? identity.memberId : nil
+                    if memberId == nil { code = group.pendingMemberIds.removeValue(forKey: identity.memberId) != nil ? .noError : .unknownMemberId }
+                }
+                if code == .noError, let id = memberId {
+                    logger.info("member left group", metadata: ["group": "\(group.groupId)", "member": "\(id)"])
+                    removeMemberAndRebalance(group, id, reason: "member \(id) left")
+                }
+                results.append(.init(memberId: identity.memberId, groupInstanceId: identity.groupInstanceId, errorCode: code.rawValue))
+            }
+            if version >= 3 { return loop.makeSucceededFuture(LeaveGroupResponse(errorCode: 0, members: results)) }
+            return loop.makeSucceededFuture(LeaveGroupResponse(errorCode: results.first?.errorCode ?? 0))
+        }
+    }
+}

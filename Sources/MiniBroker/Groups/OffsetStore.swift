@@ -1,0 +1,136 @@
+import KafkaLog
+import KafkaWire
+import NIOCore
+
+/// A committed offset with what came with it.
+public struct CommittedOffset: Equatable, Sendable {
+    public var offset: Int64
+    public var leaderEpoch: Int32
+    public var metadata: String?
+    public var commitTimestamp: Int64
+}
+
+/// Committed offsets, durable in the internal topic `__consumer_offsets` (one partition): every
+/// commit appends a batch of records keyed by group/topic/partition, a deletion appends tombstones
+/// (null values), and start-up replays the log to rebuild the table. When the log has grown well
+/// past the live data, the live entries are rewritten into a fresh segment and the old ones dropped:
+/// a compaction by copy.
+///
+///     key:   int16 version (1), string group, string topic, int32 partition
+///     value: int16 version (1), int64 offset, int32 leader epoch, nullable string metadata, int64 commit time
+final class OffsetStore: @unchecked Sendable {
+    static let topic = "__consumer_offsets"
+    private let log: PartitionLog
+    private(set) var offsets: [String: [TopicPartition: CommittedOffset]] = [:]
+    private var recordsSinceCompaction = 0
+
+    init(log: PartitionLog) throws {
+        self.log = log
+        try load()
+    }
+
+    private func load() throws {
+        var next = log.logStartOffset
+        while case .slice(let slice) = try log.read(from: next, maxBytes: 1 << 20, minOneBatch: true) {
+            var iterator = RecordBatchIterator(try slice.segment.read(at: slice.position, length: slice.length))
+            var progressed = false
+            while let view = iterator.next() {
+                for record in try view.records() where record.offset >= next {
+                    apply(key: record.key, value: record.value)
+                    recordsSinceCompaction += 1
+                }
+                next = view.lastOffset + 1
+                progressed = true
+            }
+            if !progressed { break }
+        }
+    }
+
+    private func apply(key: ByteBuffer?, value: ByteBuffer?) {
+        guard var key, key.readInteger(as: Int16.self) == 1,
+              let group = try? key.readKafkaString(compact: false), let topic = try? key.readKafkaString(compact: false),
+              let partition = key.readInteger(as: Int32.self) else { return }
+        let tp = TopicPartition(topic, partition)
+        guard var value else {
+            offsets[group]?[tp] = nil
+            if offsets[group]?.isEmpty == true { offsets[group] = nil }
+            return
+        }
+        guard value.readInteger(as: Int16.self) == 1, let offset = value.readInteger(as: Int64.self),
+              let epoch = value.readInteger(as: Int32.self), let metadata = try? value.readKafkaNullableString(compact: false),
+              let timestamp = value.readInteger(as: Int64.self) else { return }
+        offsets[group, default: [:]][tp] = CommittedOffset(offset: offset, leaderEpoch: epoch, metadata: metadata, commitTimestamp: timestamp)
+    }
+
+    private static func key(_ group: String, _ tp: TopicPartition) -> ByteBuffer {
+        var key = ByteBuffer()
+        key.writeInteger(Int16(1))
+        key.writeKafkaString(group, compact: false)
+        key.writeKafkaString(tp.topic, compact: false)
+        key.writeInteger(tp.partition)
+        return key
+    }
+
+    private static func value(_ c: CommittedOffset) -> ByteBuffer {
+        var value = ByteBuffer()
+        value.writeInteger(Int16(1))
+        value.writeInteger(c.offset)
+        value.writeInteger(c.leaderEpoch)
+        value.writeKafkaNullableString(c.metadata, compact: false)
+        value.writeInteger(c.commitTimestamp)
+        return value
+    }
+
+    /// Appends the entries (nil = delete) as one batch, then applies them.
+    private func write(_ entries: [(String, TopicPartition, CommittedOffset?)], nowMs: Int64) throws {
+        guard !entries.isEmpty else { return }
+        let records = entries.enumerated().map { i, e in
+            Record(offset: Int64(i), timestamp: nowMs, key: Self.key(e.0, e.1), value: e.2.map(Self.value))
+        }
+        _ = try log.append(try RecordBatch(records: records).encoded(), nowMs: nowMs)
+        for (group, tp, committed) in entries {
+            if let committed { offsets[group, default: [:]][tp] = committed } else {
+                offsets[group]?[tp] = nil
+                if offsets[group]?.isEmpty == true { offsets[group] = nil }
+            }
+        }
+        recordsSinceCompaction += entries.count
+        try compactIfWorthIt(nowMs: nowMs)
+    }
+
+    func commit(group: String, _ entries: [(TopicPartition, CommittedOffset)], nowMs: Int64) throws {
+        try write(entries.map { (group, $0.0, $0.1) }, nowMs: nowMs)
+    }
+
+    func delete(group: String, partitions: [TopicPartition]? = nil, nowMs: Int64) throws {
+        let targets = partitions ?? Array((offsets[group] ?? [:]).keys)
+        try write(targets.filter { offsets[group]?[$0] != nil }.map { (group, $0, nil) }, nowMs: nowMs)
+    }
+
+    /// Drops offsets older than the retention of groups that no member holds (offsets.retention.minutes).
+    func expire(retentionMs: Int64, activeGroups: Set<String>, nowMs: Int64) throws {
+        var expired: [(String, TopicPartition, CommittedOffset?)] = []
+        for (group, table) in offsets where !activeGroups.contains(group) {
+            for (tp, c) in table where nowMs - c.commitTimestamp > retentionMs { expired.append((group, tp, nil)) }
+        }
+        try write(expired, nowMs: nowMs)
+    }
+
+    /// Rewrites the live entries at the log end and moves the log start past the old ones, once the
+    /// log holds four times more records than live entries (and at least 10,000).
+    private func compactIfWorthIt(nowMs: Int64) throws {
+        let live = offsets.values.reduce(0) { $0 + $1.count }
+        guard recordsSinceCompaction > 10_000, recordsSinceCompaction > 4 * live else { return }
+        let start = log.logEndOffset
+        let entries = offsets.flatMap { group, table in table.map { (group, $0.key, $0.value) } }
+        for chunk in stride(from: 0, to: entries.count, by: 1000) {
+            let slice = entries[chunk..<min(chunk + 1000, entries.count)]
+            let records = slice.enumerated().map { i, e in
+                Record(offset: Int64(i), timestamp: nowMs, key: Self.key(e.0, e.1), value: Self.value(e.2))
+            }
+            _ = try log.append(try RecordBatch(records: records).encoded(), nowMs: nowMs)
+        }
+        _ = try log.deleteRecords(before: start)
+        recordsSinceCompaction = live
+    }
+}
