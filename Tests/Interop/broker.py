@@ -3,8 +3,9 @@
 ``Broker`` starts the executable named by ``MINIBROKER`` (set by ``make test``) on a free
 127.0.0.1 port with a fresh data directory, waits until the port accepts TCP connections and
 keeps the process's stdout+stderr in a log file whose tail goes into every failure message.
-``stop()`` is SIGTERM (a graceful shutdown must end the process in time), ``kill()`` is SIGKILL,
-``restart()`` starts it again on the same port and data directory.
+``stop()`` is SIGTERM (a graceful shutdown must end the process in time; ``close()``, used by the
+fixtures, also wants exit status 0), ``kill()`` is SIGKILL, ``restart()`` starts it again on the
+same port and data directory.
 
 The command line used is the broker's documented one::
 
@@ -185,16 +186,18 @@ class Broker:
                         pytrace=False)
 
     def close(self) -> None:
-        """Graceful stop (failing if the broker had crashed or hangs) and removal of its files."""
+        """Graceful stop and removal of its files. Fails if the broker had crashed, hangs on
+        SIGTERM or exits with a non-zero status."""
         if self._closed:
             return
         self._closed = True
         try:
-            if self.running():
-                self.stop()
-            elif self._proc is not None and self._log is not None:
-                # Died without us stopping it: that is a crash worth reporting.
-                self.stop()
+            if self.running() or (self._proc is not None and self._log is not None):
+                # (If it died without us stopping it, stop() reports the crash.)
+                code = self.stop()
+                if code != 0:
+                    pytest.fail(f"{self.name} exited with status {code} after SIGTERM{self.log_tail()}",
+                                pytrace=False)
         finally:
             if self in Broker.active:
                 Broker.active.remove(self)
@@ -202,7 +205,11 @@ class Broker:
                 shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def __enter__(self) -> "Broker":
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.close()  # __exit__ will not run: remove the files here
+            raise
 
     def __exit__(self, *exc) -> None:
         self.close()

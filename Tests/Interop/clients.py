@@ -2,13 +2,16 @@
 
 Every call is bounded in time: admin futures, flush and poll all take timeouts, and a helper that
 runs out of time raises AssertionError saying what it was waiting for. Consumers use assign()
-with explicit start offsets and never commit, so no consumer-group API is needed (librdkafka
-still wants a group.id in its configuration; with assign() and an explicit offset it never asks
-the coordinator for anything).
+with explicit start offsets and never commit, so no consumer-group API is needed: librdkafka
+insists on a group.id and may look for a coordinator in the background, but with assign() and an
+explicit (or logical beginning) offset it fetches without one. librdkafka's log goes to Python
+logging, which pytest shows for failing tests.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import logging
 import re
 import time
 import uuid
@@ -18,6 +21,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic
 
 TIMEOUT = 30.0  # seconds: the upper bound for any one client operation in these tests
+LOG = logging.getLogger("librdkafka")  # passed as "logger" to every client
 
 
 def unique_topic(hint: str = "t") -> str:
@@ -31,12 +35,28 @@ def unique_topic(hint: str = "t") -> str:
 # --------------------------------------------------------------------------------------------
 
 def admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": int(TIMEOUT * 1000)})
+    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": int(TIMEOUT * 1000),
+                        "logger": LOG})
 
 
-def wait_all(futures: dict, timeout: float = TIMEOUT) -> dict:
-    """Results of a dict of admin futures (key -> result); the first exception propagates."""
-    return {key: future.result(timeout=timeout) for key, future in futures.items()}
+def admin_call(bootstrap: str, method: str, *args, timeout: float = TIMEOUT, **kwargs):
+    """Calls one AdminClient method and waits for its future(s): a dict of results for a dict of
+    futures (the first exception, a KafkaException, propagates), else the single result. The
+    client is kept alive until then: librdkafka fails the futures of a destroyed client."""
+    client = admin(bootstrap)
+    futures = getattr(client, method)(*args, request_timeout=timeout, **kwargs)
+    try:
+        if isinstance(futures, dict):
+            return {key: future.result(timeout=timeout + 5) for key, future in futures.items()}
+        return futures.result(timeout=timeout + 5)
+    except concurrent.futures.TimeoutError:
+        raise AssertionError(f"AdminClient.{method} got no answer within {timeout}s") from None
+
+
+def only(results: dict):
+    """The single value of a one-entry result dict."""
+    assert len(results) == 1, results
+    return next(iter(results.values()))
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict | None = None,
@@ -44,7 +64,7 @@ def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict | 
     """Creates a topic and waits until metadata shows every partition with a leader."""
     new = NewTopic(name, num_partitions=partitions, replication_factor=1,
                    config={k: str(v) for k, v in (config or {}).items()})
-    wait_all(admin(bootstrap).create_topics([new], request_timeout=timeout), timeout)
+    admin_call(bootstrap, "create_topics", [new], timeout=timeout)
     wait_for_topic(bootstrap, name, partitions, timeout)
     return name
 
@@ -81,7 +101,7 @@ def wait_for_topic_gone(bootstrap: str, name: str, timeout: float = TIMEOUT) -> 
 def describe_configs(bootstrap: str, resource_type, name: str, timeout: float = TIMEOUT) -> dict:
     """{config name: ConfigEntry} of one topic or broker resource."""
     resource = ConfigResource(resource_type, name)
-    return wait_all(admin(bootstrap).describe_configs([resource], request_timeout=timeout), timeout)[resource]
+    return only(admin_call(bootstrap, "describe_configs", [resource], timeout=timeout))
 
 
 def config_source(entry) -> ConfigSource:
@@ -126,7 +146,8 @@ def produce(bootstrap: str, topic: str, records, partition: int | None = 0, conf
     """Produces ``records`` (values, (key, value) pairs or dicts of Producer.produce arguments)
     in order, flushes, and returns the delivery reports in the order they arrived. With
     ``check`` every record must have been delivered without error."""
-    conf = {"bootstrap.servers": bootstrap, "linger.ms": 5, "message.timeout.ms": int(timeout * 1000)}
+    conf = {"bootstrap.servers": bootstrap, "linger.ms": 5, "message.timeout.ms": int(timeout * 1000),
+            "logger": LOG}
     conf.update(config or {})
     producer = Producer(conf)
     reports: list[Delivery] = []
@@ -184,6 +205,7 @@ def consumer_config(bootstrap: str, **extra) -> dict:
         "enable.auto.offset.store": False,
         "enable.partition.eof": True,
         "auto.offset.reset": "error",
+        "logger": LOG,
     }
     conf.update(extra)
     return conf

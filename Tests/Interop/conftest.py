@@ -25,10 +25,8 @@ def broker_overrides():
 @pytest.fixture(scope="module")
 def broker(request, broker_overrides):
     """One broker shared by the tests of a module (tests use unique topic names)."""
-    b = Broker(overrides=broker_overrides, name=request.module.__name__)
-    b.start()
-    yield b
-    b.close()
+    with Broker(overrides=broker_overrides, name=request.module.__name__) as b:
+        yield b
 
 
 @pytest.fixture
@@ -72,4 +70,5 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.failed:
         for b in Broker.active:
-            report.sections.append((f"MiniBroker {b.name} log", b.log_tail()))
+            if b.log_path not in str(report.longrepr):  # not already in the failure message
+                report.sections.append((f"MiniBroker {b.name} log", b.log_tail()))

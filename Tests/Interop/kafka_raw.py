@@ -452,12 +452,27 @@ def batch_headers(records: bytes) -> list[BatchHeader]:
     return headers
 
 
-def stored_batches(bootstrap: str, topic: str, partition: int = 0, offset: int = 0) -> list[BatchHeader]:
-    """Every complete batch the broker returns for one raw Fetch v4 from ``offset``."""
+def stored_batches(bootstrap: str, topic: str, partition: int = 0, offset: int = 0,
+                   timeout: float = 30.0) -> list[BatchHeader]:
+    """The headers of every batch from ``offset`` to the high watermark, by raw Fetch v4 requests
+    (one response may stop early, e.g. at a segment end, so fetch on from the last batch)."""
+    headers: list[BatchHeader] = []
+    deadline = time.monotonic() + timeout
     with Connection(bootstrap) as conn:
-        fetched = fetch_v4(conn, topic, partition, offset)
-    assert fetched.error == NONE, f"fetch {topic}/{partition}@{offset}: error {fetched.error}"
-    return batch_headers(fetched.records)
+        while True:
+            fetched = fetch_v4(conn, topic, partition, offset)
+            assert fetched.error == NONE, f"fetch {topic}/{partition}@{offset}: error {fetched.error}"
+            # A batch may start before the fetch offset (compressed batches are returned whole).
+            batches = [b for b in batch_headers(fetched.records) if b.last_offset >= offset]
+            headers.extend(batches)
+            if batches:
+                offset = batches[-1].last_offset + 1
+            if offset >= fetched.high_watermark:
+                return headers
+            assert time.monotonic() < deadline, (
+                f"{topic}/{partition}: fetched up to {offset} of {fetched.high_watermark} in {timeout}s")
+            if not batches:
+                time.sleep(0.05)
 
 
 def build_batch(values: list[bytes], producer_id: int = -1, producer_epoch: int = -1,

@@ -24,9 +24,9 @@ from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResourc
                                    NewPartitions, NewTopic, OffsetSpec, ResourceType)
 
 from broker import Broker
-from clients import (TIMEOUT, admin, assert_config, broker_id, consume_partition, consumer_config,
-                     create_topic, describe_configs, produce, topic_partitions, unique_topic, values,
-                     wait_all, wait_for_high_watermark, wait_for_topic, wait_for_topic_gone, watermarks)
+from clients import (TIMEOUT, admin_call, assert_config, broker_id, consume_partition, consumer_config,
+                     create_topic, describe_configs, only, produce, topic_partitions, unique_topic, values,
+                     wait_for_high_watermark, wait_for_topic, wait_for_topic_gone, watermarks)
 from kafka_raw import assert_stored_codec, stored_batches
 
 KAFKA_DEFAULT_RETENTION_MS = str(7 * 24 * 3600 * 1000)  # log.retention.hours=168
@@ -77,9 +77,9 @@ def test_create_topic_with_configs(broker, topic):
 
 
 def test_create_topics_validate_only_creates_nothing(broker, topic):
-    futures = admin(broker.bootstrap).create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)],
-                                                    validate_only=True, request_timeout=TIMEOUT)
-    assert wait_all(futures) == {topic: None}
+    results = admin_call(broker.bootstrap, "create_topics", [NewTopic(topic, num_partitions=2, replication_factor=1)],
+                         validate_only=True)
+    assert results == {topic: None}
     assert topic_partitions(broker.bootstrap, topic) is None, "validate_only created the topic"
     create_topic(broker.bootstrap, topic, partitions=2)  # the name is still free
 
@@ -87,14 +87,14 @@ def test_create_topics_validate_only_creates_nothing(broker, topic):
 def test_create_existing_topic_is_refused(broker, topic):
     create_topic(broker.bootstrap, topic)
     with pytest.raises(KafkaException) as excinfo:
-        wait_all(admin(broker.bootstrap).create_topics([NewTopic(topic, 1, 1)], request_timeout=TIMEOUT))
+        admin_call(broker.bootstrap, "create_topics", [NewTopic(topic, 1, 1)])
     assert kafka_error(excinfo).code() == KafkaError.TOPIC_ALREADY_EXISTS
 
 
 def test_delete_topic_removes_it_and_its_data(broker, topic):
     create_topic(broker.bootstrap, topic)
     produce(broker.bootstrap, topic, [b"a", b"b", b"c"])
-    wait_all(admin(broker.bootstrap).delete_topics([topic], request_timeout=TIMEOUT))
+    admin_call(broker.bootstrap, "delete_topics", [topic])
     wait_for_topic_gone(broker.bootstrap, topic)
     create_topic(broker.bootstrap, topic)
     assert watermarks(broker.bootstrap, topic) == (0, 0)
@@ -103,25 +103,25 @@ def test_delete_topic_removes_it_and_its_data(broker, topic):
 
 def test_delete_unknown_topic_is_refused(broker, topic):
     with pytest.raises(KafkaException) as excinfo:
-        wait_all(admin(broker.bootstrap).delete_topics([topic], request_timeout=TIMEOUT))
+        admin_call(broker.bootstrap, "delete_topics", [topic])
     assert kafka_error(excinfo).code() == KafkaError.UNKNOWN_TOPIC_OR_PART
 
 
 def test_create_partitions_grows_topic(broker, topic):
     create_topic(broker.bootstrap, topic, partitions=1)
-    wait_all(admin(broker.bootstrap).create_partitions([NewPartitions(topic, 3)], request_timeout=TIMEOUT))
+    admin_call(broker.bootstrap, "create_partitions", [NewPartitions(topic, 3)])
     wait_for_topic(broker.bootstrap, topic, partitions=3)
     produce(broker.bootstrap, topic, [b"on partition 2"], partition=2)
     assert values(consume_partition(broker.bootstrap, topic, partition=2)) == [b"on partition 2"]
 
     with pytest.raises(KafkaException) as excinfo:
-        wait_all(admin(broker.bootstrap).create_partitions([NewPartitions(topic, 2)], request_timeout=TIMEOUT))
+        admin_call(broker.bootstrap, "create_partitions", [NewPartitions(topic, 2)])
     assert kafka_error(excinfo).code() == KafkaError.INVALID_PARTITIONS
     assert len(topic_partitions(broker.bootstrap, topic)) == 3
 
 
 def test_describe_cluster_shows_this_node(broker):
-    cluster = admin(broker.bootstrap).describe_cluster(request_timeout=TIMEOUT).result(timeout=TIMEOUT)
+    cluster = admin_call(broker.bootstrap, "describe_cluster")
     assert len(cluster.nodes) == 1
     node = cluster.nodes[0]
     assert (node.host, node.port) == ("127.0.0.1", broker.port)
@@ -175,8 +175,7 @@ def test_alter_configs_replaces_the_whole_set(broker, topic):
     resource = ConfigResource(ResourceType.TOPIC, topic, set_config={"retention.bytes": "1048576"})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # deprecated in favour of incremental
-        futures = admin(broker.bootstrap).alter_configs([resource], request_timeout=TIMEOUT)
-    wait_all(futures)
+        admin_call(broker.bootstrap, "alter_configs", [resource])
     entries = describe_configs(broker.bootstrap, ResourceType.TOPIC, topic)
     assert_config(entries, "retention.bytes", "1048576", ConfigSource.DYNAMIC_TOPIC_CONFIG)
     # Not in the request, so reverted to the default (Kafka's non-incremental semantics).
@@ -189,8 +188,7 @@ def test_incremental_alter_configs_set_and_delete(broker, topic):
     def alter(op, value, validate_only=False):
         entry = ConfigEntry("retention.ms", value, incremental_operation=op)
         resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[entry])
-        wait_all(admin(broker.bootstrap).incremental_alter_configs(
-            [resource], validate_only=validate_only, request_timeout=TIMEOUT))
+        admin_call(broker.bootstrap, "incremental_alter_configs", [resource], validate_only=validate_only)
         return describe_configs(broker.bootstrap, ResourceType.TOPIC, topic)
 
     entries = alter(AlterConfigOpType.SET, "123456", validate_only=True)
@@ -211,7 +209,7 @@ def test_incremental_alter_configs_rejects_invalid_config(broker, topic, name, v
     entry = ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
     resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[entry])
     with pytest.raises(KafkaException) as excinfo:
-        wait_all(admin(broker.bootstrap).incremental_alter_configs([resource], request_timeout=TIMEOUT))
+        admin_call(broker.bootstrap, "incremental_alter_configs", [resource])
     assert kafka_error(excinfo).code() == KafkaError.INVALID_CONFIG
     entries = describe_configs(broker.bootstrap, ResourceType.TOPIC, topic)
     assert_config(entries, "retention.ms", KAFKA_DEFAULT_RETENTION_MS, ConfigSource.DEFAULT_CONFIG)
@@ -295,8 +293,7 @@ def test_list_offsets_and_watermarks(broker, topic):
     produce(broker.bootstrap, topic, [{"value": b"%d" % i, "timestamp": ts} for i, ts in enumerate(stamps)])
 
     def list_offset(spec):
-        futures = admin(broker.bootstrap).list_offsets({TopicPartition(topic, 0): spec}, request_timeout=TIMEOUT)
-        return next(iter(futures.values())).result(timeout=TIMEOUT)
+        return only(admin_call(broker.bootstrap, "list_offsets", {TopicPartition(topic, 0): spec}))
 
     assert list_offset(OffsetSpec.earliest()).offset == 0
     assert list_offset(OffsetSpec.latest()).offset == 4
@@ -314,8 +311,7 @@ def test_delete_records_moves_low_watermark(broker, topic):
     produce(broker.bootstrap, topic, sent)
 
     def delete_before(offset):
-        futures = admin(broker.bootstrap).delete_records([TopicPartition(topic, 0, offset)], request_timeout=TIMEOUT)
-        return next(iter(futures.values())).result(timeout=TIMEOUT).low_watermark
+        return only(admin_call(broker.bootstrap, "delete_records", [TopicPartition(topic, 0, offset)])).low_watermark
 
     assert delete_before(4) == 4
     assert watermarks(broker.bootstrap, topic) == (4, 10)

@@ -66,7 +66,9 @@ def assert_closed_without_answer(conn, what):
 
 def test_api_versions_at_unknown_version_gets_v0_error_answer(broker):
     with raw.Connection(broker.bootstrap) as conn:
-        reader = conn.request(raw.API_VERSIONS, 99, b"")
+        # As a newer client sends it: ApiVersions is flexible from v3, so header v2 (Kafka picks
+        # the header version from the API version, even an unknown one) and a v3-style body.
+        reader = conn.request(raw.API_VERSIONS, 99, raw.api_versions_v3_body(), flexible=True)
         error, apis = raw.parse_api_versions(reader, 0)  # v0 layout, nothing left over
         assert error == raw.UNSUPPORTED_VERSION
         assert raw.API_VERSIONS in apis, f"ApiVersions' own range missing: {apis}"
@@ -129,17 +131,23 @@ def test_bad_frame_size_closes_connection(broker, size):
     assert_still_serving(broker)
 
 
-def test_frame_just_under_limit_is_read(broker):
-    """The limit is on the frame size: a request padded up to it is still parsed and answered
-    (Kafka ignores bytes after a request body it has read)."""
+def test_request_of_exactly_the_limit_is_served(broker):
+    """The limit is inclusive (Kafka refuses only sizes above it): a Metadata request for many
+    missing topics, padded to exactly socket.request.max.bytes, is parsed and answered."""
     with raw.Connection(broker.bootstrap) as conn:
-        body = raw.metadata_v4_body([], False)
-        header = raw.request_header(raw.METADATA, 4, 7, conn.client_id, flexible=False)
-        padding = SOCKET_REQUEST_MAX_BYTES - len(header) - len(body)
-        conn.send_frame(header + body + b"\x00" * padding)
-        reader = raw.Reader(conn.recv_frame())
-        assert reader.i32() == 7
-        assert raw.parse_metadata_v4(reader).topics == {}
+        header = raw.request_header(raw.METADATA, 4, 1, conn.client_id, flexible=False)
+        room = SOCKET_REQUEST_MAX_BYTES - len(header) - 4 - 1  # topic array count, auto-create flag
+        names = []
+        while room > 0:  # names of 200 bytes, the last ones sized so the total is exact
+            length = room - 2 if room - 2 <= 200 else (100 if room - 2 - 200 < 22 else 200)
+            names.append(f"missing-{len(names):05d}-".ljust(length, "x"))
+            room -= 2 + length
+        assert room == 0
+        body = raw.metadata_v4_body(names, allow_auto_topic_creation=False)
+        assert len(header) + len(body) == SOCKET_REQUEST_MAX_BYTES
+        md = raw.parse_metadata_v4(conn.request(raw.METADATA, 4, body))
+    assert sorted(md.topics) == sorted(names)
+    assert {t.error for t in md.topics.values()} == {raw.UNKNOWN_TOPIC_OR_PARTITION}
 
 
 # --------------------------------------------------------------------------------------------

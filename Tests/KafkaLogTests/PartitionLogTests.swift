@@ -203,7 +203,9 @@ import Testing
         #expect(try log.offset(forTimestamp: 1_501)?.offset == 16)
         #expect(try log.offset(forTimestamp: 1_503)?.offset == 18)
         #expect(try log.offset(forTimestamp: 99_999) == nil)
-        #expect(log.maxTimestampOffset()?.timestamp == 1_902)
+        // Batch 9 holds 1900, 1901, 1902 at offsets 27-29: the record with the max timestamp is 29.
+        #expect(try log.maxTimestampOffset()?.timestamp == 1_902)
+        #expect(try log.maxTimestampOffset()?.offset == 29)
     }
 
     @Test func idempotentProducerRetriesAreNotAppendedTwice() throws {

@@ -46,6 +46,11 @@ public struct BrokerConfig: Sendable {
         ConfigDefinition("compression.type", .string, "producer",
                          check: ConfigDefinition.oneOf(["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"])),
         ConfigDefinition("group.initial.rebalance.delay.ms", .int, "3000", check: ConfigDefinition.atLeast(0, .int)),
+        ConfigDefinition("group.min.session.timeout.ms", .int, "6000", check: ConfigDefinition.atLeast(1, .int)),
+        ConfigDefinition("group.max.session.timeout.ms", .int, "1800000", check: ConfigDefinition.atLeast(1, .int)),
+        ConfigDefinition("group.consumer.heartbeat.interval.ms", .int, "5000", check: ConfigDefinition.atLeast(1, .int)),
+        ConfigDefinition("group.consumer.session.timeout.ms", .int, "45000", check: ConfigDefinition.atLeast(1, .int)),
+        ConfigDefinition("offsets.retention.minutes", .int, "10080", check: ConfigDefinition.atLeast(1, .int)),
     ]
 
     static let byName: [String: ConfigDefinition] = Dictionary(uniqueKeysWithValues: definitions.map { ($0.name, $0) })
@@ -103,6 +108,11 @@ public struct BrokerConfig: Sendable {
     public var socketRequestMaxBytes: Int { int("socket.request.max.bytes") }
     public var retentionCheckIntervalMs: Int64 { long("log.retention.check.interval.ms") }
     public var groupInitialRebalanceDelayMs: Int { int("group.initial.rebalance.delay.ms") }
+    public var groupMinSessionTimeoutMs: Int32 { Int32(int("group.min.session.timeout.ms")) }
+    public var groupMaxSessionTimeoutMs: Int32 { Int32(int("group.max.session.timeout.ms")) }
+    public var consumerHeartbeatIntervalMs: Int32 { Int32(int("group.consumer.heartbeat.interval.ms")) }
+    public var consumerSessionTimeoutMs: Int64 { long("group.consumer.session.timeout.ms") }
+    public var offsetsRetentionMs: Int64 { long("offsets.retention.minutes") * 60_000 }
 
     /// log.retention.ms, else minutes, else hours, as Kafka resolves them.
     public var retentionMs: Int64 {

@@ -5,9 +5,6 @@ import NIOCore
 // KIP-848: ConsumerGroupHeartbeat and ConsumerGroupDescribe.
 
 extension GroupCoordinator {
-    static let consumerSessionTimeoutMs: Int64 = 45_000
-    static let consumerHeartbeatIntervalMs: Int32 = 5_000
-
     func consumerGroupHeartbeat(_ request: ConsumerGroupHeartbeatRequest, version: Int16, clientId: String,
                                 clientHost: String) -> EventLoopFuture<ConsumerGroupHeartbeatResponse> {
         onLoop { [self] in
@@ -110,7 +107,7 @@ extension GroupCoordinator {
         if changed { member.lastSentAssignment = member.assigned }
         return ConsumerGroupHeartbeatResponse(
             errorCode: 0, memberId: member.memberId, memberEpoch: member.memberEpoch,
-            heartbeatIntervalMs: Self.consumerHeartbeatIntervalMs,
+            heartbeatIntervalMs: broker.config.consumerHeartbeatIntervalMs,
             assignment: changed ? .init(topicPartitions: member.assigned.sorted { $0.key.high < $1.key.high }.map {
                 .init(topicId: $0.key, partitions: $0.value.sorted())
             }) : nil)
@@ -200,7 +197,7 @@ extension GroupCoordinator {
     func sweepConsumerGroups(_ now: NIODeadline) {
         for group in consumerGroups.values {
             for member in Array(group.members.values) {
-                if member.lastHeartbeat + .milliseconds(Self.consumerSessionTimeoutMs) < now {
+                if member.lastHeartbeat + .milliseconds(broker.config.consumerSessionTimeoutMs) < now {
                     removeConsumerMember(group, member, reason: "session timeout")
                 } else if let since = member.revokingSince, since + .milliseconds(Int64(member.rebalanceTimeoutMs)) < now {
                     removeConsumerMember(group, member, reason: "rebalance timeout while revoking")

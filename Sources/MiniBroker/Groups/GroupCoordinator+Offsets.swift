@@ -20,8 +20,10 @@ extension GroupCoordinator {
             return nil
         }
         guard let group = classicGroups[groupId], !group.isEmpty else {
-            // No active group: only "simple" commits (generation -1, no member) make sense.
-            return generationOrEpoch < 0 && memberId.isEmpty || !isCommit ? nil : (classicGroups[groupId] == nil ? .illegalGeneration : .illegalGeneration)
+            // No active group: "simple" commits (generation -1, no member) are accepted; a member id
+            // is unknown, and a generation refers to one that does not exist.
+            if !isCommit || (generationOrEpoch < 0 && memberId.isEmpty) { return nil }
+            return memberId.isEmpty ? .illegalGeneration : .unknownMemberId
         }
         if generationOrEpoch < 0 && memberId.isEmpty { return isCommit ? .unknownMemberId : nil }
         guard let member = group.members[memberId] else { return .unknownMemberId }
@@ -171,7 +173,7 @@ extension GroupCoordinator {
                 }
                 if consumerGroups[id] != nil {
                     // A KIP-848 group is described with ConsumerGroupDescribe.
-                    return .init(errorCode: ErrorCode.groupIdNotFound.rawValue,
+                    return .init(errorCode: version >= 6 ? ErrorCode.groupIdNotFound.rawValue : 0,
                                  errorMessage: version >= 6 ? "Group \(id) is not a classic group." : nil, groupId: id, groupState: "Dead")
                 }
                 // Unknown groups are reported Dead (v6+ adds GROUP_ID_NOT_FOUND).

@@ -17,12 +17,9 @@ public final class GroupCoordinator: @unchecked Sendable {
     var classicGroups: [String: ClassicGroup] = [:]
     var consumerGroups: [String: ConsumerGroup] = [:]
     private var sweeper: RepeatedTask?
+    private var lastOffsetExpiryMs: Int64 = 0
 
-    /// Kafka's bounds and defaults.
-    static let minSessionTimeoutMs: Int32 = 6_000
-    static let maxSessionTimeoutMs: Int32 = 1_800_000
     static let offsetMetadataMaxBytes = 4096
-    static let offsetsRetentionMs: Int64 = 7 * 24 * 3_600_000
     var initialRebalanceDelayMs: Int64 { Int64(broker.config.groupInitialRebalanceDelayMs) }
 
     public init(broker: Broker, loop: EventLoop, logger: Logger) throws {
@@ -75,9 +72,10 @@ public final class GroupCoordinator: @unchecked Sendable {
             }
         }
         sweepConsumerGroups(deadline)
-        if Int(deadline.uptimeNanoseconds / 1_000_000) % 60_000 < 100 {
+        if now() - lastOffsetExpiryMs >= 60_000 {
+            lastOffsetExpiryMs = now()
             let active = Set(classicGroups.filter { !$0.value.isEmpty }.keys).union(consumerGroups.filter { !$0.value.members.isEmpty }.keys)
-            do { try offsets.expire(retentionMs: Self.offsetsRetentionMs, activeGroups: active, nowMs: now()) } catch {
+            do { try offsets.expire(retentionMs: broker.config.offsetsRetentionMs, activeGroups: active, nowMs: now()) } catch {
                 logger.error("expiring offsets failed: \(error)")
             }
         }
@@ -92,7 +90,7 @@ public final class GroupCoordinator: @unchecked Sendable {
                                                            protocolName: nil, leader: "", memberId: memberId))
             }
             guard !request.groupId.isEmpty else { return failure(.invalidGroupId) }
-            guard (Self.minSessionTimeoutMs...Self.maxSessionTimeoutMs).contains(request.sessionTimeoutMs) else {
+            guard (broker.config.groupMinSessionTimeoutMs...broker.config.groupMaxSessionTimeoutMs).contains(request.sessionTimeoutMs) else {
                 return failure(.invalidSessionTimeout)
             }
             if let consumer = consumerGroups[request.groupId], !consumer.members.isEmpty {
@@ -122,7 +120,8 @@ public final class GroupCoordinator: @unchecked Sendable {
 
     private func joinUnknownMember(_ group: ClassicGroup, _ request: JoinGroupRequest, version: Int16, clientId: String,
                                    clientHost: String, promise: EventLoopPromise<JoinGroupResponse>) {
-        let memberId = newMemberId(clientId)
+        // Static members are named after their instance id, dynamic ones after their client id.
+        let memberId = newMemberId(request.groupInstanceId ?? clientId)
         if let instanceId = request.groupInstanceId {
             // A static member: it takes over its instance's place (and fences the old member id).
             let member = ClassicMember(memberId: memberId, groupInstanceId: instanceId, clientId: clientId, clientHost: clientHost, request: request)
@@ -131,12 +130,14 @@ public final class GroupCoordinator: @unchecked Sendable {
                 let unchanged = old.sameProtocols(as: request)
                 group.replaceStaticMember(instanceId: instanceId, oldMemberId: oldId, newMember: member)
                 if group.state == .stable && unchanged {
-                    // Rejoined within its session with the same subscription: no rebalance, same assignment.
+                    // Rejoined within its session with the same subscription: no rebalance, same
+                    // assignment. A returning leader must not assign again: from v9 it is told to skip,
+                    // before that it is shown the old leader id so that it believes itself a follower.
                     let isLeader = group.leaderId == memberId
                     promise.succeed(JoinGroupResponse(
                         errorCode: 0, generationId: group.generationId, protocolType: group.protocolType,
-                        protocolName: group.protocolName, leader: group.leaderId ?? "", skipAssignment: isLeader && version >= 9,
-                        memberId: memberId,
+                        protocolName: group.protocolName, leader: isLeader && version < 9 ? oldId : group.leaderId ?? "",
+                        skipAssignment: isLeader && version >= 9, memberId: memberId,
                         members: isLeader && version >= 9 ? joinMembers(group) : []))
                     return
                 }

@@ -21,8 +21,12 @@ extension RequestDispatcher {
                 case -2, -4:  // earliest, earliest local: the log start offset
                     return answer(p.partitionIndex, .noError, offset: log.logStartOffset, epoch: 0)
                 case -3 where version >= 7:  // the record with the largest timestamp (KIP-734)
-                    guard let max = log.maxTimestampOffset() else { return answer(p.partitionIndex, .noError) }
-                    return answer(p.partitionIndex, .noError, offset: max.offset, timestamp: max.timestamp, epoch: 0)
+                    do {
+                        guard let max = try log.maxTimestampOffset() else { return answer(p.partitionIndex, .noError) }
+                        return answer(p.partitionIndex, .noError, offset: max.offset, timestamp: max.timestamp, epoch: 0)
+                    } catch {
+                        return answer(p.partitionIndex, .kafkaStorageError)
+                    }
                 case -5 where version >= 9:  // latest tiered: nothing is tiered here
                     return answer(p.partitionIndex, .noError)
                 case let t where t < 0:
