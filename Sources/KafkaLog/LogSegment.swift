@@ -74,19 +74,25 @@ public final class LogSegment: @unchecked Sendable {
         var position = log.size
         try log.append(pieces)
         for batch in batches {
-            if batch.maxTimestamp > maxTimestamp {
-                maxTimestamp = batch.maxTimestamp
-                offsetOfMaxTimestamp = batch.lastOffset
-            }
-            if bytesSinceLastIndexEntry > indexIntervalBytes {
-                offsetIndex.append(offset: batch.lastOffset, position: position)
-                timeIndex.maybeAppend(timestamp: maxTimestamp, offset: offsetOfMaxTimestamp)
-                bytesSinceLastIndexEntry = 0
-            }
-            bytesSinceLastIndexEntry += batch.size
+            track(batch, at: position)
             position += batch.size
-            nextOffset = batch.lastOffset + 1
         }
+    }
+
+    /// Index bookkeeping for a batch now in the file (Kafka's rule: an entry once more than
+    /// `index.interval.bytes` were written since the last one; a time entry when the max grows).
+    private func track(_ batch: BatchSummary, at position: Int) {
+        if batch.maxTimestamp > maxTimestamp {
+            maxTimestamp = batch.maxTimestamp
+            offsetOfMaxTimestamp = batch.lastOffset
+        }
+        if bytesSinceLastIndexEntry > indexIntervalBytes {
+            offsetIndex.append(offset: batch.lastOffset, position: position)
+            timeIndex.maybeAppend(timestamp: maxTimestamp, offset: offsetOfMaxTimestamp)
+            bytesSinceLastIndexEntry = 0
+        }
+        bytesSinceLastIndexEntry += batch.size
+        nextOffset = batch.lastOffset + 1
     }
 
     /// Reads batch headers from `position` to the end, calling `visit` with each batch's summary and
@@ -162,17 +168,7 @@ public final class LogSegment: @unchecked Sendable {
                   view.lastOffsetDelta >= 0 else { break }
             let summary = BatchSummary(baseOffset: view.baseOffset, lastOffset: view.lastOffset,
                                        maxTimestamp: view.maxTimestamp, size: view.sizeInBytes)
-            if summary.maxTimestamp > maxTimestamp {
-                maxTimestamp = summary.maxTimestamp
-                offsetOfMaxTimestamp = summary.lastOffset
-            }
-            if bytesSinceLastIndexEntry > indexIntervalBytes {
-                offsetIndex.append(offset: summary.lastOffset, position: position)
-                timeIndex.maybeAppend(timestamp: maxTimestamp, offset: offsetOfMaxTimestamp)
-                bytesSinceLastIndexEntry = 0
-            }
-            bytesSinceLastIndexEntry += summary.size
-            nextOffset = summary.lastOffset + 1
+            track(summary, at: position)
             position += summary.size
         }
         let cut = size - position

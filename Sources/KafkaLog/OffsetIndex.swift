@@ -1,176 +1,188 @@
 import NIOCore
 
-/// The sparse offset index of a segment (`.index`): 8-byte entries of relative offset (int32, from
-/// the segment's base offset) and file position (int32), ascending. An entry maps the last offset of
-/// a batch to that batch's position; a lookup finds where to start scanning batch headers.
-///
-/// Entries live in memory; the file is written when the segment is flushed or closed, so after an
-/// unclean stop the index is rebuilt from the segment by recovery (as Kafka rebuilds its indexes).
-public final class OffsetIndex: @unchecked Sendable {
-    public static let entrySize = 8
-    public let baseOffset: Int64
+/// A fixed-size entry of an index file.
+protocol IndexEntry {
+    static var size: Int { get }
+    init?(reading: inout ByteBuffer)
+    func write(into: inout ByteBuffer)
+    /// No negative offsets or positions.
+    var isValid: Bool { get }
+    /// Entries ascend: may `self` follow `previous`?
+    func canFollow(_ previous: Self) -> Bool
+}
+
+/// The entries of an index file, kept in memory, written to the file when flushed (so that after an
+/// unclean stop the index is rebuilt from the segment by recovery, as Kafka rebuilds its indexes).
+struct IndexFile<Entry: IndexEntry> {
     let file: LogFile
-    private(set) var relativeOffsets: [Int32] = []
-    private(set) var positions: [Int32] = []
+    private(set) var entries: [Entry] = []
     private var persisted = 0
 
-    public init(path: String, baseOffset: Int64, load: Bool) throws {
-        self.baseOffset = baseOffset
+    init(path: String, load: Bool) throws {
         file = try LogFile(path: path, create: true)
         guard load else {
             try file.truncate(to: 0)
             return
         }
-        guard file.size % Self.entrySize == 0 else {
-            throw LogError(.corrupt, "\(path): size \(file.size) is not a multiple of \(Self.entrySize)")
+        guard file.size % Entry.size == 0 else {
+            throw LogError(.corrupt, "\(path): size \(file.size) is not a multiple of \(Entry.size)")
         }
         var bytes = try file.read(at: 0, length: file.size)
-        while let relative = bytes.readInteger(as: Int32.self), let position = bytes.readInteger(as: Int32.self) {
-            guard relative >= 0, position >= 0, relative >= (relativeOffsets.last ?? 0),
-                  position >= (positions.last ?? 0) else {
-                throw LogError(.corrupt, "\(path): entry \(relativeOffsets.count) is out of order")
+        while let entry = Entry(reading: &bytes) {
+            guard entry.isValid, entries.last.map(entry.canFollow) ?? true else {
+                throw LogError(.corrupt, "\(path): entry \(entries.count) is out of order")
             }
-            relativeOffsets.append(relative)
-            positions.append(position)
+            entries.append(entry)
         }
-        persisted = relativeOffsets.count
+        persisted = entries.count
     }
 
-    public var count: Int { relativeOffsets.count }
-    public var lastEntry: (offset: Int64, position: Int)? {
-        guard let r = relativeOffsets.last, let p = positions.last else { return nil }
-        return (baseOffset + Int64(r), Int(p))
+    mutating func append(_ entry: Entry) {
+        entries.append(entry)
     }
 
-    public func append(offset: Int64, position: Int) {
-        let relative = Int32(offset - baseOffset)
-        if let last = relativeOffsets.last, relative <= last { return }
-        relativeOffsets.append(relative)
-        positions.append(Int32(position))
-    }
-
-    /// The entry with the largest offset <= `offset`, or the segment start.
-    public func lookup(_ offset: Int64) -> (offset: Int64, position: Int) {
-        let target = offset - baseOffset
-        var low = 0, high = relativeOffsets.count - 1, found = -1
-        while low <= high {
-            let mid = (low + high) / 2
-            if Int64(relativeOffsets[mid]) <= target { found = mid; low = mid + 1 } else { high = mid - 1 }
-        }
-        return found < 0 ? (baseOffset, 0) : (baseOffset + Int64(relativeOffsets[found]), Int(positions[found]))
-    }
-
-    /// Drops entries at or past `position` (the segment is being truncated there).
-    public func truncate(toPosition position: Int) {
-        while let last = positions.last, Int(last) >= position {
-            positions.removeLast()
-            relativeOffsets.removeLast()
-        }
-        persisted = min(persisted, relativeOffsets.count)
-    }
-
-    public func reset() throws {
-        relativeOffsets.removeAll()
-        positions.removeAll()
+    mutating func reset() throws {
+        entries.removeAll()
         persisted = 0
         try file.truncate(to: 0)
     }
 
-    /// Writes entries not yet in the file (and trims the file to the entries).
-    public func flush(sync: Bool) throws {
-        if file.size != persisted * Self.entrySize { try file.truncate(to: persisted * Self.entrySize) }
-        if persisted < relativeOffsets.count {
+    /// The index of the last entry for which `isAtOrBefore` holds (entries are sorted), or nil.
+    func lastIndex(where isAtOrBefore: (Entry) -> Bool) -> Int? {
+        var low = 0, high = entries.count - 1, found: Int?
+        while low <= high {
+            let mid = (low + high) / 2
+            if isAtOrBefore(entries[mid]) { found = mid; low = mid + 1 } else { high = mid - 1 }
+        }
+        return found
+    }
+
+    /// Writes the entries not yet in the file, then optionally fsyncs.
+    mutating func flush(sync: Bool) throws {
+        if file.size != persisted * Entry.size { try file.truncate(to: persisted * Entry.size) }
+        if persisted < entries.count {
             var bytes = ByteBuffer()
-            for i in persisted..<relativeOffsets.count {
-                bytes.writeInteger(relativeOffsets[i])
-                bytes.writeInteger(positions[i])
-            }
+            for entry in entries[persisted...] { entry.write(into: &bytes) }
             try file.append(bytes)
-            persisted = relativeOffsets.count
+            persisted = entries.count
         }
         if sync { try file.flush() }
     }
 }
 
-/// The time index of a segment (`.timeindex`): 12-byte entries of timestamp (int64) and relative
-/// offset (int32), added when the segment's largest timestamp grows, so timestamps ascend.
-public final class TimeIndex: @unchecked Sendable {
-    public static let entrySize = 12
+/// `.index`: 8-byte entries of relative offset (int32, from the segment's base offset) and file
+/// position (int32). An entry maps the last offset of a batch to that batch's position, one per
+/// `index.interval.bytes`; a lookup finds where to start scanning batch headers.
+public final class OffsetIndex: @unchecked Sendable {
+    struct Entry: IndexEntry {
+        static let size = 8
+        var relativeOffset: Int32
+        var position: Int32
+
+        init(relativeOffset: Int32, position: Int32) {
+            self.relativeOffset = relativeOffset
+            self.position = position
+        }
+
+        init?(reading bytes: inout ByteBuffer) {
+            guard let r = bytes.readInteger(as: Int32.self), let p = bytes.readInteger(as: Int32.self) else { return nil }
+            self.init(relativeOffset: r, position: p)
+        }
+
+        func write(into bytes: inout ByteBuffer) {
+            bytes.writeInteger(relativeOffset)
+            bytes.writeInteger(position)
+        }
+
+        var isValid: Bool { relativeOffset >= 0 && position >= 0 }
+        func canFollow(_ previous: Entry) -> Bool { relativeOffset >= previous.relativeOffset && position >= previous.position }
+    }
+
     public let baseOffset: Int64
-    let file: LogFile
-    private(set) var timestamps: [Int64] = []
-    private(set) var relativeOffsets: [Int32] = []
-    private var persisted = 0
+    private var index: IndexFile<Entry>
+    var file: LogFile { index.file }
 
     public init(path: String, baseOffset: Int64, load: Bool) throws {
         self.baseOffset = baseOffset
-        file = try LogFile(path: path, create: true)
-        guard load else {
-            try file.truncate(to: 0)
-            return
+        index = try IndexFile(path: path, load: load)
+    }
+
+    public var count: Int { index.entries.count }
+    public var lastEntry: (offset: Int64, position: Int)? {
+        index.entries.last.map { (baseOffset + Int64($0.relativeOffset), Int($0.position)) }
+    }
+
+    public func append(offset: Int64, position: Int) {
+        let relative = Int32(offset - baseOffset)
+        if let last = index.entries.last, relative <= last.relativeOffset { return }
+        index.append(Entry(relativeOffset: relative, position: Int32(position)))
+    }
+
+    /// The entry with the largest offset <= `offset`, or the segment start.
+    public func lookup(_ offset: Int64) -> (offset: Int64, position: Int) {
+        let target = offset - baseOffset
+        guard let i = index.lastIndex(where: { Int64($0.relativeOffset) <= target }) else { return (baseOffset, 0) }
+        return (baseOffset + Int64(index.entries[i].relativeOffset), Int(index.entries[i].position))
+    }
+
+    public func reset() throws { try index.reset() }
+
+    public func flush(sync: Bool) throws { try index.flush(sync: sync) }
+}
+
+/// `.timeindex`: 12-byte entries of timestamp (int64) and relative offset (int32), added when the
+/// segment's largest timestamp grows, so timestamps ascend.
+public final class TimeIndex: @unchecked Sendable {
+    struct Entry: IndexEntry {
+        static let size = 12
+        var timestamp: Int64
+        var relativeOffset: Int32
+
+        init(timestamp: Int64, relativeOffset: Int32) {
+            self.timestamp = timestamp
+            self.relativeOffset = relativeOffset
         }
-        guard file.size % Self.entrySize == 0 else {
-            throw LogError(.corrupt, "\(path): size \(file.size) is not a multiple of \(Self.entrySize)")
+
+        init?(reading bytes: inout ByteBuffer) {
+            guard let t = bytes.readInteger(as: Int64.self), let r = bytes.readInteger(as: Int32.self) else { return nil }
+            self.init(timestamp: t, relativeOffset: r)
         }
-        var bytes = try file.read(at: 0, length: file.size)
-        while let timestamp = bytes.readInteger(as: Int64.self), let relative = bytes.readInteger(as: Int32.self) {
-            guard relative >= 0, timestamp >= (timestamps.last ?? Int64.min), relative >= (relativeOffsets.last ?? 0) else {
-                throw LogError(.corrupt, "\(path): entry \(timestamps.count) is out of order")
-            }
-            timestamps.append(timestamp)
-            relativeOffsets.append(relative)
+
+        func write(into bytes: inout ByteBuffer) {
+            bytes.writeInteger(timestamp)
+            bytes.writeInteger(relativeOffset)
         }
-        persisted = timestamps.count
+
+        var isValid: Bool { relativeOffset >= 0 }
+        func canFollow(_ previous: Entry) -> Bool { timestamp >= previous.timestamp && relativeOffset >= previous.relativeOffset }
+    }
+
+    public let baseOffset: Int64
+    private var index: IndexFile<Entry>
+    var file: LogFile { index.file }
+
+    public init(path: String, baseOffset: Int64, load: Bool) throws {
+        self.baseOffset = baseOffset
+        index = try IndexFile(path: path, load: load)
     }
 
     public var lastEntry: (timestamp: Int64, offset: Int64)? {
-        guard let t = timestamps.last, let r = relativeOffsets.last else { return nil }
-        return (t, baseOffset + Int64(r))
+        index.entries.last.map { ($0.timestamp, baseOffset + Int64($0.relativeOffset)) }
     }
 
     public func maybeAppend(timestamp: Int64, offset: Int64) {
-        if let last = timestamps.last, timestamp <= last { return }
-        timestamps.append(timestamp)
-        relativeOffsets.append(Int32(offset - baseOffset))
+        if let last = index.entries.last, timestamp <= last.timestamp { return }
+        index.append(Entry(timestamp: timestamp, relativeOffset: Int32(offset - baseOffset)))
     }
 
     /// The offset to start scanning from for the first record with a timestamp >= `timestamp`:
     /// the offset of the last entry whose timestamp is below it, or the segment start.
     public func lookup(_ timestamp: Int64) -> Int64 {
-        var low = 0, high = timestamps.count - 1, found = -1
-        while low <= high {
-            let mid = (low + high) / 2
-            if timestamps[mid] < timestamp { found = mid; low = mid + 1 } else { high = mid - 1 }
-        }
-        return found < 0 ? baseOffset : baseOffset + Int64(relativeOffsets[found])
+        guard let i = index.lastIndex(where: { $0.timestamp < timestamp }) else { return baseOffset }
+        return baseOffset + Int64(index.entries[i].relativeOffset)
     }
 
-    public func truncate(toOffset offset: Int64) {
-        while let last = relativeOffsets.last, baseOffset + Int64(last) >= offset {
-            relativeOffsets.removeLast()
-            timestamps.removeLast()
-        }
-        persisted = min(persisted, timestamps.count)
-    }
+    public func reset() throws { try index.reset() }
 
-    public func reset() throws {
-        timestamps.removeAll()
-        relativeOffsets.removeAll()
-        persisted = 0
-        try file.truncate(to: 0)
-    }
-
-    public func flush(sync: Bool) throws {
-        if file.size != persisted * Self.entrySize { try file.truncate(to: persisted * Self.entrySize) }
-        if persisted < timestamps.count {
-            var bytes = ByteBuffer()
-            for i in persisted..<timestamps.count {
-                bytes.writeInteger(timestamps[i])
-                bytes.writeInteger(relativeOffsets[i])
-            }
-            try file.append(bytes)
-            persisted = timestamps.count
-        }
-        if sync { try file.flush() }
-    }
+    public func flush(sync: Bool) throws { try index.flush(sync: sync) }
 }

@@ -88,7 +88,7 @@ public enum Compression {
         defer { deflateEnd(&stream) }
         let bound = Int(deflateBound(&stream, UInt(input.readableBytes))) + 32
         var output = ByteBuffer()
-        try input.withUnsafeReadableBytes { source in
+        _ = try input.withUnsafeReadableBytes { source in
             try output.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { target in
                 stream.next_in = UnsafeMutablePointer(mutating: source.bindMemory(to: Bytef.self).baseAddress)
                 stream.avail_in = uInt(source.count)

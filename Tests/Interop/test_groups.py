@@ -63,9 +63,10 @@ def poll_round(consumers, seen, commit=True):
             commit_sync(c, msg)
 
 
-# A commit that races a rebalance carries the old generation and is refused; a careful application
-# commits again once the consumer has the new generation (it keeps the partition: sticky).
-REBALANCING = {KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS}
+# A commit that races a rebalance carries the old generation (classic) or member epoch (KIP-848)
+# and is refused; a careful application commits again once the consumer has the new one (it keeps
+# the partition: sticky), as Java's consumer does by itself.
+REBALANCING = {KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS, KafkaError.STALE_MEMBER_EPOCH}
 
 
 def commit_sync(consumer, msg, deadline_s=20.0):

@@ -15,9 +15,7 @@ extension GroupCoordinator {
                 return consumer.members.isEmpty || !isCommit ? nil : .unknownMemberId
             }
             guard let member = consumer.members[memberId] else { return .unknownMemberId }
-            if generationOrEpoch > member.memberEpoch { return .fencedMemberEpoch }
-            if generationOrEpoch < member.memberEpoch { return .staleMemberEpoch }
-            return nil
+            return generationOrEpoch == member.memberEpoch ? nil : .staleMemberEpoch
         }
         guard let group = classicGroups[groupId], !group.isEmpty else {
             // No active group: "simple" commits (generation -1, no member) are accepted; a member id

@@ -73,9 +73,11 @@ extension RequestDispatcher {
         return DescribeConfigsResponse(throttleTimeMs: 0, results: results)
     }
 
-    /// Checks shared by both alter APIs; nil when the resource may be altered.
-    private func alterProblem(type: Int8, name: String, duplicates: Bool, repeatedResource: Bool) -> (ErrorCode, String)? {
-        if repeatedResource { return (.invalidRequest, "Each resource must appear at most once.") }
+    /// Checks shared by both alter APIs; nil when the resource may be altered. `resources` are all
+    /// of the request's (type, name) pairs, `keys` this resource's config names.
+    private func alterProblem(type: Int8, name: String, keys: [String], resources: [(Int8, String)]) -> (ErrorCode, String)? {
+        if resources.filter({ $0 == (type, name) }).count > 1 { return (.invalidRequest, "Each resource must appear at most once.") }
+        let duplicates = Set(keys).count != keys.count
         switch ConfigResourceType(rawValue: type) {
         case .topic:
             if name.isEmpty { return (.invalidRequest, "Default topic resources are not allowed.") }
@@ -90,15 +92,13 @@ extension RequestDispatcher {
     }
 
     func alterConfigs(_ request: AlterConfigsRequest) -> AlterConfigsResponse {
-        let counts = Dictionary(request.resources.map { ("\($0.resourceType)/\($0.resourceName)", 1) }, uniquingKeysWith: +)
+        let all = request.resources.map { ($0.resourceType, $0.resourceName) }
         let responses = request.resources.map { resource -> AlterConfigsResponse.AlterConfigsResourceResponse in
             func answer(_ code: ErrorCode, _ message: String?) -> AlterConfigsResponse.AlterConfigsResourceResponse {
                 .init(errorCode: code.rawValue, errorMessage: message, resourceType: resource.resourceType, resourceName: resource.resourceName)
             }
-            let names = resource.configs.map(\.name)
             if let (code, message) = alterProblem(type: resource.resourceType, name: resource.resourceName,
-                                                  duplicates: Set(names).count != names.count,
-                                                  repeatedResource: counts["\(resource.resourceType)/\(resource.resourceName)"]! > 1) {
+                                                  keys: resource.configs.map(\.name), resources: all) {
                 return answer(code, message)
             }
             // AlterConfigs replaces the whole set of overrides.
@@ -118,15 +118,13 @@ extension RequestDispatcher {
     }
 
     func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
-        let counts = Dictionary(request.resources.map { ("\($0.resourceType)/\($0.resourceName)", 1) }, uniquingKeysWith: +)
+        let all = request.resources.map { ($0.resourceType, $0.resourceName) }
         let responses = request.resources.map { resource -> IncrementalAlterConfigsResponse.AlterConfigsResourceResponse in
             func answer(_ code: ErrorCode, _ message: String?) -> IncrementalAlterConfigsResponse.AlterConfigsResourceResponse {
                 .init(errorCode: code.rawValue, errorMessage: message, resourceType: resource.resourceType, resourceName: resource.resourceName)
             }
-            let names = resource.configs.map(\.name)
             if let (code, message) = alterProblem(type: resource.resourceType, name: resource.resourceName,
-                                                  duplicates: Set(names).count != names.count,
-                                                  repeatedResource: counts["\(resource.resourceType)/\(resource.resourceName)"]! > 1) {
+                                                  keys: resource.configs.map(\.name), resources: all) {
                 return answer(code, message)
             }
             var overrides = broker.topics.topic(resource.resourceName)?.overrides ?? [:]
