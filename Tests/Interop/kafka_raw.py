@@ -4,7 +4,8 @@ Framing (int32 size prefix), request headers v1/v2, and the few request encoders
 decoders the broker tests need, written with ``struct`` from Kafka's protocol guide and the
 message specs (shared/kafka-protocol): ApiVersions v0/v3, Metadata v4, Produce v3, Fetch v4,
 InitProducerId v0, and the 61-byte record batch v2 header. Record batches to *send* are built
-with kafka-python's record builder, an independent implementation.
+with kafka-python's record builder, an independent implementation. The encoding primitives and
+``Reader`` also serve the fake broker in librdkafka_capture.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ PRODUCE = 0
 FETCH = 1
 LIST_OFFSETS = 2
 METADATA = 3
+FIND_COORDINATOR = 10
 API_VERSIONS = 18
 CREATE_TOPICS = 19
 DELETE_TOPICS = 20
@@ -101,6 +103,13 @@ def uvarint(n: int) -> bytes:
             return bytes(out)
 
 
+def compact_array(items, encode) -> bytes:
+    """COMPACT_ARRAY: uvarint count + 1 (0 for null) and each element."""
+    if items is None:
+        return uvarint(0)
+    return uvarint(len(items) + 1) + b"".join(encode(x) for x in items)
+
+
 def compact_string(s: str) -> bytes:
     b = s.encode()
     return uvarint(len(b) + 1) + b
@@ -121,7 +130,8 @@ def request_header(api_key: int, version: int, correlation_id: int, client_id: s
 # --------------------------------------------------------------------------------------------
 
 class Reader:
-    """Big-endian reader over one response frame; running off the end is an AssertionError."""
+    """Big-endian reader over one request or response frame; running off the end is an
+    AssertionError."""
 
     def __init__(self, data: bytes):
         self.data = data
@@ -129,7 +139,7 @@ class Reader:
 
     def take(self, n: int) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
-            raise AssertionError(f"response truncated: need {n} bytes at {self.pos}, frame has "
+            raise AssertionError(f"frame truncated: need {n} bytes at {self.pos}, frame has "
                                  f"{len(self.data)}: {self.data[:200].hex()}")
         b = self.data[self.pos:self.pos + n]
         self.pos += n

@@ -19,7 +19,7 @@ FindCoordinator 0: librdkafka derives its feature flags from the advertised
 ranges, and without them it disables MsgVer2 (Produce>=3 + Fetch>=4),
 ZSTD (Produce>=7 + Fetch>=10) and LZ4 (FindCoordinator>=0).
 
-Everything is encoded/decoded by hand with ``struct``.
+Everything is encoded/decoded by hand with kafka_raw's ``struct`` primitives.
 
 Run ``python3 librdkafka_capture.py`` for a demo over all five codecs.
 """
@@ -32,16 +32,30 @@ import struct
 import threading
 from typing import Optional
 
+from kafka_raw import (
+    API_VERSIONS,
+    CODEC_IDS,
+    FETCH,
+    FIND_COORDINATOR,
+    INIT_PRODUCER_ID,
+    METADATA,
+    NO_TAGGED_FIELDS,
+    NONE,
+    PRODUCE,
+    UNKNOWN_TOPIC_OR_PARTITION,
+    UNSUPPORTED_VERSION,
+    Reader,
+    array,
+    compact_array,
+    i8,
+    i16,
+    i32,
+    i64,
+    string,
+)
+
 TOPIC = "capture"
 HOST = "127.0.0.1"
-
-# API keys
-PRODUCE = 0
-FETCH = 1
-METADATA = 3
-FIND_COORDINATOR = 10
-API_VERSIONS = 18
-INIT_PRODUCER_ID = 22
 
 # (api key, min, max) advertised in ApiVersions. Fetch / FindCoordinator are
 # advertised only so librdkafka enables its MsgVer2 / ZSTD / LZ4 features.
@@ -54,12 +68,6 @@ _ADVERTISED = [
 ]
 _ADVERTISED_IDEMPOTENT = _ADVERTISED + [(INIT_PRODUCER_ID, 0, 1)]
 
-CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
-
-ERR_NONE = 0
-ERR_UNKNOWN_TOPIC_OR_PARTITION = 3
-ERR_UNSUPPORTED_VERSION = 35
-
 # RecordBatch v2 header layout (offsets into the batch).
 _BATCH_LENGTH_OFFSET = 8  # int32, counts bytes after this field
 _BATCH_MAGIC_OFFSET = 16
@@ -68,109 +76,9 @@ _BATCH_LAST_OFFSET_DELTA_OFFSET = 23  # int32
 _BATCH_HEADER_SIZE = 61
 
 
-# --------------------------------------------------------------------------
-# Wire helpers
-# --------------------------------------------------------------------------
-
-
-class _Reader:
-    """Sequential big-endian reader over one request frame."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def _take(self, n: int) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
-            raise ValueError(f"short read: need {n} at {self.pos}/{len(self.data)}")
-        chunk = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return chunk
-
-    def int8(self) -> int:
-        return struct.unpack(">b", self._take(1))[0]
-
-    def int16(self) -> int:
-        return struct.unpack(">h", self._take(2))[0]
-
-    def int32(self) -> int:
-        return struct.unpack(">i", self._take(4))[0]
-
-    def uvarint(self) -> int:
-        result = shift = 0
-        while True:
-            b = self._take(1)[0]
-            result |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return result
-            shift += 7
-            if shift > 35:
-                raise ValueError("uvarint too long")
-
-    def nullable_string(self) -> Optional[str]:
-        n = self.int16()
-        return None if n < 0 else self._take(n).decode("utf-8")
-
-    def string(self) -> str:
-        s = self.nullable_string()
-        if s is None:
-            raise ValueError("unexpected null string")
-        return s
-
-    def nullable_bytes(self) -> Optional[bytes]:
-        n = self.int32()
-        return None if n < 0 else self._take(n)
-
-    def skip_tagged_fields(self) -> None:
-        for _ in range(self.uvarint()):
-            self.uvarint()  # tag
-            self._take(self.uvarint())  # size + data
-
-
-def _i8(v: int) -> bytes:
-    return struct.pack(">b", v)
-
-
-def _i16(v: int) -> bytes:
-    return struct.pack(">h", v)
-
-
-def _i32(v: int) -> bytes:
-    return struct.pack(">i", v)
-
-
-def _i64(v: int) -> bytes:
-    return struct.pack(">q", v)
-
-
-def _uvarint(v: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _string(s: Optional[str]) -> bytes:
-    if s is None:
-        return _i16(-1)
-    raw = s.encode("utf-8")
-    return _i16(len(raw)) + raw
-
-
-def _array(items: list[bytes]) -> bytes:
-    return _i32(len(items)) + b"".join(items)
-
-
-def _compact_array(items: list[bytes]) -> bytes:
-    return _uvarint(len(items) + 1) + b"".join(items)
-
-
-_EMPTY_TAGS = _uvarint(0)
+def _api_range(entry: tuple[int, int, int]) -> bytes:
+    """One ApiVersions entry: api key, min and max version."""
+    return b"".join(map(i16, entry))
 
 
 # --------------------------------------------------------------------------
@@ -296,7 +204,7 @@ class FakeBroker:
                 if response is None:
                     return  # unsupported request: drop the connection
                 conn.settimeout(5.0)
-                conn.sendall(_i32(len(response)) + response)
+                conn.sendall(i32(len(response)) + response)
                 conn.settimeout(self.io_timeout)
         except Exception as e:  # noqa: BLE001 - report, never hang the client
             self._error(f"connection handler failed: {e!r}")
@@ -311,11 +219,13 @@ class FakeBroker:
             self.errors.append(msg)
 
     # -- request dispatch ----------------------------------------------------
+    # Handlers build array entries as bytes first, then pass ``bytes`` (the
+    # identity) as the element encoder of kafka_raw's ``array``.
 
     def _handle(self, frame: bytes) -> Optional[bytes]:
-        r = _Reader(frame)
-        api_key, version, correlation_id = r.int16(), r.int16(), r.int32()
-        client_id = r.nullable_string()
+        r = Reader(frame)
+        api_key, version, correlation_id = r.i16(), r.i16(), r.i32()
+        client_id = r.string()
         with self._lock:
             self.requests.append((api_key, version, client_id))
 
@@ -323,7 +233,7 @@ class FakeBroker:
             # Response header is always v0 for ApiVersions (KIP-511).
             if version >= 3:
                 r.skip_tagged_fields()  # request header v2
-            return _i32(correlation_id) + self._api_versions(version)
+            return i32(correlation_id) + self._api_versions(version)
 
         supported = {k: (lo, hi) for k, lo, hi in self.advertised}
         handlers = {
@@ -338,84 +248,73 @@ class FakeBroker:
             return None
         # All handled versions of these APIs are non-flexible:
         # request header v1, response header v0.
-        return _i32(correlation_id) + handler(version, r)
+        return i32(correlation_id) + handler(version, r)
 
     def _api_versions(self, version: int) -> bytes:
         if version > 3:
             # Client retries with the version we put in the (v0-encoded) list.
-            return _i16(ERR_UNSUPPORTED_VERSION) + _array(
-                [_i16(API_VERSIONS) + _i16(0) + _i16(3)]
-            )
+            return i16(UNSUPPORTED_VERSION) + array([(API_VERSIONS, 0, 3)], _api_range)
         if version >= 3:
-            entries = [
-                _i16(k) + _i16(lo) + _i16(hi) + _EMPTY_TAGS
-                for k, lo, hi in self.advertised
-            ]
-            return (
-                _i16(ERR_NONE) + _compact_array(entries) + _i32(0) + _EMPTY_TAGS
+            entries = compact_array(
+                self.advertised, lambda e: _api_range(e) + NO_TAGGED_FIELDS
             )
-        body = _i16(ERR_NONE) + _array(
-            [_i16(k) + _i16(lo) + _i16(hi) for k, lo, hi in self.advertised]
-        )
+            return i16(NONE) + entries + i32(0) + NO_TAGGED_FIELDS
+        body = i16(NONE) + array(self.advertised, _api_range)
         if version >= 1:
-            body += _i32(0)  # throttle_time_ms
+            body += i32(0)  # throttle_time_ms
         return body
 
-    def _metadata(self, version: int, r: _Reader) -> bytes:
-        n = r.int32()
-        requested = None if n < 0 else [r.string() for _ in range(n)]
+    def _metadata(self, version: int, r: Reader) -> bytes:
+        requested = r.array(Reader.string)
         # (allow_auto_topic_creation etc. follow; not needed.)
-        if requested is None:
-            topics = [TOPIC]
-        else:
-            topics = requested
+        topics = [TOPIC] if requested is None else requested
 
-        broker = _i32(self.NODE_ID) + _string(HOST) + _i32(self.port)
-        broker += _string(None)  # rack (v1+)
+        broker = i32(self.NODE_ID) + string(HOST) + i32(self.port)
+        broker += string(None)  # rack (v1+)
         body = b""
         if version >= 3:
-            body += _i32(0)  # throttle_time_ms
-        body += _array([broker])
+            body += i32(0)  # throttle_time_ms
+        body += array([broker], bytes)
         if version >= 2:
-            body += _string("fake-cluster")
-        body += _i32(self.NODE_ID)  # controller_id (v1+)
+            body += string("fake-cluster")
+        body += i32(self.NODE_ID)  # controller_id (v1+)
 
         topic_entries = []
         for name in topics:
             known = name == TOPIC
-            t = _i16(ERR_NONE if known else ERR_UNKNOWN_TOPIC_OR_PARTITION)
-            t += _string(name) + _i8(0)  # is_internal (v1+)
+            t = i16(NONE if known else UNKNOWN_TOPIC_OR_PARTITION)
+            t += string(name) + i8(0)  # is_internal (v1+)
             partitions = []
             if known:
-                p = _i16(ERR_NONE) + _i32(0) + _i32(self.NODE_ID)
+                p = i16(NONE) + i32(0) + i32(self.NODE_ID)
                 if version >= 7:
-                    p += _i32(0)  # leader_epoch
-                p += _array([_i32(self.NODE_ID)])  # replicas
-                p += _array([_i32(self.NODE_ID)])  # isr
+                    p += i32(0)  # leader_epoch
+                p += array([self.NODE_ID], i32)  # replicas
+                p += array([self.NODE_ID], i32)  # isr
                 if version >= 5:
-                    p += _array([])  # offline_replicas
+                    p += array([], i32)  # offline_replicas
                 partitions.append(p)
-            t += _array(partitions)
+            t += array(partitions, bytes)
             if version >= 8:
-                t += _i32(-2147483648)  # topic_authorized_operations: omitted
+                t += i32(-2147483648)  # topic_authorized_operations: omitted
             topic_entries.append(t)
-        body += _array(topic_entries)
+        body += array(topic_entries, bytes)
         if version >= 8:
-            body += _i32(-2147483648)  # cluster_authorized_operations
+            body += i32(-2147483648)  # cluster_authorized_operations
         return body
 
-    def _produce(self, version: int, r: _Reader) -> bytes:
-        r.nullable_string()  # transactional_id (v3+)
-        r.int16()  # acks
-        r.int32()  # timeout_ms
+    def _produce(self, version: int, r: Reader) -> bytes:
+        r.string()  # transactional_id (v3+)
+        r.i16()  # acks
+        r.i32()  # timeout_ms
         topic_responses = []
-        for _ in range(r.int32()):
+        for _ in range(r.i32()):
             name = r.string()
             partition_responses = []
-            for _ in range(r.int32()):
-                index = r.int32()
-                records = r.nullable_bytes()
-                error = ERR_NONE
+            for _ in range(r.i32()):
+                index = r.i32()
+                records = r.bytes_()
+                error = NONE
                 base_offset = -1
                 if name == TOPIC and index == 0 and records is not None:
                     with self._lock:
@@ -423,25 +322,25 @@ class FakeBroker:
                         base_offset = self._next_offset
                         self._next_offset += _count_offsets(records)
                 else:
-                    error = ERR_UNKNOWN_TOPIC_OR_PARTITION
-                p = _i32(index) + _i16(error) + _i64(base_offset)
-                p += _i64(-1)  # log_append_time_ms (v2+)
+                    error = UNKNOWN_TOPIC_OR_PARTITION
+                p = i32(index) + i16(error) + i64(base_offset)
+                p += i64(-1)  # log_append_time_ms (v2+)
                 if version >= 5:
-                    p += _i64(0)  # log_start_offset
+                    p += i64(0)  # log_start_offset
                 if version >= 8:
-                    p += _array([])  # record_errors
-                    p += _string(None)  # error_message
+                    p += array([], bytes)  # record_errors
+                    p += string(None)  # error_message
                 partition_responses.append(p)
-            topic_responses.append(_string(name) + _array(partition_responses))
-        return _array(topic_responses) + _i32(0)  # throttle_time_ms
+            topic_responses.append(string(name) + array(partition_responses, bytes))
+        return array(topic_responses, bytes) + i32(0)  # throttle_time_ms
 
-    def _init_producer_id(self, version: int, r: _Reader) -> bytes:
-        r.nullable_string()  # transactional_id
-        r.int32()  # transaction_timeout_ms
+    def _init_producer_id(self, version: int, r: Reader) -> bytes:
+        r.string()  # transactional_id
+        r.i32()  # transaction_timeout_ms
         with self._lock:
             pid = self._next_producer_id
             self._next_producer_id += 1
-        return _i32(0) + _i16(ERR_NONE) + _i64(pid) + _i16(0)
+        return i32(0) + i16(NONE) + i64(pid) + i16(0)
 
 
 def _count_offsets(records: bytes) -> int:
@@ -494,8 +393,8 @@ def _run_capture(
 ) -> tuple[list[bytes], list[tuple[int, int, Optional[str]]]]:
     from confluent_kafka import KafkaException, Producer
 
-    if compression not in CODECS:
-        raise ValueError(f"unknown compression {compression!r}; use one of {list(CODECS)}")
+    if compression not in CODEC_IDS:
+        raise ValueError(f"unknown compression {compression!r}; use one of {list(CODEC_IDS)}")
     if not records:
         raise ValueError("records must not be empty")
 
@@ -595,7 +494,7 @@ def _main() -> None:
     import sys
 
     idempotent = "--idempotent" in sys.argv[1:]
-    for codec in CODECS:
+    for codec in CODEC_IDS:
         captured, requests = _run_capture(codec, _demo_records(), idempotent=idempotent)
         versions = sorted({(_API_NAMES.get(k, str(k)), v) for k, v, _ in requests})
         batches = [b for rec in captured for b in split_batches(rec)]
@@ -604,8 +503,8 @@ def _main() -> None:
         for i, batch in enumerate(batches):
             attrs = batch_attributes(batch)
             print(f"  batch {i}: {len(batch)} bytes, attributes=0x{attrs:04x} "
-                  f"(codec bits={attrs & 0x7}, expected {CODECS[codec]})"
-                  f"{'' if attrs & 0x7 == CODECS[codec] else '  <-- MISMATCH'}")
+                  f"(codec bits={attrs & 0x7}, expected {CODEC_IDS[codec]})"
+                  f"{'' if attrs & 0x7 == CODEC_IDS[codec] else '  <-- MISMATCH'}")
             print(f"    {batch[:32].hex()}")
 
 
