@@ -8,6 +8,8 @@ AdminClient's group views (list, describe, offsets, delete).
 """
 
 import subprocess
+import sys
+import threading
 import time
 import warnings
 
@@ -253,3 +255,45 @@ def test_kcat_balanced_consumer(broker, topic):
         capture_output=True, timeout=60)
     lines = sorted(result.stdout.decode().split())
     assert lines == sorted("kc%d" % i for i in range(40)), result.stderr.decode()[-2000:]
+
+
+CRASHING_MEMBER = """
+import sys, time
+from confluent_kafka import Consumer
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], "session.timeout.ms": %d,
+              "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest", "enable.auto.commit": False})
+c.subscribe([sys.argv[3]])
+while True:
+    c.poll(0.2)
+    if c.assignment():
+        print("assigned", flush=True)
+""" % SESSION_MS
+
+
+def test_crashed_member_partitions_move_after_session_timeout(broker, topic):
+    """A member that dies without leaving (SIGKILL) loses its partitions once its session expires."""
+    create_topic(broker.bootstrap, topic, partitions=4)
+    group = f"g-{topic}"
+    crashing = subprocess.Popen([sys.executable, "-c", CRASHING_MEMBER, broker.bootstrap, group, topic],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    survivor = group_consumer(broker.bootstrap, group)
+    try:
+        survivor.subscribe([topic])
+        # The other member reports its assignment on its stdout; read it without blocking our polls.
+        reported = threading.Event()
+        threading.Thread(target=lambda: crashing.stdout.readline() and reported.set(), daemon=True).start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (reported.is_set() and 0 < len(survivor.assignment()) < 4):
+            survivor.poll(0.2)
+        assert reported.is_set() and 0 < len(survivor.assignment()) < 4, "the two members never shared the partitions"
+        crashing.kill()
+        killed = time.monotonic()
+        while time.monotonic() < killed + SESSION_MS / 1000 + 15 and len(survivor.assignment()) < 4:
+            survivor.poll(0.2)
+        assert sorted(tp.partition for tp in survivor.assignment()) == [0, 1, 2, 3]
+        # Not before the session could have expired (the broker did not learn of the crash otherwise).
+        assert time.monotonic() - killed >= SESSION_MS / 1000 * 0.8
+    finally:
+        crashing.kill()
+        crashing.wait()
+        survivor.close()
