@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -12,6 +13,8 @@ public final class BrokerServer: Service, @unchecked Sendable {
     let logger: Logger
     private var channel: Channel?
     private var coordinator: GroupCoordinator?
+    /// Open client connections, to drain at shutdown.
+    private let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
 
     public init(broker: Broker, group: MultiThreadedEventLoopGroup, logger: Logger) {
         self.broker = broker
@@ -28,13 +31,17 @@ public final class BrokerServer: Service, @unchecked Sendable {
         let dispatcher = RequestDispatcher(broker: broker, coordinator: coordinator, logger: logger)
         let maxFrame = broker.config.socketRequestMaxBytes
         let logger = self.logger
+        let connections = self.connections
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                let id = ObjectIdentifier(channel)
+                connections.withLockedValue { $0[id] = channel }
+                channel.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameSize: maxFrame)))
                     try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(dispatcher: dispatcher, logger: logger))
                 }
@@ -59,8 +66,15 @@ public final class BrokerServer: Service, @unchecked Sendable {
         maintenance.cancel()
         coordinator?.stop()
         try await channel?.close()
-        // In-flight requests finish on their event loops; a short grace period lets their writes go out.
-        try? await Task.sleep(for: .milliseconds(100))
+        // Every connection finishes the requests it has received (a long-polling fetch included) and
+        // closes; only then is the log flushed, so nothing is appended after the clean-shutdown marker.
+        let open = connections.withLockedValue { Array($0.values) }
+        for connection in open { connection.pipeline.fireUserInboundEventTriggered(DrainConnection()) }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !connections.withLockedValue({ $0.isEmpty }) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        for connection in connections.withLockedValue({ Array($0.values) }) { try? await connection.close() }
         try broker.shutdown()
         logger.info("MiniBroker stopped")
     }

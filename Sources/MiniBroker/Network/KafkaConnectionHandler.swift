@@ -1,6 +1,9 @@
 import Logging
 import NIOCore
 
+/// Asks a connection to finish its queued requests and close (graceful shutdown).
+struct DrainConnection: Sendable {}
+
 /// One client connection. Requests are handled one at a time, in arrival order, and each response is
 /// written before the next request starts, as Kafka processes a connection: responses come back in
 /// request order, and a long-polling fetch holds the requests behind it. Pipelined requests wait in
@@ -17,6 +20,8 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     private var queue = CircularBuffer<ByteBuffer>()
     private var busy = false
     private var readPending = false
+    /// Set at shutdown: finish what was received, then close.
+    private var draining = false
 
     init(dispatcher: RequestDispatcher, logger: Logger) {
         self.dispatcher = dispatcher
@@ -36,13 +41,23 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is DrainConnection else { return context.fireUserInboundEventTriggered(event) }
+        draining = true
+        closeIfDrained(context: context)
+    }
+
+    private func closeIfDrained(context: ChannelHandlerContext) {
+        if draining && !busy && queue.isEmpty { context.close(promise: nil) }
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         logger.debug("closing connection: \(error)", metadata: ["remote": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
         context.close(promise: nil)
     }
 
     private func processNext(context: ChannelHandlerContext) {
-        guard !busy, let frame = queue.popFirst() else { return }
+        guard !busy, let frame = queue.popFirst() else { return closeIfDrained(context: context) }
         busy = true
         if readPending && queue.count < Self.maxQueuedRequests {
             readPending = false
