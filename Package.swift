@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "KafkaLog", targets: ["KafkaLog"]),
         .library(name: "MiniBroker", targets: ["MiniBroker"]),
         .executable(name: "minibroker", targets: ["MiniBrokerMain"]),
+        .library(name: "KafkaClient", targets: ["KafkaClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -77,6 +78,22 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/MiniBrokerMain"
+        ),
+        // The client core shared by the producer and the consumer: connections, versions, metadata.
+        .target(
+            name: "KafkaClient",
+            dependencies: [
+                "KafkaWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "Sources/KafkaClient"
+        ),
+        .testTarget(
+            name: "KafkaClientTests",
+            dependencies: ["KafkaClient", "KafkaWire", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/KafkaClientTests"
         ),
         .testTarget(
             name: "KafkaLogTests",

@@ -1,0 +1,216 @@
+import KafkaWire
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// A failure of the client core, with what a user needs to act on it.
+public struct KafkaClientError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable {
+        /// The broker could not be reached or the connection dropped.
+        case connection
+        /// The broker and this client share no version of an API.
+        case unsupportedVersion
+        /// The broker answered with a Kafka error code.
+        case broker(ErrorCode)
+        /// An answer that does not parse or does not match the request.
+        case protocolViolation
+        case timeout
+    }
+
+    public let kind: Kind
+    public let message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// One TCP connection to one broker. Requests are pipelined: each gets a correlation id and its
+/// answer is matched by it. On connect the versions of every API are negotiated with ApiVersions
+/// (the highest both sides support), falling back as Kafka clients do when the broker is older.
+public final class BrokerConnection: @unchecked Sendable {
+    public let host: String
+    public let port: Int
+    let channel: Channel
+    let handler: ResponseMatcher
+    private let correlation = NIOLockedValueBox<Int32>(0)
+    /// The broker's version ranges, by API.
+    public private(set) var brokerVersions: [ApiKey: ClosedRange<Int16>] = [:]
+    let clientId: String
+
+    init(host: String, port: Int, channel: Channel, handler: ResponseMatcher, clientId: String) {
+        self.host = host
+        self.port = port
+        self.channel = channel
+        self.handler = handler
+        self.clientId = clientId
+    }
+
+    /// Connects and negotiates API versions.
+    public static func connect(host: String, port: Int, clientId: String, group: EventLoopGroup,
+                               timeout: TimeAmount = .seconds(10)) async throws -> BrokerConnection {
+        let handler = ResponseMatcher()
+        let channel: Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(timeout)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ResponseFrameDecoder()))
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                    }
+                }
+                .connect(host: host, port: port).get()
+        } catch {
+            throw KafkaClientError(.connection, "cannot connect to \(host):\(port): \(error)")
+        }
+        let connection = BrokerConnection(host: host, port: port, channel: channel, handler: handler, clientId: clientId)
+        do {
+            try await connection.negotiateVersions()
+        } catch {
+            connection.close()
+            throw error
+        }
+        return connection
+    }
+
+    private func negotiateVersions() async throws {
+        var version = ApiKey.apiVersions.validVersions.upperBound
+        for _ in 0..<3 {
+            let response = try await send(ApiVersionsRequest(clientSoftwareName: "swift-kafka", clientSoftwareVersion: "0.1"),
+                                          version: version)
+            if response.errorCode == ErrorCode.unsupportedVersion.rawValue {
+                // An older broker lists its own ApiVersions range: retry within it.
+                guard let theirs = response.apiKeys.first(where: { $0.apiKey == ApiKey.apiVersions.rawValue }) else { version = 0; continue }
+                version = min(theirs.maxVersion, ApiKey.apiVersions.validVersions.upperBound)
+                continue
+            }
+            guard response.errorCode == 0 else {
+                throw KafkaClientError(.broker(ErrorCode(rawValue: response.errorCode)), "ApiVersions failed: \(ErrorCode(rawValue: response.errorCode))")
+            }
+            var versions: [ApiKey: ClosedRange<Int16>] = [:]
+            for entry in response.apiKeys {
+                if let api = ApiKey(rawValue: entry.apiKey), entry.minVersion <= entry.maxVersion {
+                    versions[api] = entry.minVersion...entry.maxVersion
+                }
+            }
+            brokerVersions = versions
+            return
+        }
+        throw KafkaClientError(.unsupportedVersion, "\(host):\(port) and this client share no ApiVersions version")
+    }
+
+    /// The highest version of `api` both sides support, nil if none.
+    public func version(of api: ApiKey) -> Int16? {
+        guard let theirs = brokerVersions[api] else { return nil }
+        let low = max(theirs.lowerBound, api.validVersions.lowerBound)
+        let high = min(theirs.upperBound, api.validVersions.upperBound)
+        return low <= high ? high : nil
+    }
+
+    /// Sends a request at the negotiated version.
+    public func send<R: KafkaRequest>(_ request: R) async throws -> R.Response {
+        guard let version = version(of: R.apiKey) else {
+            throw KafkaClientError(.unsupportedVersion, "\(host):\(port) does not support \(R.apiKey) in a version this client knows")
+        }
+        return try await send(request, version: version)
+    }
+
+    /// Sends a request at a given version and waits for its answer.
+    public func send<R: KafkaRequest>(_ request: R, version: Int16) async throws -> R.Response {
+        let id = correlation.withLockedValue { value -> Int32 in
+            value = value == Int32.max ? 0 : value + 1
+            return value
+        }
+        var frame = channel.allocator.buffer(capacity: 256)
+        frame.writeInteger(Int32(0))
+        RequestHeader(requestApiKey: R.apiKey.rawValue, requestApiVersion: version, correlationId: id, clientId: clientId)
+            .write(into: &frame, version: R.apiKey.requestHeaderVersion(version))
+        request.write(into: &frame, version: version)
+        frame.setInteger(Int32(frame.readableBytes - 4), at: frame.readerIndex)
+        let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
+        handler.expect(correlationId: id, headerVersion: R.apiKey.responseHeaderVersion(version), promise: promise, on: channel.eventLoop)
+        channel.writeAndFlush(frame, promise: nil)
+        var body = try await promise.futureResult.get()
+        do {
+            return try R.Response(from: &body, version: version)
+        } catch {
+            throw KafkaClientError(.protocolViolation, "\(R.apiKey) v\(version) response from \(host):\(port) does not parse: \(error)")
+        }
+    }
+
+    public func close() {
+        channel.close(promise: nil)
+    }
+}
+
+/// Splits the stream into size-prefixed response frames.
+struct ResponseFrameDecoder: NIOSingleStepByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+
+    mutating func decode(buffer: inout ByteBuffer) throws -> ByteBuffer? {
+        guard let size = buffer.getInteger(at: buffer.readerIndex, as: Int32.self) else { return nil }
+        guard size >= 4 else { throw KafkaClientError(.protocolViolation, "response frame size \(size)") }
+        guard buffer.readableBytes >= 4 + Int(size) else { return nil }
+        buffer.moveReaderIndex(forwardBy: 4)
+        return buffer.readSlice(length: Int(size))
+    }
+
+    mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> ByteBuffer? {
+        try decode(buffer: &buffer)
+    }
+}
+
+/// Matches response frames to their requests by correlation id and fails every waiting request when
+/// the connection ends.
+final class ResponseMatcher: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    private let pending = NIOLockedValueBox<[Int32: (headerVersion: Int16, promise: EventLoopPromise<ByteBuffer>)]>([:])
+    private let closed = NIOLockedValueBox(false)
+
+    func expect(correlationId: Int32, headerVersion: Int16, promise: EventLoopPromise<ByteBuffer>, on loop: EventLoop) {
+        let isClosed = closed.withLockedValue { isClosed in
+            if !isClosed { pending.withLockedValue { $0[correlationId] = (headerVersion, promise) } }
+            return isClosed
+        }
+        if isClosed { promise.fail(KafkaClientError(.connection, "the connection is closed")) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var frame = unwrapInboundIn(data)
+        guard let id = frame.getInteger(at: frame.readerIndex, as: Int32.self),
+              let waiting = pending.withLockedValue({ $0.removeValue(forKey: id) }) else {
+            context.fireErrorCaught(KafkaClientError(.protocolViolation, "response with an unknown correlation id"))
+            return
+        }
+        do {
+            _ = try ResponseHeader(from: &frame, version: waiting.headerVersion)
+            waiting.promise.succeed(frame)
+        } catch {
+            waiting.promise.fail(KafkaClientError(.protocolViolation, "unreadable response header: \(error)"))
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(KafkaClientError(.connection, "the broker closed the connection"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        failAll(error as? KafkaClientError ?? KafkaClientError(.connection, "\(error)"))
+        context.close(promise: nil)
+    }
+
+    private func failAll(_ error: KafkaClientError) {
+        closed.withLockedValue { $0 = true }
+        let waiting = pending.withLockedValue { all -> [EventLoopPromise<ByteBuffer>] in
+            defer { all.removeAll() }
+            return all.values.map(\.promise)
+        }
+        for promise in waiting { promise.fail(error) }
+    }
+}

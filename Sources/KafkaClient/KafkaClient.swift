@@ -1,0 +1,130 @@
+import Foundation
+import KafkaWire
+import NIOCore
+import NIOPosix
+
+/// A broker of the cluster as Metadata describes it.
+public struct BrokerAddress: Hashable, Sendable {
+    public var nodeId: Int32
+    public var host: String
+    public var port: Int
+}
+
+/// A partition: its leader and, for the producer, nothing else matters on a single node.
+public struct PartitionInfo: Hashable, Sendable {
+    public var partition: Int32
+    public var leader: Int32
+}
+
+public struct TopicInfo: Hashable, Sendable {
+    public var name: String
+    public var id: KafkaUUID
+    public var partitions: [PartitionInfo]
+}
+
+/// What the client knows of the cluster.
+public struct ClusterMetadata: Sendable {
+    public var clusterId: String?
+    public var controllerId: Int32
+    public var brokers: [Int32: BrokerAddress]
+    public var topics: [String: TopicInfo]
+    /// Topics the broker reported an error for, with the error.
+    public var topicErrors: [String: ErrorCode]
+}
+
+/// The shared core of the producer and the consumer: bootstrap from `bootstrap.servers`, one
+/// connection per broker (pipelined), negotiated API versions and a metadata cache.
+public actor KafkaClient {
+    public let bootstrapServers: [(host: String, port: Int)]
+    public let clientId: String
+    let group: EventLoopGroup
+    private var connections: [Int32: BrokerConnection] = [:]
+    private var bootstrapConnection: BrokerConnection?
+    public private(set) var metadata: ClusterMetadata?
+
+    /// `bootstrapServers` as Kafka writes it: "host:port,host:port".
+    public init(bootstrapServers: String, clientId: String = "swift-kafka", group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+        var servers: [(String, Int)] = []
+        for item in bootstrapServers.split(separator: ",") {
+            let entry = item.trimmingCharacters(in: .whitespaces)
+            guard let colon = entry.lastIndex(of: ":"), let port = Int(entry[entry.index(after: colon)...]), (1...65535).contains(port) else {
+                throw KafkaClientError(.connection, "bootstrap server '\(entry)' is not host:port")
+            }
+            servers.append((String(entry[..<colon]), port))
+        }
+        guard !servers.isEmpty else { throw KafkaClientError(.connection, "no bootstrap server given") }
+        self.bootstrapServers = servers
+        self.clientId = clientId
+        self.group = group
+    }
+
+    /// A connection to any bootstrap server (the first that answers).
+    func anyConnection() async throws -> BrokerConnection {
+        if let connection = bootstrapConnection ?? connections.values.first { return connection }
+        var failures: [String] = []
+        for server in bootstrapServers {
+            do {
+                let connection = try await BrokerConnection.connect(host: server.host, port: server.port, clientId: clientId, group: group)
+                bootstrapConnection = connection
+                return connection
+            } catch {
+                failures.append("\(error)")
+            }
+        }
+        throw KafkaClientError(.connection, "no bootstrap server reachable: \(failures.joined(separator: "; "))")
+    }
+
+    /// The connection to a broker by node id, opened on first use.
+    public func connection(to nodeId: Int32) async throws -> BrokerConnection {
+        if let existing = connections[nodeId] { return existing }
+        var known = metadata
+        if known?.brokers[nodeId] == nil { known = try await refreshMetadata(topics: []) }
+        guard let address = known?.brokers[nodeId] else {
+            throw KafkaClientError(.connection, "broker \(nodeId) is not in the cluster metadata")
+        }
+        let connection = try await BrokerConnection.connect(host: address.host, port: address.port, clientId: clientId, group: group)
+        connections[nodeId] = connection
+        return connection
+    }
+
+    /// Fetches metadata for `topics` (nil: all topics) and caches it.
+    @discardableResult
+    public func refreshMetadata(topics: [String]?, allowAutoTopicCreation: Bool = false) async throws -> ClusterMetadata {
+        let connection = try await anyConnection()
+        let request = MetadataRequest(topics: topics?.map { .init(name: $0) }, allowAutoTopicCreation: allowAutoTopicCreation)
+        let response: MetadataResponse
+        do {
+            response = try await connection.send(request)
+        } catch {
+            bootstrapConnection = nil
+            throw error
+        }
+        var result = metadata ?? ClusterMetadata(clusterId: nil, controllerId: -1, brokers: [:], topics: [:], topicErrors: [:])
+        result.clusterId = response.clusterId
+        result.controllerId = response.controllerId
+        result.brokers = Dictionary(uniqueKeysWithValues: response.brokers.map {
+            ($0.nodeId, BrokerAddress(nodeId: $0.nodeId, host: $0.host, port: Int($0.port)))
+        })
+        for topic in response.topics {
+            guard let name = topic.name else { continue }
+            if topic.errorCode != 0 {
+                result.topicErrors[name] = ErrorCode(rawValue: topic.errorCode)
+                result.topics[name] = nil
+                continue
+            }
+            result.topicErrors[name] = nil
+            result.topics[name] = TopicInfo(name: name, id: topic.topicId, partitions: topic.partitions.map {
+                PartitionInfo(partition: $0.partitionIndex, leader: $0.leaderId)
+            }.sorted { $0.partition < $1.partition })
+        }
+        metadata = result
+        return result
+    }
+
+    public func close() {
+        for connection in connections.values { connection.close() }
+        bootstrapConnection?.close()
+        connections.removeAll()
+        bootstrapConnection = nil
+    }
+}

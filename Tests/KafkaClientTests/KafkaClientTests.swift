@@ -1,0 +1,110 @@
+import Foundation
+import KafkaClient
+import KafkaWire
+import Testing
+
+/// A real `minibroker` process on a free loopback port, for the client tests.
+final class RunningBroker {
+    let process = Process()
+    let port: Int
+    let directory = NSTemporaryDirectory() + "kafkaclient-test-" + UUID().uuidString
+
+    init() throws {
+        // The broker binary is built beside the test bundle (`swift build --build-tests`), or named by MINIBROKER.
+        let path = ProcessInfo.processInfo.environment["MINIBROKER"]
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("minibroker").path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw KafkaClientError(.connection, "no minibroker binary at \(path): build it with `swift build --build-tests`")
+        }
+        port = Self.freePort()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", directory, "--log-level", "warning"]
+        try process.run()
+        // Wait until it accepts connections.
+        for _ in 0..<300 {
+            if Self.canConnect(port) { return }
+            usleep(20_000)
+        }
+        process.terminate()
+        throw KafkaClientError(.connection, "minibroker did not start on port \(port)")
+    }
+
+    deinit {
+        process.terminate()
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    var bootstrap: String { "127.0.0.1:\(port)" }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    static func canConnect(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
+}
+
+@Suite(.serialized) struct KafkaClientTests {
+    @Test func negotiatesVersionsAndReadsMetadata() async throws {
+        let broker = try RunningBroker()
+        let client = try KafkaClient(bootstrapServers: broker.bootstrap, clientId: "client-test")
+        let metadata = try await client.refreshMetadata(topics: ["auto-made"], allowAutoTopicCreation: true)
+        #expect(metadata.brokers[0]?.port == broker.port && metadata.clusterId?.isEmpty == false)
+        #expect(metadata.topics["auto-made"]?.partitions.count == 1)
+        let connection = try await client.connection(to: 0)
+        // The highest version both sides support: the broker serves Produce up to 13, Fetch up to 18.
+        #expect(connection.version(of: .produce) == 13)
+        #expect(connection.version(of: .fetch) == 18)
+        #expect(connection.version(of: .saslHandshake) == nil)
+        await client.close()
+    }
+
+    @Test func pipelinedRequestsAreMatchedByCorrelationId() async throws {
+        let broker = try RunningBroker()
+        let client = try KafkaClient(bootstrapServers: broker.bootstrap)
+        _ = try await client.refreshMetadata(topics: nil)
+        let connection = try await client.connection(to: 0)
+        // Many requests in flight at once on one connection; each answer belongs to its request.
+        let names = (0..<50).map { "t\($0)" }
+        try await withThrowingTaskGroup(of: (String, String?).self) { group in
+            for name in names {
+                group.addTask {
+                    let response = try await connection.send(MetadataRequest(topics: [.init(name: name)], allowAutoTopicCreation: false))
+                    return (name, response.topics.first?.name)
+                }
+            }
+            for try await (asked, answered) in group { #expect(asked == answered) }
+        }
+        await client.close()
+    }
+
+    @Test func unreachableBootstrapFailsClearly() async throws {
+        let client = try KafkaClient(bootstrapServers: "127.0.0.1:\(RunningBroker.freePort())")
+        do {
+            _ = try await client.refreshMetadata(topics: nil)
+            Issue.record("metadata from nowhere")
+        } catch let error as KafkaClientError {
+            #expect(error.message.contains("no bootstrap server reachable"))
+        }
+        #expect(throws: KafkaClientError.self) { try KafkaClient(bootstrapServers: "no-port") }
+    }
+}
