@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "MiniBroker", targets: ["MiniBroker"]),
         .executable(name: "minibroker", targets: ["MiniBrokerMain"]),
         .library(name: "KafkaClient", targets: ["KafkaClient"]),
+        .library(name: "Producers", targets: ["Producers"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -90,9 +91,15 @@ let package = Package(
             ],
             path: "Sources/KafkaClient"
         ),
+        // The pure-Swift producer.
+        .target(
+            name: "Producers",
+            dependencies: ["KafkaClient", "KafkaWire", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Sources/Producers"
+        ),
         .testTarget(
             name: "KafkaClientTests",
-            dependencies: ["KafkaClient", "KafkaWire", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["KafkaClient", "Producers", "KafkaWire", .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/KafkaClientTests"
         ),
         .testTarget(

@@ -9,7 +9,7 @@ final class RunningBroker {
     let port: Int
     let directory = NSTemporaryDirectory() + "kafkaclient-test-" + UUID().uuidString
 
-    init() throws {
+    init(overrides: [String] = []) throws {
         // The broker binary is built beside the test bundle (`swift build --build-tests`), or named by MINIBROKER.
         let path = ProcessInfo.processInfo.environment["MINIBROKER"]
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("minibroker").path
@@ -19,6 +19,7 @@ final class RunningBroker {
         port = Self.freePort()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", directory, "--log-level", "warning"]
+            + overrides.flatMap { ["--override", $0] }
         try process.run()
         // Wait until it accepts connections.
         for _ in 0..<300 {
