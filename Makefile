@@ -48,7 +48,9 @@ test-swift: deps
 test-interop: deps
 	swift build --product kafkawire-check
 	swift build --product minibroker
+	swift build --product user-events
 	KAFKAWIRE_CHECK=$$(swift build --show-bin-path)/kafkawire-check MINIBROKER=$$(swift build --show-bin-path)/minibroker \
+		USER_EVENTS=$$(swift build --show-bin-path)/user-events \
 		python3 -m pytest -q -s Tests/Interop
 
 test: deps check-generated test-swift test-interop

@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "minibroker", targets: ["MiniBrokerMain"]),
         .library(name: "KafkaClient", targets: ["KafkaClient"]),
         .library(name: "Producers", targets: ["Producers"]),
+        .executable(name: "user-events", targets: ["UserEvents"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -96,6 +97,11 @@ let package = Package(
             name: "Producers",
             dependencies: ["KafkaClient", "KafkaWire", .product(name: "NIOCore", package: "swift-nio")],
             path: "Sources/Producers"
+        ),
+        .executableTarget(
+            name: "UserEvents",
+            dependencies: ["Producers", "KafkaClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/UserEvents"
         ),
         .testTarget(
             name: "KafkaClientTests",
