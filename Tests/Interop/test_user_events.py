@@ -1,4 +1,4 @@
-"""`user-events submit N` against a real MiniBroker: exactly N valid JSON user events land on the
+"""`user-events submit N` against a real MiniBroker and against Tansu: exactly N valid JSON user events land on the
 topic (read back by kafka-python), and an unreachable broker fails fast with a one-line error."""
 
 import json
@@ -10,7 +10,7 @@ import warnings
 
 import pytest
 
-from broker import free_port
+from broker import Tansu, free_port
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -24,7 +24,19 @@ def user_events():
     return path
 
 
-def test_submit_1000_users(broker):
+@pytest.fixture(params=["minibroker", "tansu"])
+def any_broker(request, broker):
+    """Our broker, and Tansu: the Swift producer must work against another Kafka implementation."""
+    if request.param == "minibroker":
+        yield broker
+        return
+    tansu = Tansu(name=request.node.name).start()
+    yield tansu
+    tansu.close()
+
+
+def test_submit_1000_users(any_broker):
+    broker = any_broker
     topic = f"user-events-{uuid.uuid4().hex[:8]}"
     result = subprocess.run([user_events(), "submit", "1000", "--bootstrap-server", broker.bootstrap, "--topic", topic],
                             capture_output=True, text=True, timeout=120)
