@@ -70,119 +70,111 @@ struct IndexFile<Entry: IndexEntry> {
     }
 }
 
-/// `.index`: 8-byte entries of relative offset (int32, from the segment's base offset) and file
-/// position (int32). An entry maps the last offset of a batch to that batch's position, one per
-/// `index.interval.bytes`; a lookup finds where to start scanning batch headers.
-public final class OffsetIndex: @unchecked Sendable {
-    struct Entry: IndexEntry {
-        static let size = 8
-        var relativeOffset: Int32
-        var position: Int32
-
-        init(relativeOffset: Int32, position: Int32) {
-            self.relativeOffset = relativeOffset
-            self.position = position
-        }
-
-        init?(reading bytes: inout ByteBuffer) {
-            guard let r = bytes.readInteger(as: Int32.self), let p = bytes.readInteger(as: Int32.self) else { return nil }
-            self.init(relativeOffset: r, position: p)
-        }
-
-        func write(into bytes: inout ByteBuffer) {
-            bytes.writeInteger(relativeOffset)
-            bytes.writeInteger(position)
-        }
-
-        var isValid: Bool { relativeOffset >= 0 && position >= 0 }
-        func canFollow(_ previous: Entry) -> Bool { relativeOffset >= previous.relativeOffset && position >= previous.position }
-    }
-
-    public let baseOffset: Int64
-    private var index: IndexFile<Entry>
+/// An index file of a segment and the segment's base offset, which its relative offsets count from.
+class SegmentIndex<Entry: IndexEntry>: @unchecked Sendable {
+    let baseOffset: Int64
+    var index: IndexFile<Entry>
     var file: LogFile { index.file }
 
-    public init(path: String, baseOffset: Int64, load: Bool) throws {
+    init(path: String, baseOffset: Int64, load: Bool) throws {
         self.baseOffset = baseOffset
         index = try IndexFile(path: path, load: load)
     }
 
-    public var count: Int { index.entries.count }
-    public var lastEntry: (offset: Int64, position: Int)? {
+    func reset() throws { try index.reset() }
+
+    func flush(sync: Bool) throws { try index.flush(sync: sync) }
+}
+
+/// An `.index` entry: relative offset (int32) and file position (int32).
+struct OffsetIndexEntry: IndexEntry {
+    static let size = 8
+    var relativeOffset: Int32
+    var position: Int32
+
+    init(relativeOffset: Int32, position: Int32) {
+        self.relativeOffset = relativeOffset
+        self.position = position
+    }
+
+    init?(reading bytes: inout ByteBuffer) {
+        guard let r = bytes.readInteger(as: Int32.self), let p = bytes.readInteger(as: Int32.self) else { return nil }
+        self.init(relativeOffset: r, position: p)
+    }
+
+    func write(into bytes: inout ByteBuffer) {
+        bytes.writeInteger(relativeOffset)
+        bytes.writeInteger(position)
+    }
+
+    var isValid: Bool { relativeOffset >= 0 && position >= 0 }
+    func canFollow(_ previous: OffsetIndexEntry) -> Bool { relativeOffset >= previous.relativeOffset && position >= previous.position }
+}
+
+/// `.index`: 8-byte entries of relative offset (int32, from the segment's base offset) and file
+/// position (int32). An entry maps the last offset of a batch to that batch's position, one per
+/// `index.interval.bytes`; a lookup finds where to start scanning batch headers.
+final class OffsetIndex: SegmentIndex<OffsetIndexEntry>, @unchecked Sendable {
+    var count: Int { index.entries.count }
+    var lastEntry: (offset: Int64, position: Int)? {
         index.entries.last.map { (baseOffset + Int64($0.relativeOffset), Int($0.position)) }
     }
 
-    public func append(offset: Int64, position: Int) {
+    func append(offset: Int64, position: Int) {
         let relative = Int32(offset - baseOffset)
         if let last = index.entries.last, relative <= last.relativeOffset { return }
-        index.append(Entry(relativeOffset: relative, position: Int32(position)))
+        index.append(OffsetIndexEntry(relativeOffset: relative, position: Int32(position)))
     }
 
     /// The entry with the largest offset <= `offset`, or the segment start.
-    public func lookup(_ offset: Int64) -> (offset: Int64, position: Int) {
+    func lookup(_ offset: Int64) -> (offset: Int64, position: Int) {
         let target = offset - baseOffset
         guard let i = index.lastIndex(where: { Int64($0.relativeOffset) <= target }) else { return (baseOffset, 0) }
         return (baseOffset + Int64(index.entries[i].relativeOffset), Int(index.entries[i].position))
     }
+}
 
-    public func reset() throws { try index.reset() }
+/// A `.timeindex` entry: timestamp (int64) and relative offset (int32).
+struct TimeIndexEntry: IndexEntry {
+    static let size = 12
+    var timestamp: Int64
+    var relativeOffset: Int32
 
-    public func flush(sync: Bool) throws { try index.flush(sync: sync) }
+    init(timestamp: Int64, relativeOffset: Int32) {
+        self.timestamp = timestamp
+        self.relativeOffset = relativeOffset
+    }
+
+    init?(reading bytes: inout ByteBuffer) {
+        guard let t = bytes.readInteger(as: Int64.self), let r = bytes.readInteger(as: Int32.self) else { return nil }
+        self.init(timestamp: t, relativeOffset: r)
+    }
+
+    func write(into bytes: inout ByteBuffer) {
+        bytes.writeInteger(timestamp)
+        bytes.writeInteger(relativeOffset)
+    }
+
+    var isValid: Bool { relativeOffset >= 0 }
+    func canFollow(_ previous: TimeIndexEntry) -> Bool { timestamp >= previous.timestamp && relativeOffset >= previous.relativeOffset }
 }
 
 /// `.timeindex`: 12-byte entries of timestamp (int64) and relative offset (int32), added when the
 /// segment's largest timestamp grows, so timestamps ascend.
-public final class TimeIndex: @unchecked Sendable {
-    struct Entry: IndexEntry {
-        static let size = 12
-        var timestamp: Int64
-        var relativeOffset: Int32
-
-        init(timestamp: Int64, relativeOffset: Int32) {
-            self.timestamp = timestamp
-            self.relativeOffset = relativeOffset
-        }
-
-        init?(reading bytes: inout ByteBuffer) {
-            guard let t = bytes.readInteger(as: Int64.self), let r = bytes.readInteger(as: Int32.self) else { return nil }
-            self.init(timestamp: t, relativeOffset: r)
-        }
-
-        func write(into bytes: inout ByteBuffer) {
-            bytes.writeInteger(timestamp)
-            bytes.writeInteger(relativeOffset)
-        }
-
-        var isValid: Bool { relativeOffset >= 0 }
-        func canFollow(_ previous: Entry) -> Bool { timestamp >= previous.timestamp && relativeOffset >= previous.relativeOffset }
-    }
-
-    public let baseOffset: Int64
-    private var index: IndexFile<Entry>
-    var file: LogFile { index.file }
-
-    public init(path: String, baseOffset: Int64, load: Bool) throws {
-        self.baseOffset = baseOffset
-        index = try IndexFile(path: path, load: load)
-    }
-
-    public var lastEntry: (timestamp: Int64, offset: Int64)? {
+final class TimeIndex: SegmentIndex<TimeIndexEntry>, @unchecked Sendable {
+    var lastEntry: (timestamp: Int64, offset: Int64)? {
         index.entries.last.map { ($0.timestamp, baseOffset + Int64($0.relativeOffset)) }
     }
 
-    public func maybeAppend(timestamp: Int64, offset: Int64) {
+    func maybeAppend(timestamp: Int64, offset: Int64) {
         if let last = index.entries.last, timestamp <= last.timestamp { return }
-        index.append(Entry(timestamp: timestamp, relativeOffset: Int32(offset - baseOffset)))
+        index.append(TimeIndexEntry(timestamp: timestamp, relativeOffset: Int32(offset - baseOffset)))
     }
 
     /// The offset to start scanning from for the first record with a timestamp >= `timestamp`:
     /// the offset of the last entry whose timestamp is below it, or the segment start.
-    public func lookup(_ timestamp: Int64) -> Int64 {
+    func lookup(_ timestamp: Int64) -> Int64 {
         guard let i = index.lastIndex(where: { $0.timestamp < timestamp }) else { return baseOffset }
         return baseOffset + Int64(index.entries[i].relativeOffset)
     }
-
-    public func reset() throws { try index.reset() }
-
-    public func flush(sync: Bool) throws { try index.flush(sync: sync) }
 }
