@@ -102,6 +102,11 @@ public actor KafkaClient {
         var result = metadata ?? ClusterMetadata(clusterId: nil, controllerId: -1, brokers: [:], topics: [:], topicErrors: [:])
         result.clusterId = response.clusterId
         result.controllerId = response.controllerId
+        // A full listing replaces the cached topics (deleted ones must go); a partial one updates them.
+        if topics == nil {
+            result.topics = [:]
+            result.topicErrors = [:]
+        }
         result.brokers = Dictionary(uniqueKeysWithValues: response.brokers.map {
             ($0.nodeId, BrokerAddress(nodeId: $0.nodeId, host: $0.host, port: Int($0.port)))
         })
