@@ -129,7 +129,7 @@ public final class PartitionLog: @unchecked Sendable {
         let end = opened.last!.nextOffset
         _logStartOffset = min(max(logStartOffset ?? opened.first!.baseOffset, opened.first!.baseOffset), end)
         self.recoveryPoint = min(point, end)
-        try loadProducerState(clean: clean)
+        try loadProducerState()
         if !clean { self.recoveryPoint = end }
     }
 
@@ -465,7 +465,7 @@ public final class PartitionLog: @unchecked Sendable {
     }
 
     /// The newest snapshot at or below the log end, then the batches after it replayed from the log.
-    private func loadProducerState(clean: Bool) throws {
+    private func loadProducerState() throws {
         let end = segments.last!.nextOffset
         let snapshots = try LogDirectory.list(directory).filter { $0.hasSuffix(".snapshot") }
             .compactMap { name in Int64(name.dropLast(".snapshot".count)).map { ($0, name) } }.sorted { $0.0 < $1.0 }
@@ -496,7 +496,6 @@ public final class PartitionLog: @unchecked Sendable {
                 position += Int(length) + RecordBatchLayout.logOverhead
             }
         }
-        _ = clean
     }
 
     /// Removes the partition's files (topic deletion).

@@ -59,7 +59,6 @@ extension GroupCoordinator {
                 }
                 member = ConsumerMember(memberId: memberId, clientId: clientId, clientHost: clientHost)
                 member.assigned = previous.assigned
-                member.memberEpoch = previous.memberEpoch == -2 ? previous.previousMemberEpoch : 0
                 group.members[previousId] = nil
                 group.target[memberId] = group.target.removeValue(forKey: previousId)
             } else if let existing = group.members[memberId] {

@@ -95,24 +95,24 @@ extension RequestDispatcher {
         let promise = eventLoop.makePromise(of: BrokerResponse.self)
         let done = NIOLockedValueBox(false)
         let deadline = NIODeadline.now() + .milliseconds(waitMs)
-        @Sendable func finish() {
+        /// Answers once, with a read already made or a fresh one.
+        @Sendable func finish(_ read: FetchRead? = nil) {
             guard done.withLockedValue({ let was = $0; $0 = true; return !was }) else { return }
-            promise.succeed(.fetch(self.readFetch(request, version: version).parts))
+            promise.succeed(.fetch((read ?? self.readFetch(request, version: version)).parts))
         }
         let tokens = NIOLockedValueBox<[(PartitionLog, UInt64)]>([])
-        @Sendable func arm() {
-            for log in logs {
-                let token = log.onNextAppend {
-                    eventLoop.execute {
-                        guard !done.withLockedValue({ $0 }) else { return }
-                        // Enough now, or keep waiting for more appends until the deadline.
-                        if self.readFetch(request, version: version).byteCount >= Int(request.minBytes) { finish() } else { arm() }
-                    }
+        /// Waits for the next append to `log`; after one that still leaves too little, waits on that log again.
+        @Sendable func arm(_ log: PartitionLog) {
+            let token = log.onNextAppend {
+                eventLoop.execute {
+                    guard !done.withLockedValue({ $0 }) else { return }
+                    let read = self.readFetch(request, version: version)
+                    if read.byteCount >= Int(request.minBytes) { finish(read) } else { arm(log) }
                 }
-                tokens.withLockedValue { $0.append((log, token)) }
             }
+            tokens.withLockedValue { $0.append((log, token)) }
         }
-        arm()
+        for log in logs { arm(log) }
         let timeout = eventLoop.scheduleTask(deadline: deadline) { finish() }
         promise.futureResult.whenComplete { _ in
             timeout.cancel()
