@@ -95,12 +95,16 @@ let package = Package(
         // The pure-Swift producer.
         .target(
             name: "Producers",
-            dependencies: ["KafkaClient", "KafkaWire", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "KafkaClient", "KafkaWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Sources/Producers"
         ),
         .executableTarget(
             name: "UserEvents",
-            dependencies: ["Producers", "KafkaClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Producers", "KafkaClient", "KafkaWire", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/UserEvents"
         ),
         .testTarget(

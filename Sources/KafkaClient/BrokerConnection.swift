@@ -15,6 +15,10 @@ public struct KafkaClientError: Error, CustomStringConvertible, Sendable {
         /// An answer that does not parse or does not match the request.
         case protocolViolation
         case timeout
+        /// A setting the client refuses, named by its Kafka config key.
+        case configuration
+        /// The client was closed.
+        case closed
     }
 
     public let kind: Kind
@@ -113,15 +117,22 @@ public final class BrokerConnection: @unchecked Sendable {
     }
 
     /// Sends a request at the negotiated version.
-    public func send<R: KafkaRequest>(_ request: R) async throws -> R.Response {
+    public func send<R: KafkaRequest>(_ request: R, timeout: TimeAmount? = nil) async throws -> R.Response {
+        try await send(request, version: try negotiatedVersion(of: R.self), timeout: timeout)
+    }
+
+    /// Whether the connection is still open; a closed one is replaced by the client.
+    public var isActive: Bool { channel.isActive }
+
+    /// The highest common version of `R`, or a clear error.
+    public func negotiatedVersion<R: KafkaRequest>(of _: R.Type) throws -> Int16 {
         guard let version = version(of: R.apiKey) else {
             throw KafkaClientError(.unsupportedVersion, "\(host):\(port) does not support \(R.apiKey) in a version this client knows")
         }
-        return try await send(request, version: version)
+        return version
     }
 
-    /// Sends a request at a given version and waits for its answer.
-    public func send<R: KafkaRequest>(_ request: R, version: Int16) async throws -> R.Response {
+    private func frame<R: KafkaRequest>(_ request: R, version: Int16) -> (Int32, ByteBuffer) {
         let id = correlation.withLockedValue { value -> Int32 in
             value = value == Int32.max ? 0 : value + 1
             return value
@@ -132,15 +143,54 @@ public final class BrokerConnection: @unchecked Sendable {
             .write(into: &frame, version: R.apiKey.requestHeaderVersion(version))
         request.write(into: &frame, version: version)
         frame.setInteger(Int32(frame.readableBytes - 4), at: frame.readerIndex)
+        return (id, frame)
+    }
+
+    /// Writes a request the broker does not answer (Produce with acks=0); the future completes once
+    /// it is written.
+    public func writeWithoutResponse<R: KafkaRequest>(_ request: R) throws -> EventLoopFuture<Void> {
+        let (_, frame) = frame(request, version: try negotiatedVersion(of: R.self))
+        let host = host, port = port
+        return channel.writeAndFlush(frame).flatMapErrorThrowing { error in
+            throw KafkaClientError(.connection, "writing to \(host):\(port) failed: \(error)")
+        }
+    }
+
+    /// Writes a request now, so requests written one after another reach the broker in that order
+    /// (what the idempotent producer's sequences rely on), and returns its answer's future.
+    /// Without an answer within `timeout` the connection is closed, as Kafka clients do.
+    public func write<R: KafkaRequest>(_ request: R, version: Int16? = nil, timeout: TimeAmount? = nil) throws -> EventLoopFuture<R.Response> {
+        let version = try version ?? negotiatedVersion(of: R.self)
+        let (id, frame) = frame(request, version: version)
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
         handler.expect(correlationId: id, headerVersion: R.apiKey.responseHeaderVersion(version), promise: promise, on: channel.eventLoop)
-        channel.writeAndFlush(frame, promise: nil)
-        var body = try await promise.futureResult.get()
-        do {
-            return try R.Response(from: &body, version: version)
-        } catch {
-            throw KafkaClientError(.protocolViolation, "\(R.apiKey) v\(version) response from \(host):\(port) does not parse: \(error)")
+        if let timeout {
+            let channel = channel
+            let handler = handler
+            let description = "\(R.apiKey) to \(host):\(port) got no answer within \(timeout.nanoseconds / 1_000_000) ms"
+            let timer = channel.eventLoop.scheduleTask(in: timeout) {
+                // Only the side that removes the entry completes the promise.
+                guard handler.abandon(correlationId: id) else { return }
+                promise.fail(KafkaClientError(.timeout, description))
+                channel.close(promise: nil)
+            }
+            promise.futureResult.whenComplete { _ in timer.cancel() }
         }
+        channel.writeAndFlush(frame, promise: nil)
+        let host = host, port = port
+        return promise.futureResult.flatMapThrowing { body in
+            var body = body
+            do {
+                return try R.Response(from: &body, version: version)
+            } catch {
+                throw KafkaClientError(.protocolViolation, "\(R.apiKey) v\(version) response from \(host):\(port) does not parse: \(error)")
+            }
+        }
+    }
+
+    /// Sends a request at a given version and waits for its answer.
+    public func send<R: KafkaRequest>(_ request: R, version: Int16, timeout: TimeAmount? = nil) async throws -> R.Response {
+        try await write(request, version: version, timeout: timeout).get()
     }
 
     public func close() {
@@ -178,6 +228,11 @@ final class ResponseMatcher: ChannelInboundHandler, @unchecked Sendable {
             return isClosed
         }
         if isClosed { promise.fail(KafkaClientError(.connection, "the connection is closed")) }
+    }
+
+    /// Forgets a request; false when its answer (or a failure) already came.
+    func abandon(correlationId: Int32) -> Bool {
+        pending.withLockedValue { $0.removeValue(forKey: correlationId) } != nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

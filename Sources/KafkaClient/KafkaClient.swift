@@ -60,7 +60,8 @@ public actor KafkaClient {
 
     /// A connection to any bootstrap server (the first that answers).
     func anyConnection() async throws -> BrokerConnection {
-        if let connection = bootstrapConnection ?? connections.values.first { return connection }
+        if let connection = bootstrapConnection, connection.isActive { return connection }
+        if let connection = connections.values.first(where: \.isActive) { return connection }
         var failures: [String] = []
         for server in bootstrapServers {
             do {
@@ -76,13 +77,19 @@ public actor KafkaClient {
 
     /// The connection to a broker by node id, opened on first use.
     public func connection(to nodeId: Int32) async throws -> BrokerConnection {
-        if let existing = connections[nodeId] { return existing }
+        if let existing = connections[nodeId], existing.isActive { return existing }
         var known = metadata
         if known?.brokers[nodeId] == nil { known = try await refreshMetadata(topics: []) }
         guard let address = known?.brokers[nodeId] else {
             throw KafkaClientError(.connection, "broker \(nodeId) is not in the cluster metadata")
         }
         let connection = try await BrokerConnection.connect(host: address.host, port: address.port, clientId: clientId, group: group)
+        // Another caller may have connected while this one waited: keep one connection per broker.
+        if let other = connections[nodeId], other.isActive {
+            connection.close()
+            return other
+        }
+        connections[nodeId]?.close()
         connections[nodeId] = connection
         return connection
     }

@@ -2,130 +2,154 @@ import Foundation
 import KafkaClient
 import KafkaWire
 import NIOCore
+import ServiceLifecycle
 
-/// The producer's settings, named after Kafka's producer configs.
-public struct KafkaProducerConfiguration: Sendable {
-    /// bootstrap.servers
-    public var bootstrapServers: String
-    public var clientId = "swift-kafka-producer"
-    /// acks: -1 (all), 1 or 0.
-    public var acks: Int16 = -1
-    /// linger.ms
-    public var lingerMs = 5
-    /// batch.size: bytes of records per partition batch before it is sent.
-    public var batchSize = 16_384
-    /// compression.type
-    public var compression: CompressionCodec = .none
-    /// enable.idempotence
-    public var enableIdempotence = true
-    /// delivery.timeout.ms: how long a record may take, retries included.
-    public var deliveryTimeoutMs = 120_000
-    /// retry.backoff.ms
-    public var retryBackoffMs = 100
-
-    public init(bootstrapServers: String) {
-        self.bootstrapServers = bootstrapServers
-    }
-}
-
-/// Where a record landed.
-public struct RecordMetadata: Sendable, Equatable {
-    public var topic: String
-    public var partition: Int32
-    public var offset: Int64
-    public var timestamp: Int64
-}
-
-/// A record to send.
-public struct ProducerRecord: Sendable {
-    public var topic: String
-    public var partition: Int32?
-    public var key: [UInt8]?
-    public var value: [UInt8]?
-    public var headers: [(String, [UInt8]?)]
-    public var timestamp: Int64?
-
-    public init(topic: String, partition: Int32? = nil, key: [UInt8]? = nil, value: [UInt8]?,
-                headers: [(String, [UInt8]?)] = [], timestamp: Int64? = nil) {
-        self.topic = topic
-        self.partition = partition
-        self.key = key
-        self.value = value
-        self.headers = headers
-        self.timestamp = timestamp
-    }
-}
-
-/// A pure-Swift Kafka producer: records are batched per partition (linger.ms, batch.size), sent to
-/// the partition's leader, retried on retriable errors, and with idempotence (the default) carry a
-/// producer id and per-partition sequence numbers so that a retry is never written twice. One batch
-/// per partition is in flight at a time, which keeps order across retries.
+/// A pure-Swift Kafka producer. Records are batched per partition (`lingerMs`, `batchSize`); the
+/// ready batches of all partitions led by one broker go out together in one ProduceRequest, up to
+/// `maxInFlightRequestsPerConnection` requests per connection. With idempotence (the default) each
+/// batch carries the producer id, epoch and a per-partition sequence, so retries are neither written
+/// twice nor reordered. `bufferMemory` bounds what is buffered: beyond it `send` waits.
+///
+/// `send` returns where the record landed; `produce` returns at once and the outcome arrives on the
+/// `DeliveryReports` of `makeProducerWithDeliveryReports`. As a ServiceLifecycle `Service`, `run()`
+/// waits for graceful shutdown, then flushes and closes.
 public actor KafkaProducer {
     public let configuration: KafkaProducerConfiguration
     let client: KafkaClient
-    private var producerId: Int64 = -1
-    private var producerEpoch: Int16 = -1
-    private var sequences: [PartitionKey: Int32] = [:]
-    private var open: [PartitionKey: OpenBatch] = [:]
-    private var ready: [PartitionKey: [OpenBatch]] = [:]
-    private var inFlight: Set<PartitionKey> = []
+    var producerId: Int64 = -1
+    var producerEpoch: Int16 = -1
+    private var producerIdTask: Task<Void, Error>?
+    var partitions: [TopicPartitionKey: PartitionQueue] = [:]
     private var sticky: [String: Int32] = [:]
-    private var nextBatchId = 0
-    private var idle: [CheckedContinuation<Void, Never>] = []
-
-    struct PartitionKey: Hashable {
-        var topic: String
-        var partition: Int32
-    }
-
-    struct OpenBatch {
-        var id: Int
-        var records: [Record] = []
-        var waiters: [CheckedContinuation<RecordMetadata, Error>] = []
-        var bytes = 0
-        var created: ContinuousClock.Instant = .now
-    }
+    // What the producer knows of the cluster, kept here so a record costs no hop to the client actor.
+    var leaders: [TopicPartitionKey: Int32] = [:]
+    private var partitionCounts: [String: Int32] = [:]
+    var topicIds: [String: KafkaUUID] = [:]
+    var inFlightRequests: [Int32: Int] = [:]
+    var connections: [Int32: BrokerConnection] = [:]
+    var connecting: Set<Int32> = []
+    var pendingRequests: [Int: (leader: Int32, batches: [ProducerBatch])] = [:]
+    var nextRequestId = 0
+    var outcomes: AsyncStream<ProduceOutcome>.Continuation?
+    private var bufferedBytes = 0
+    private var spaceWaiters: [(id: Int, bytes: Int, continuation: CheckedContinuation<Bool, Never>)] = []
+    private var nextWaiterId = 0
+    private var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    private var nextMessageId: UInt64 = 0
+    private let reports: AsyncStream<DeliveryReport>.Continuation?
+    private var closed = false
+    private var lingerSweepScheduled = false
+    var wakeScheduled: ContinuousClock.Instant?
+    var metadataRefreshScheduled = false
 
     public init(configuration: KafkaProducerConfiguration) throws {
+        try self.init(configuration: configuration, reports: nil)
+    }
+
+    /// A producer whose `produce` outcomes arrive on the returned sequence.
+    public static func makeProducerWithDeliveryReports(configuration: KafkaProducerConfiguration) throws -> (KafkaProducer, DeliveryReports) {
+        let (stream, continuation) = AsyncStream.makeStream(of: DeliveryReport.self)
+        return (try KafkaProducer(configuration: configuration, reports: continuation), DeliveryReports(stream: stream))
+    }
+
+    private init(configuration: KafkaProducerConfiguration, reports: AsyncStream<DeliveryReport>.Continuation?) throws {
+        try configuration.validate()
         self.configuration = configuration
+        self.reports = reports
         client = try KafkaClient(bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId)
     }
 
+    // MARK: Sending
+
     /// Sends a record and returns where it landed once the broker acknowledged it.
     public func send(_ record: ProducerRecord) async throws -> RecordMetadata {
-        if configuration.enableIdempotence && producerId < 0 { try await initProducerId() }
-        let partition = try await choosePartition(record)
-        let key = PartitionKey(topic: record.topic, partition: partition)
+        let (key, bytes) = try await prepare(record)
         return try await withCheckedThrowingContinuation { continuation in
-            append(record, to: key, continuation)
+            append(record, to: key, reserved: bytes, .waiter(continuation))
         }
     }
 
-    /// Waits until every record sent so far is acknowledged (or failed).
+    /// Queues a record and returns its id at once (after waiting for buffer space if `bufferMemory`
+    /// is full); its outcome arrives as a delivery report.
+    @discardableResult
+    public func produce(_ record: ProducerRecord) async throws -> ProducerMessageID {
+        let (key, bytes) = try await prepare(record)
+        nextMessageId += 1
+        let id = ProducerMessageID(rawValue: nextMessageId)
+        append(record, to: key, reserved: bytes, .report(id))
+        return id
+    }
+
+    /// Sends everything buffered now and waits until it is acknowledged or failed.
     public func flush() async {
-        for key in Array(open.keys) { closeBatch(key) }
-        while !(open.isEmpty && ready.values.allSatisfy(\.isEmpty) && inFlight.isEmpty) {
-            await withCheckedContinuation { idle.append($0) }
+        for queue in partitions.values { close(queue) }
+        drain()
+        while !partitions.values.allSatisfy(\.isIdle) {
+            await withCheckedContinuation { idleWaiters.append($0) }
         }
     }
 
+    /// Flushes, then closes the connections; later sends fail and the delivery reports end.
     public func close() async {
+        closed = true
         await flush()
         await client.close()
+        outcomes?.finish()
+        reports?.finish()
+    }
+
+    private func prepare(_ record: ProducerRecord) async throws -> (TopicPartitionKey, Int) {
+        guard !closed else { throw KafkaClientError(.closed, "the producer is closed") }
+        if configuration.enableIdempotence && producerId < 0 { try await ensureProducerId() }
+        let partition = try await choosePartition(record)
+        let bytes = RecordBatchBuilder.estimatedSize(keyCount: record.key?.count, valueCount: record.value?.count, headers: record.headers)
+        try await reserve(bytes)
+        return (TopicPartitionKey(topic: record.topic, partition: partition), bytes)
+    }
+
+    // MARK: buffer.memory
+
+    /// Waits (FIFO, at most max.block.ms) until `bytes` fit in buffer.memory.
+    private func reserve(_ bytes: Int) async throws {
+        if spaceWaiters.isEmpty && (bufferedBytes + bytes <= configuration.bufferMemory || bufferedBytes == 0) {
+            bufferedBytes += bytes
+            return
+        }
+        nextWaiterId += 1
+        let id = nextWaiterId
+        let maxBlockMs = configuration.maxBlockMs
+        Task { [weak self] in
+            try? await Task.sleep(for: .milliseconds(maxBlockMs))
+            await self?.expireSpaceWaiter(id)
+        }
+        let granted = await withCheckedContinuation { spaceWaiters.append((id, bytes, $0)) }
+        guard granted else {
+            throw KafkaClientError(.timeout, "buffer.memory (\(configuration.bufferMemory) bytes) stayed full for max.block.ms (\(maxBlockMs) ms)")
+        }
+    }
+
+    private func expireSpaceWaiter(_ id: Int) {
+        guard let index = spaceWaiters.firstIndex(where: { $0.id == id }) else { return }
+        spaceWaiters.remove(at: index).continuation.resume(returning: false)
+    }
+
+    func release(_ bytes: Int) {
+        bufferedBytes -= bytes
+        while let first = spaceWaiters.first, bufferedBytes + first.bytes <= configuration.bufferMemory || bufferedBytes == 0 {
+            spaceWaiters.removeFirst()
+            bufferedBytes += first.bytes
+            first.continuation.resume(returning: true)
+        }
     }
 
     // MARK: Partitioning
 
     private func choosePartition(_ record: ProducerRecord) async throws -> Int32 {
-        var metadata = await client.metadata
-        if metadata?.topics[record.topic] == nil {
-            metadata = try await client.refreshMetadata(topics: [record.topic], allowAutoTopicCreation: true)
+        var count = partitionCounts[record.topic]
+        if count == nil {
+            count = try await waitForTopic(record.topic)
         }
-        guard let topic = metadata?.topics[record.topic], !topic.partitions.isEmpty else {
-            let error = metadata?.topicErrors[record.topic] ?? .unknownTopicOrPartition
-            throw KafkaClientError(.broker(error), "topic '\(record.topic)' is not available: \(error)")
-        }
-        let count = Int32(topic.partitions.count)
+        guard let count else { throw KafkaClientError(.broker(.unknownTopicOrPartition), "topic '\(record.topic)' is not available") }
         if let partition = record.partition {
             guard partition >= 0 && partition < count else {
                 throw KafkaClientError(.broker(.unknownTopicOrPartition), "topic '\(record.topic)' has no partition \(partition)")
@@ -133,148 +157,182 @@ public actor KafkaProducer {
             return partition
         }
         if let key = record.key { return Partitioner.partition(forKey: key, count: count) }
-        // KIP-480: stick to one partition until its batch goes out.
+        // KIP-480: stick to one partition until its batch closes.
         if let current = sticky[record.topic], current < count { return current }
         let chosen = Int32.random(in: 0..<count)
         sticky[record.topic] = chosen
         return chosen
     }
 
+    /// Metadata for a topic new to this producer, retried on retriable topic errors up to max.block.ms.
+    private func waitForTopic(_ topic: String) async throws -> Int32 {
+        let deadline = ContinuousClock.now + .milliseconds(configuration.maxBlockMs)
+        while true {
+            let metadata = try await client.refreshMetadata(topics: [topic], allowAutoTopicCreation: true)
+            absorb(metadata)
+            if let count = partitionCounts[topic] { return count }
+            let error = metadata.topicErrors[topic] ?? .unknownTopicOrPartition
+            guard error.isRetriable, error != .unknownTopicOrPartition, ContinuousClock.now < deadline else {
+                throw KafkaClientError(.broker(error), "topic '\(topic)' is not available: \(error)")
+            }
+            try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
+        }
+    }
+
+    /// Takes the leaders, partition counts and topic ids of fresh metadata.
+    func absorb(_ metadata: ClusterMetadata) {
+        for (name, topic) in metadata.topics where !topic.partitions.isEmpty {
+            partitionCounts[name] = Int32(topic.partitions.count)
+            topicIds[name] = topic.id
+            for partition in topic.partitions {
+                leaders[TopicPartitionKey(topic: name, partition: partition.partition)] = partition.leader >= 0 ? partition.leader : nil
+            }
+        }
+    }
+
     // MARK: Batching
 
-    private func append(_ record: ProducerRecord, to key: PartitionKey, _ continuation: CheckedContinuation<RecordMetadata, Error>) {
-        var batch = open[key] ?? {
-            nextBatchId += 1
-            let id = nextBatchId
-            let lingerMs = configuration.lingerMs
-            Task { [weak self] in
-                try? await Task.sleep(for: .milliseconds(lingerMs))
-                await self?.lingerExpired(key, id)
-            }
-            return OpenBatch(id: id)
+    private func append(_ record: ProducerRecord, to key: TopicPartitionKey, reserved: Int, _ completion: RecordCompletion) {
+        let queue = partitions[key] ?? {
+            let created = PartitionQueue()
+            partitions[key] = created
+            return created
         }()
-        let timestamp = record.timestamp ?? Int64(Date.nowMs)
-        let r = Record(offset: Int64(batch.records.count), timestamp: timestamp,
-                       key: record.key.map { ByteBuffer(bytes: $0) }, value: record.value.map { ByteBuffer(bytes: $0) },
-                       headers: record.headers.map { RecordHeader(key: $0.0, value: $0.1.map { ByteBuffer(bytes: $0) }) })
-        batch.records.append(r)
-        batch.waiters.append(continuation)
-        batch.bytes += (record.key?.count ?? 0) + (record.value?.count ?? 0) + 16
-        open[key] = batch
-        if batch.bytes >= configuration.batchSize { closeBatch(key) }
-    }
-
-    private func lingerExpired(_ key: PartitionKey, _ id: Int) {
-        if open[key]?.id == id { closeBatch(key) }
-    }
-
-    private func closeBatch(_ key: PartitionKey) {
-        guard let batch = open.removeValue(forKey: key) else { return }
-        if sticky[key.topic] == key.partition { sticky[key.topic] = nil }
-        ready[key, default: []].append(batch)
-        drain(key)
-    }
-
-    private func drain(_ key: PartitionKey) {
-        guard !inFlight.contains(key), var queue = ready[key], !queue.isEmpty else {
-            notifyIfIdle()
-            return
+        if let open = queue.open, open.recordCount > 0, open.builder.sizeInBytes + reserved > configuration.batchSize {
+            close(queue)
         }
-        let batch = queue.removeFirst()
-        ready[key] = queue
-        inFlight.insert(key)
-        let baseSequence = producerId >= 0 ? sequences[key, default: 0] : -1
-        if producerId >= 0 { sequences[key] = baseSequence &+ Int32(batch.records.count) }
-        Task { await self.send(batch, to: key, baseSequence: baseSequence) }
+        let batch = queue.open ?? {
+            let created = ProducerBatch(partition: key, capacity: configuration.batchSize,
+                                        deliveryTimeout: .milliseconds(configuration.deliveryTimeoutMs))
+            queue.open = created
+            scheduleLingerSweep()
+            return created
+        }()
+        let timestamp = record.timestamp ?? Int64(Date().timeIntervalSince1970 * 1000)
+        batch.builder.append(timestamp: timestamp, key: record.key, value: record.value, headers: record.headers)
+        batch.completions.append(completion)
+        batch.timestamps.append(timestamp)
+        batch.reservedBytes += reserved
+        if batch.builder.sizeInBytes >= configuration.batchSize {
+            close(queue)
+            drain()
+        }
     }
 
-    private func notifyIfIdle() {
-        guard open.isEmpty, ready.values.allSatisfy(\.isEmpty), inFlight.isEmpty else { return }
-        let waiting = idle
-        idle = []
+    /// Moves the open batch to the ready queue.
+    private func close(_ queue: PartitionQueue) {
+        guard let batch = queue.open else { return }
+        queue.open = nil
+        queue.ready.append(batch)
+        if sticky[batch.partition.topic] == batch.partition.partition { sticky[batch.partition.topic] = nil }
+    }
+
+    /// One timer for all partitions: closes the batches that lingered long enough.
+    private func scheduleLingerSweep() {
+        guard !lingerSweepScheduled else { return }
+        lingerSweepScheduled = true
+        let lingerMs = configuration.lingerMs
+        Task { [weak self] in
+            if lingerMs > 0 { try? await Task.sleep(for: .milliseconds(lingerMs)) }
+            await self?.lingerSweep()
+        }
+    }
+
+    private func lingerSweep() {
+        lingerSweepScheduled = false
+        let now = ContinuousClock.now
+        let linger = Duration.milliseconds(configuration.lingerMs)
+        var pending = false
+        for queue in partitions.values {
+            guard let batch = queue.open else { continue }
+            if now - batch.createdAt >= linger { close(queue) } else { pending = true }
+        }
+        drain()
+        if pending { scheduleLingerSweep() }
+    }
+
+    /// Wakes `flush()` callers when nothing is left.
+    func notifyIfIdle() {
+        guard !idleWaiters.isEmpty, partitions.values.allSatisfy(\.isIdle) else { return }
+        let waiting = idleWaiters
+        idleWaiters = []
         for continuation in waiting { continuation.resume() }
     }
 
-    // MARK: Sending
-
-    private func send(_ batch: OpenBatch, to key: PartitionKey, baseSequence: Int32) async {
-        let deadline = ContinuousClock.now + .milliseconds(configuration.deliveryTimeoutMs)
-        var result: Result<(Int64, Int64), Error>
-        var attempt = 0
-        repeat {
-            attempt += 1
-            result = await produceOnce(batch, to: key, baseSequence: baseSequence)
-            if case .failure(let error as KafkaClientError) = result, Self.isRetriable(error), ContinuousClock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(configuration.retryBackoffMs * min(attempt, 10)))
-                _ = try? await client.refreshMetadata(topics: [key.topic])
-                continue
+    /// Completes every record of a batch, then frees its buffer space.
+    func complete(_ batch: ProducerBatch, _ result: Result<(baseOffset: Int64, logAppendTime: Int64), KafkaClientError>) {
+        let topic = batch.partition.topic
+        for (index, completion) in batch.completions.enumerated() {
+            let outcome = result.map { answer in
+                RecordMetadata(topic: topic, partition: batch.partition.partition,
+                               offset: answer.baseOffset < 0 ? -1 : answer.baseOffset + Int64(index),
+                               timestamp: answer.logAppendTime >= 0 ? answer.logAppendTime : batch.timestamps[index])
             }
-            break
-        } while true
-        inFlight.remove(key)
-        switch result {
-        case .success(let (baseOffset, logAppendTime)):
-            for (index, waiter) in batch.waiters.enumerated() {
-                let timestamp = logAppendTime >= 0 ? logAppendTime : batch.records[index].timestamp
-                waiter.resume(returning: RecordMetadata(topic: key.topic, partition: key.partition,
-                                                        offset: baseOffset + Int64(index), timestamp: timestamp))
+            switch completion {
+            case .waiter(let continuation): continuation.resume(with: outcome.mapError { $0 as Error })
+            case .report(let id): reports?.yield(DeliveryReport(id: id, topic: topic, result: outcome))
             }
-        case .failure(let error):
-            for waiter in batch.waiters { waiter.resume(throwing: error) }
         }
-        drain(key)
+        release(batch.reservedBytes)
     }
 
-    static func isRetriable(_ error: KafkaClientError) -> Bool {
-        switch error.kind {
-        case .connection, .timeout: return true
-        case .broker(let code): return code.isRetriable
-        default: return false
-        }
-    }
+    // MARK: Producer id
 
-    private func produceOnce(_ batch: OpenBatch, to key: PartitionKey, baseSequence: Int32) async -> Result<(Int64, Int64), Error> {
+    /// InitProducerId once, shared by every concurrent first send.
+    private func ensureProducerId() async throws {
+        if producerIdTask == nil {
+            producerIdTask = Task { try await self.initProducerId() }
+        }
         do {
-            guard let leader = await client.metadata?.topics[key.topic]?.partitions.first(where: { $0.partition == key.partition })?.leader else {
-                throw KafkaClientError(.broker(.leaderNotAvailable), "no leader known for \(key.topic)-\(key.partition)")
-            }
-            let connection = try await client.connection(to: leader)
-            let records = try RecordBatch(compression: configuration.compression, producerId: producerId, producerEpoch: producerEpoch,
-                                          baseSequence: baseSequence, records: batch.records).encoded()
-            let request = ProduceRequest(acks: configuration.acks, timeoutMs: 30_000, topicData: [
-                .init(name: key.topic, topicId: await client.metadata?.topics[key.topic]?.id ?? .zero,
-                      partitionData: [.init(index: key.partition, records: records)]),
-            ])
-            let response = try await connection.send(request)
-            guard let answer = response.responses.first?.partitionResponses.first else {
-                throw KafkaClientError(.protocolViolation, "produce response without the partition")
-            }
-            guard answer.errorCode == 0 else {
-                let code = ErrorCode(rawValue: answer.errorCode)
-                throw KafkaClientError(.broker(code), "produce to \(key.topic)-\(key.partition) failed: \(code)\(answer.errorMessage.map { ": \($0)" } ?? "")")
-            }
-            return .success((answer.baseOffset, answer.logAppendTimeMs))
+            try await producerIdTask!.value
         } catch {
-            return .failure(error)
+            producerIdTask = nil
+            throw error
         }
     }
 
     private func initProducerId() async throws {
-        _ = try await client.refreshMetadata(topics: [])
-        guard let broker = await client.metadata?.brokers.keys.sorted().first else {
+        let metadata = try await client.refreshMetadata(topics: [])
+        guard let broker = metadata.brokers.keys.sorted().first else {
             throw KafkaClientError(.connection, "no broker in the cluster metadata")
         }
-        let response = try await client.connection(to: broker).send(InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: -1))
+        let response = try await client.connection(to: broker).send(InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: -1),
+                                                                    timeout: .milliseconds(Int64(configuration.requestTimeoutMs)))
         guard response.errorCode == 0 else {
-            throw KafkaClientError(.broker(ErrorCode(rawValue: response.errorCode)), "InitProducerId failed: \(ErrorCode(rawValue: response.errorCode))")
+            let code = ErrorCode(rawValue: response.errorCode)
+            throw KafkaClientError(.broker(code), "InitProducerId failed: \(code)")
         }
-        if producerId < 0 {
-            producerId = response.producerId
-            producerEpoch = response.producerEpoch
+        producerId = response.producerId
+        producerEpoch = response.producerEpoch
+        for queue in partitions.values {
+            queue.nextSequence = 0
+            queue.ackedSequence = 0
+        }
+    }
+
+    /// KIP-360: after a batch with a sequence failed for good, the idempotent producer moves to the
+    /// next epoch and restarts every partition's sequence at 0, so the gap it left is no error.
+    func bumpEpoch() {
+        guard producerEpoch < Int16.max else {
+            producerId = -1
+            producerIdTask = Task {
+                try await self.initProducerId()
+                self.drain()
+            }
+            return
+        }
+        producerEpoch += 1
+        for queue in partitions.values {
+            queue.nextSequence = 0
+            queue.ackedSequence = 0
         }
     }
 }
 
-extension Date {
-    static var nowMs: Int { Int(Date().timeIntervalSince1970 * 1000) }
+extension KafkaProducer: Service {
+    /// Runs until graceful shutdown (or cancellation), then flushes and closes.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await close()
+    }
 }

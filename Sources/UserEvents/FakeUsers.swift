@@ -29,12 +29,13 @@ enum Places {
         ("Salt Lake City", "UT", "84101"), ("Kansas City", "MO", "64105"), ("Pittsburgh", "PA", "15222"),
     ]
 
+    /// e.g. 2026-11-21T10:15:30.123Z; a format style, not a formatter per user (those cost ICU set-up).
+    static let iso8601 = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
     static func randomUser<G: RandomNumberGenerator>(using rng: inout G, now: Date = Date()) -> UserEvent {
         let place = all[Int.random(in: 0..<all.count, using: &rng)]
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return UserEvent(id: UUID().uuidString.lowercased(),
                          address: .init(city: place.city, state: place.state, country: "US", postCode: place.zip),
-                         datetime: formatter.string(from: now))
+                         datetime: iso8601.format(now))
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KafkaClient
+import KafkaWire
 import Producers
 
 /// `user-events submit N`: sends N fake users as JSON values keyed by their id.
@@ -25,59 +26,69 @@ struct Submit: AsyncParsableCommand {
     @Option(name: .customLong("delivery-timeout-ms"), help: "Give up on a record after this long (delivery.timeout.ms).")
     var deliveryTimeoutMs = 30_000
 
+    @Option(help: "compression.type: none, gzip, snappy, lz4 or zstd.")
+    var compression = "none"
+
     func validate() throws {
         guard count > 0 else { throw ValidationError("N must be a positive number of users") }
+        guard codec != nil else { throw ValidationError("--compression must be one of none, gzip, snappy, lz4, zstd (not '\(compression)')") }
     }
+
+    var codec: CompressionCodec? { CompressionCodec.allCases.first { $0.description == compression } }
 
     func run() async throws {
         var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrapServer)
         configuration.deliveryTimeoutMs = deliveryTimeoutMs
+        configuration.maxBlockMs = deliveryTimeoutMs
         configuration.clientId = "user-events"
+        configuration.compression = codec ?? .none
         let producer: KafkaProducer
+        let reports: DeliveryReports
         do {
-            producer = try KafkaProducer(configuration: configuration)
+            (producer, reports) = try KafkaProducer.makeProducerWithDeliveryReports(configuration: configuration)
         } catch {
             throw ValidationError("\(error)")
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         let start = ContinuousClock.now
         let terminal = isatty(STDOUT_FILENO) != 0 && count >= 1000
-        var rng = SystemRandomNumberGenerator()
-        var delivered = 0
-        var failures: [String] = []
-        let window = 10_000
-        var next = 0
-        while next < count {
-            let chunk = min(window, count - next)
-            let users = (0..<chunk).map { _ in Places.randomUser(using: &rng) }
-            let outcomes = await withTaskGroup(of: String?.self) { group in
-                for user in users {
-                    let value = try! encoder.encode(user)
-                    group.addTask {
-                        do {
-                            _ = try await producer.send(ProducerRecord(topic: topic, key: Array(user.id.utf8), value: Array(value)))
-                            return nil
-                        } catch {
-                            return "\(error)"
-                        }
-                    }
+        let total = count
+        // Delivery reports are counted as they come; the progress bar follows acknowledgements.
+        let tally = Task { () -> (delivered: Int, failures: [String]) in
+            var delivered = 0
+            var failures: [String] = []
+            for await report in reports {
+                switch report.result {
+                case .success: delivered += 1
+                case .failure(let error): failures.append(error.message)
                 }
-                return await group.reduce(into: [String?]()) { $0.append($1) }
+                let done = delivered + failures.count
+                if terminal && (done % 1000 == 0 || done == total) {
+                    FileHandle.standardOutput.write(Data("\r\(progressBar(done, total))".utf8))
+                }
             }
-            delivered += outcomes.filter { $0 == nil }.count
-            failures += outcomes.compactMap { $0 }
-            next += chunk
-            if terminal { FileHandle.standardOutput.write(Data("\r\(progressBar(next, count))".utf8)) }
-            if failures.count == outcomes.count { break }  // nothing gets through: stop early
+            return (delivered, failures)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var rng = SystemRandomNumberGenerator()
+        var refused: String?
+        for _ in 0..<count {
+            let user = Places.randomUser(using: &rng)
+            do {
+                try await producer.produce(ProducerRecord(topic: topic, key: Array(user.id.utf8), value: Array(try encoder.encode(user))))
+            } catch {
+                refused = "\(error)"  // unreachable broker, refused topic, full buffer: nothing more will go
+                break
+            }
         }
         await producer.close()
+        let (delivered, failures) = await tally.value
         if terminal { print("") }
         let elapsed = (ContinuousClock.now - start).components
         let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
         let rate = seconds > 0 ? Double(delivered) / seconds : 0
         print("delivered \(delivered), failed \(count - delivered), \(String(format: "%.0f", rate)) records/s")
-        if let first = failures.first {
+        if let first = refused ?? failures.first {
             FileHandle.standardError.write(Data("user-events: \(first)\n".utf8))
             throw ExitCode(1)
         }

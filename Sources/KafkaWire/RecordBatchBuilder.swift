@@ -1,0 +1,104 @@
+import NIOCore
+
+/// Builds a v2 record batch as records arrive, the way Kafka's MemoryRecordsBuilder does: each
+/// record is encoded straight into one growing buffer behind a reserved header, so a producer
+/// allocates nothing per record. `build` fills the header in place (uncompressed) or compresses the
+/// records section once, and `restamp` rewrites the producer fields of a built batch for a retry.
+public struct RecordBatchBuilder: Sendable {
+    private var buffer: ByteBuffer
+    public private(set) var recordCount: Int32 = 0
+    public private(set) var firstTimestamp: Int64 = -1
+    public private(set) var maxTimestamp: Int64 = -1
+
+    public init(capacity: Int = 16_384) {
+        buffer = ByteBuffer()
+        buffer.reserveCapacity(RecordBatchLayout.headerSize + capacity)
+        buffer.writeRepeatingByte(0, count: RecordBatchLayout.headerSize)
+    }
+
+    /// The batch's size so far, uncompressed, header included.
+    public var sizeInBytes: Int { buffer.readableBytes }
+
+    /// What a record with these fields will add to the batch, at most.
+    public static func estimatedSize(keyCount: Int?, valueCount: Int?, headers: [(String, [UInt8]?)]) -> Int {
+        var size = 5 + 1 + 10 + 5 + 5 + (keyCount ?? 0) + 5 + (valueCount ?? 0) + 5
+        for header in headers { size += 10 + header.0.utf8.count + (header.1?.count ?? 0) }
+        return size
+    }
+
+    /// Appends a record; its offset delta is its position in the batch.
+    public mutating func append(timestamp: Int64, key: [UInt8]?, value: [UInt8]?, headers: [(String, [UInt8]?)] = []) {
+        if recordCount == 0 { firstTimestamp = timestamp }
+        maxTimestamp = Swift.max(maxTimestamp, timestamp)
+        let timestampDelta = timestamp &- firstTimestamp
+        let offsetDelta = recordCount
+        var size = 1 + ByteBuffer.varlongSize(timestampDelta) + ByteBuffer.varlongSize(Int64(offsetDelta))
+        size += Self.bytesSize(key) + Self.bytesSize(value) + ByteBuffer.varlongSize(Int64(headers.count))
+        for header in headers {
+            size += ByteBuffer.varlongSize(Int64(header.0.utf8.count)) + header.0.utf8.count + Self.bytesSize(header.1)
+        }
+        buffer.writeVarint(Int32(truncatingIfNeeded: size))
+        buffer.writeInteger(Int8(0))
+        buffer.writeVarlong(timestampDelta)
+        buffer.writeVarint(offsetDelta)
+        Self.writeBytes(key, into: &buffer)
+        Self.writeBytes(value, into: &buffer)
+        buffer.writeVarint(Int32(truncatingIfNeeded: headers.count))
+        for header in headers {
+            buffer.writeVarint(Int32(truncatingIfNeeded: header.0.utf8.count))
+            buffer.writeString(header.0)
+            Self.writeBytes(header.1, into: &buffer)
+        }
+        recordCount += 1
+    }
+
+    /// The finished batch (base offset 0) with the producer's identity and first sequence.
+    public func build(compression: CompressionCodec = .none, producerId: Int64 = -1, producerEpoch: Int16 = -1,
+                      baseSequence: Int32 = -1) throws -> ByteBuffer {
+        var batch: ByteBuffer
+        if compression == .none {
+            batch = buffer
+        } else {
+            var compressed = try Compression.compress(buffer.getSlice(at: buffer.readerIndex + RecordBatchLayout.headerSize,
+                                                                      length: buffer.readableBytes - RecordBatchLayout.headerSize)!,
+                                                      codec: compression)
+            batch = ByteBuffer()
+            batch.reserveCapacity(RecordBatchLayout.headerSize + compressed.readableBytes)
+            batch.writeRepeatingByte(0, count: RecordBatchLayout.headerSize)
+            batch.writeBuffer(&compressed)
+        }
+        let start = batch.readerIndex
+        batch.setInteger(Int64(0), at: start + RecordBatchLayout.baseOffset)
+        batch.setInteger(Int32(batch.readableBytes - RecordBatchLayout.logOverhead), at: start + RecordBatchLayout.batchLength)
+        batch.setInteger(Int32(-1), at: start + RecordBatchLayout.partitionLeaderEpoch)
+        batch.setInteger(Int8(2), at: start + RecordBatchLayout.magic)
+        batch.setInteger(RecordBatchAttributes(compression: compression).rawValue, at: start + RecordBatchLayout.attributes)
+        batch.setInteger(recordCount - 1, at: start + RecordBatchLayout.lastOffsetDelta)
+        batch.setInteger(firstTimestamp, at: start + RecordBatchLayout.baseTimestamp)
+        batch.setInteger(maxTimestamp, at: start + RecordBatchLayout.maxTimestamp)
+        batch.setInteger(recordCount, at: start + RecordBatchLayout.recordCount)
+        Self.restamp(&batch, producerId: producerId, producerEpoch: producerEpoch, baseSequence: baseSequence)
+        return batch
+    }
+
+    /// Rewrites producer id, epoch and base sequence of a built batch and its CRC.
+    public static func restamp(_ batch: inout ByteBuffer, producerId: Int64, producerEpoch: Int16, baseSequence: Int32) {
+        let start = batch.readerIndex
+        batch.setInteger(producerId, at: start + RecordBatchLayout.producerId)
+        batch.setInteger(producerEpoch, at: start + RecordBatchLayout.producerEpoch)
+        batch.setInteger(baseSequence, at: start + RecordBatchLayout.baseSequence)
+        let crc = batch.withUnsafeReadableBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[RecordBatchLayout.attributes...])) }
+        batch.setInteger(crc, at: start + RecordBatchLayout.crc)
+    }
+
+    private static func bytesSize(_ bytes: [UInt8]?) -> Int {
+        guard let bytes else { return 1 }
+        return ByteBuffer.varlongSize(Int64(bytes.count)) + bytes.count
+    }
+
+    private static func writeBytes(_ bytes: [UInt8]?, into buffer: inout ByteBuffer) {
+        guard let bytes else { return buffer.writeVarint(-1) }
+        buffer.writeVarint(Int32(truncatingIfNeeded: bytes.count))
+        buffer.writeBytes(bytes)
+    }
+}

@@ -1,0 +1,289 @@
+import KafkaClient
+import KafkaWire
+import NIOCore
+
+/// The sender: ready batches grouped by leader into ProduceRequests, answers turned into
+/// completions, retries and the idempotent producer's sequence bookkeeping.
+extension KafkaProducer {
+    /// Sends what may go now: per leader, while it has fewer than max.in.flight requests, one
+    /// request holding the oldest ready batch of each of its partitions (up to max.request.size).
+    func drain() {
+        let now = ContinuousClock.now
+        let idempotent = configuration.enableIdempotence
+        if idempotent && producerId < 0 { return notifyIfIdle() }
+        let maxInFlight = configuration.maxInFlightRequestsPerConnection
+        var byLeader: [Int32: [PartitionQueue]] = [:]
+        var nextWake: ContinuousClock.Instant?
+        var needsMetadata = false
+        for (key, queue) in partitions where !queue.ready.isEmpty {
+            expireUnsent(queue, now: now)
+            guard !queue.ready.isEmpty else { continue }
+            if let after = queue.retryAfter, after > now {
+                nextWake = min(nextWake ?? after, after)
+                continue
+            }
+            guard let leader = leaders[key] else {
+                needsMetadata = true
+                continue
+            }
+            byLeader[leader, default: []].append(queue)
+        }
+        for (leader, queues) in byLeader {
+            guard let connection = connections[leader], connection.isActive else {
+                connect(to: leader)
+                continue
+            }
+            while inFlightRequests[leader, default: 0] < maxInFlight {
+                var batches: [ProducerBatch] = []
+                var size = 0
+                for queue in queues {
+                    guard queue.inFlight < (queue.recovering ? 1 : maxInFlight), let batch = queue.ready.first else { continue }
+                    let batchSize = batch.encoded?.readableBytes ?? batch.builder.sizeInBytes
+                    guard batches.isEmpty || size + batchSize <= configuration.maxRequestSize else { continue }
+                    queue.ready.removeFirst()
+                    do {
+                        try seal(batch, in: queue)
+                    } catch {
+                        fail(batch, KafkaClientError(.protocolViolation, "encoding a batch for \(batch.partition.topic)-\(batch.partition.partition) failed: \(error)"))
+                        continue
+                    }
+                    queue.inFlight += 1
+                    batch.attempts += 1
+                    batches.append(batch)
+                    size += batchSize
+                }
+                if batches.isEmpty { break }
+                inFlightRequests[leader, default: 0] += 1
+                write(batches, to: leader, on: connection)
+            }
+        }
+        if needsMetadata { scheduleMetadataRefresh() }
+        if let nextWake { scheduleWake(at: nextWake) }
+        notifyIfIdle()
+    }
+
+    /// Gives a batch its bytes and, with idempotence, its epoch and sequence (kept on a retry in the
+    /// same epoch; a batch of an older epoch gets the next sequence of the current one).
+    private func seal(_ batch: ProducerBatch, in queue: PartitionQueue) throws {
+        if batch.encoded == nil { batch.encoded = try batch.builder.build(compression: configuration.compression) }
+        guard configuration.enableIdempotence, !batch.isStamped || batch.producerEpoch != producerEpoch else { return }
+        batch.producerEpoch = producerEpoch
+        batch.baseSequence = queue.nextSequence
+        queue.nextSequence = queue.nextSequence.sequenceAdvanced(by: batch.recordCount)
+        RecordBatchBuilder.restamp(&batch.encoded!, producerId: producerId, producerEpoch: producerEpoch, baseSequence: batch.baseSequence)
+    }
+
+    /// Fails the waiting batches whose delivery.timeout.ms passed before they could go out.
+    private func expireUnsent(_ queue: PartitionQueue, now: ContinuousClock.Instant) {
+        while let batch = queue.ready.first, batch.deadline <= now {
+            queue.ready.removeFirst()
+            if batch.isStamped && batch.producerEpoch == producerEpoch { bumpEpoch() }
+            let cause = batch.lastError.map { ": \($0.message)" } ?? " (no leader for the partition)"
+            fail(batch, KafkaClientError(.timeout, "delivery.timeout.ms (\(configuration.deliveryTimeoutMs) ms) passed for \(batch.partition.topic)-\(batch.partition.partition)\(cause)"))
+        }
+        if queue.ready.allSatisfy({ !$0.isStamped }) && queue.inFlight == 0 { queue.recovering = false }
+    }
+
+    /// Writes one ProduceRequest now (so sequences reach the broker in order); its answer comes back
+    /// through the ordered outcome stream.
+    private func write(_ batches: [ProducerBatch], to leader: Int32, on connection: BrokerConnection) {
+        nextRequestId += 1
+        let id = nextRequestId
+        pendingRequests[id] = (leader, batches)
+        var topics: [String: [ProduceRequest.PartitionProduceData]] = [:]
+        for batch in batches {
+            topics[batch.partition.topic, default: []].append(.init(index: batch.partition.partition, records: batch.encoded))
+        }
+        let request = ProduceRequest(acks: configuration.acks, timeoutMs: Int32(configuration.requestTimeoutMs), topicData: topics.map {
+            .init(name: $0.key, topicId: topicIds[$0.key] ?? .zero, partitionData: $0.value)
+        })
+        let outcomes = outcomeStream()
+        do {
+            if configuration.acks == 0 {
+                try connection.writeWithoutResponse(request).whenComplete { result in
+                    outcomes.yield((id, result.map { nil }))
+                }
+            } else {
+                try connection.write(request, timeout: .milliseconds(Int64(configuration.requestTimeoutMs) + 1000)).whenComplete { result in
+                    outcomes.yield((id, result.map { $0 }))
+                }
+            }
+        } catch {
+            outcomes.yield((id, .failure(error)))
+        }
+    }
+
+    /// Answers arrive on the connection's event loop in request order; one task hands them to the
+    /// actor in that same order (a task per answer would not keep it).
+    private func outcomeStream() -> AsyncStream<ProduceOutcome>.Continuation {
+        if let outcomes { return outcomes }
+        let (stream, continuation) = AsyncStream.makeStream(of: ProduceOutcome.self)
+        outcomes = continuation
+        Task { [weak self] in
+            for await (id, result) in stream {
+                guard let self else { return }
+                await self.handle(id, result)
+            }
+        }
+        return continuation
+    }
+
+    private func handle(_ id: Int, _ result: Result<ProduceResponse?, Error>) {
+        guard let (leader, batches) = pendingRequests.removeValue(forKey: id) else { return }
+        inFlightRequests[leader, default: 1] -= 1
+        var answers: [TopicPartitionKey: ProduceResponse.PartitionProduceResponse] = [:]
+        var failure: KafkaClientError?
+        switch result {
+        case .success(let response?):
+            let names = Dictionary(topicIds.map { ($0.value, $0.key) }, uniquingKeysWith: { first, _ in first })
+            for topic in response.responses {
+                // Produce v13 names topics by id.
+                let name = topic.name.isEmpty ? names[topic.topicId] ?? "" : topic.name
+                for partition in topic.partitionResponses {
+                    answers[TopicPartitionKey(topic: name, partition: partition.index)] = partition
+                }
+            }
+        case .success(nil):
+            break
+        case .failure(let error as KafkaClientError):
+            failure = error
+        case .failure(let error):
+            failure = KafkaClientError(.connection, "\(error)")
+        }
+        for batch in batches {
+            guard let queue = partitions[batch.partition] else { continue }
+            queue.inFlight -= 1
+            if let failure {
+                handleError(batch, in: queue, failure)
+            } else if configuration.acks == 0 {
+                complete(batch, .success((-1, -1)))
+            } else if let answer = answers[batch.partition] {
+                handle(batch, in: queue, answer)
+            } else {
+                handleError(batch, in: queue, KafkaClientError(.protocolViolation, "the produce response lacks \(batch.partition.topic)-\(batch.partition.partition)"))
+            }
+        }
+        drain()
+    }
+
+    /// Opens the connection to a leader (one attempt at a time), then drains; a failure holds the
+    /// leader's batches back for a backoff and is what they report if they time out.
+    private func connect(to leader: Int32) {
+        guard !connecting.contains(leader) else { return }
+        connecting.insert(leader)
+        Task {
+            do {
+                connections[leader] = try await client.connection(to: leader)
+            } catch {
+                let failure = error as? KafkaClientError ?? KafkaClientError(.connection, "\(error)")
+                let retryAfter = ContinuousClock.now + .milliseconds(configuration.retryBackoffMs)
+                for (key, queue) in partitions where leaders[key] == leader && !queue.ready.isEmpty {
+                    queue.ready.first?.lastError = failure
+                    queue.retryAfter = retryAfter
+                }
+                scheduleMetadataRefresh()
+            }
+            connecting.remove(leader)
+            drain()
+        }
+    }
+
+    private func handle(_ batch: ProducerBatch, in queue: PartitionQueue,
+                        _ answer: ProduceResponse.PartitionProduceResponse) {
+        let code = ErrorCode(rawValue: answer.errorCode)
+        // A duplicate is a retry of a batch the broker already has: delivered.
+        guard code == .noError || code == .duplicateSequenceNumber else {
+            let detail = answer.errorMessage.map { ": \($0)" } ?? ""
+            return handleError(batch, in: queue, KafkaClientError(.broker(code), "produce to \(batch.partition.topic)-\(batch.partition.partition) failed: \(code)\(detail)"))
+        }
+        if batch.isStamped && batch.producerEpoch == producerEpoch {
+            queue.ackedSequence = batch.baseSequence.sequenceAdvanced(by: batch.recordCount)
+        }
+        if queue.inFlight == 0 && queue.ready.allSatisfy({ !$0.isStamped }) { queue.recovering = false }
+        complete(batch, .success((answer.baseOffset, answer.logAppendTimeMs)))
+    }
+
+    private func handleError(_ batch: ProducerBatch, in queue: PartitionQueue, _ error: KafkaClientError) {
+        let code: ErrorCode? = if case .broker(let code) = error.kind { code } else { nil }
+        let oldEpoch = batch.isStamped && batch.producerEpoch != producerEpoch
+        var retriable: Bool
+        switch error.kind {
+        case .connection, .timeout: retriable = true
+        case .broker(let code): retriable = code.isRetriable
+        default: retriable = false
+        }
+        if configuration.enableIdempotence && batch.isStamped {
+            switch code {
+            case .outOfOrderSequenceNumber?:
+                // Behind a batch that is itself being retried, or from before an epoch bump: retry.
+                // As the first unacknowledged batch, the broker lost our sequence: give up on it.
+                retriable = oldEpoch || batch.baseSequence != queue.ackedSequence
+            case .invalidProducerEpoch?:
+                retriable = oldEpoch
+            case .unknownProducerId?:
+                // The broker no longer knows this producer (its state expired): a new epoch restarts it.
+                if !oldEpoch { bumpEpoch() }
+                retriable = true
+            default:
+                break
+            }
+        }
+        if [.notLeaderOrFollower, .leaderNotAvailable, .unknownTopicOrPartition].contains(code) || error.kind.isConnection {
+            scheduleMetadataRefresh()
+        }
+        batch.lastError = error
+        let now = ContinuousClock.now
+        if retriable && batch.attempts <= configuration.retries && now < batch.deadline {
+            queue.requeue(batch)
+            queue.retryAfter = now + .milliseconds(configuration.retryBackoffMs)
+            return
+        }
+        let final = retriable && now >= batch.deadline
+            ? KafkaClientError(.timeout, "delivery.timeout.ms (\(configuration.deliveryTimeoutMs) ms) passed: \(error.message)")
+            : error
+        // A sequence the broker never wrote leaves a gap: start a new epoch past it.
+        if configuration.enableIdempotence && batch.isStamped && !oldEpoch { bumpEpoch() }
+        fail(batch, final)
+        if queue.inFlight == 0 && queue.ready.allSatisfy({ !$0.isStamped }) { queue.recovering = false }
+    }
+
+    func fail(_ batch: ProducerBatch, _ error: KafkaClientError) {
+        complete(batch, .failure(error))
+    }
+
+    // MARK: Timers
+
+    /// One metadata refresh at a time, for the topics with waiting batches; then drain again.
+    func scheduleMetadataRefresh() {
+        guard !metadataRefreshScheduled else { return }
+        metadataRefreshScheduled = true
+        let topics = Array(Set(partitions.keys.map(\.topic)))
+        let backoff = configuration.retryBackoffMs
+        Task {
+            try? await Task.sleep(for: .milliseconds(backoff))
+            if let metadata = try? await client.refreshMetadata(topics: topics) { absorb(metadata) }
+            metadataRefreshScheduled = false
+            drain()
+        }
+    }
+
+    /// Drains again at `instant` (the end of a retry backoff).
+    func scheduleWake(at instant: ContinuousClock.Instant) {
+        if let scheduled = wakeScheduled, scheduled <= instant { return }
+        wakeScheduled = instant
+        Task {
+            try? await Task.sleep(until: instant)
+            if wakeScheduled == instant { wakeScheduled = nil }
+            drain()
+        }
+    }
+}
+
+typealias ProduceOutcome = (id: Int, result: Result<ProduceResponse?, Error>)
+
+extension KafkaClientError.Kind {
+    var isConnection: Bool {
+        if case .connection = self { return true }
+        return false
+    }
+}
