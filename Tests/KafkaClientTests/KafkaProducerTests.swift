@@ -1,6 +1,7 @@
 import KafkaClient
 import KafkaWire
 import Producers
+import Foundation
 import Testing
 
 @Suite(.serialized) struct KafkaProducerTests {
@@ -58,5 +59,103 @@ import Testing
             #expect(error.message.contains("missing"))
         }
         await producer.close()
+    }
+}
+
+@Suite(.serialized) struct KafkaProducerDeliveryTests {
+    @Test func fireAndForgetRecordsArriveAsDeliveryReports() async throws {
+        let broker = try RunningBroker(overrides: ["num.partitions=2"])
+        var configuration = KafkaProducerConfiguration(bootstrapServers: broker.bootstrap)
+        configuration.batchSize = 1024  // many batches, several requests in flight
+        configuration.compression = .lz4
+        let (producer, reports) = try KafkaProducer.makeProducerWithDeliveryReports(configuration: configuration)
+        let collected = Task {
+            var all: [DeliveryReport] = []
+            for await report in reports { all.append(report) }
+            return all
+        }
+        var ids: [ProducerMessageID] = []
+        for i in 0..<3000 {
+            ids.append(try await producer.produce(ProducerRecord(topic: "reports", partition: Int32(i % 2), value: Array("v\(i)".utf8),
+                                                                 headers: [("n", Array("\(i)".utf8))])))
+        }
+        await producer.close()  // flushes, then ends the report sequence
+        let all = await collected.value
+        #expect(all.count == 3000)
+        #expect(Set(all.map(\.id)) == Set(ids))
+        let delivered = all.compactMap { try? $0.result.get() }
+        #expect(delivered.count == 3000)
+        for partition in Int32(0)..<2 {
+            // Every record once, in the order produced.
+            let offsets = delivered.filter { $0.partition == partition }.map(\.offset)
+            #expect(offsets.sorted() == Array(0..<1500))
+        }
+    }
+
+    @Test func bufferMemoryFullMakesSendWaitThenFailAfterMaxBlock() async throws {
+        let broker = try RunningBroker()
+        var configuration = KafkaProducerConfiguration(bootstrapServers: broker.bootstrap)
+        configuration.bufferMemory = 4096
+        configuration.batchSize = 1024
+        configuration.maxBlockMs = 500
+        let producer = try KafkaProducer(configuration: configuration)
+        // The broker answers: 200 records of 300 bytes pass through a 4 KB buffer by waiting for space.
+        for i in 0..<200 {
+            _ = try await producer.produce(ProducerRecord(topic: "pressure", partition: 0, value: [UInt8](repeating: UInt8(i % 256), count: 300)))
+        }
+        await producer.flush()
+        // The broker stops answering (SIGSTOP): the buffer fills and a send gives up after max.block.ms.
+        kill(broker.process.processIdentifier, SIGSTOP)
+        defer { kill(broker.process.processIdentifier, SIGCONT) }
+        let started = ContinuousClock.now
+        var refused: KafkaClientError?
+        for _ in 0..<100 {
+            do {
+                _ = try await producer.produce(ProducerRecord(topic: "pressure", partition: 0, value: [UInt8](repeating: 1, count: 300)))
+            } catch let error as KafkaClientError {
+                refused = error
+                break
+            }
+        }
+        #expect(refused?.message.contains("buffer.memory") == true)
+        #expect(ContinuousClock.now - started >= .milliseconds(450))
+        kill(broker.process.processIdentifier, SIGCONT)
+        await producer.close()
+    }
+
+    @Test func acksZeroAndAcksOneDeliver() async throws {
+        let broker = try RunningBroker()
+        for acks: Int16 in [0, 1] {
+            var configuration = KafkaProducerConfiguration(bootstrapServers: broker.bootstrap)
+            configuration.acks = acks
+            configuration.enableIdempotence = false
+            let producer = try KafkaProducer(configuration: configuration)
+            let metadata = try await producer.send(ProducerRecord(topic: "acks-\(acks)", partition: 0, value: [1, 2, 3]))
+            #expect(metadata.offset == (acks == 0 ? -1 : 0))
+            await producer.close()
+        }
+        // acks=0 wrote it all the same.
+        let client = try KafkaClient(bootstrapServers: broker.bootstrap)
+        let offsets = try await client.connection(to: 0).send(ListOffsetsRequest(replicaId: -1, topics: [
+            .init(name: "acks-0", partitions: [.init(partitionIndex: 0, timestamp: -1)]),
+        ]))
+        #expect(offsets.topics.first?.partitions.first?.offset == 1)
+        await client.close()
+    }
+
+    @Test func settingsKafkaRefusesAreRefusedByName() throws {
+        var configuration = KafkaProducerConfiguration(bootstrapServers: "127.0.0.1:9092")
+        configuration.acks = 1
+        #expect(throws: KafkaClientError.self) { try KafkaProducer(configuration: configuration) }
+        configuration.acks = -1
+        configuration.maxInFlightRequestsPerConnection = 6
+        do {
+            _ = try KafkaProducer(configuration: configuration)
+            Issue.record("max.in.flight 6 with idempotence was accepted")
+        } catch let error as KafkaClientError {
+            #expect(error.message.contains("max.in.flight.requests.per.connection"))
+        }
+        configuration.enableIdempotence = false
+        _ = try KafkaProducer(configuration: configuration)
     }
 }

@@ -115,3 +115,44 @@ import Testing
         #expect(throws: KafkaWireError.self) { try RecordBatchView(unchecked: garbage).records() }
     }
 }
+
+@Suite struct RecordBatchBuilderTests {
+    static let input: [(Int64, [UInt8]?, [UInt8]?, [(String, [UInt8]?)])] = [
+        (1_700_000_000_000, Array("k1".utf8), Array("first".utf8), []),
+        (1_700_000_000_005, nil, Array(repeating: 7, count: 300), [("h", Array("v".utf8)), ("null", nil)]),
+        (1_699_999_999_990, Array("k3".utf8), nil, []),
+    ]
+
+    /// The builder writes exactly what encoding the same records as a RecordBatch writes.
+    @Test(arguments: CompressionCodec.allCases)
+    func buildsWhatRecordBatchEncodes(_ codec: CompressionCodec) throws {
+        var builder = RecordBatchBuilder(capacity: 64)
+        for (timestamp, key, value, headers) in Self.input {
+            builder.append(timestamp: timestamp, key: key, value: value, headers: headers)
+        }
+        let built = try builder.build(compression: codec, producerId: 42, producerEpoch: 3, baseSequence: 17)
+        let records = Self.input.enumerated().map { index, item in
+            Record(offset: Int64(index), timestamp: item.0, key: item.1.map { ByteBuffer(bytes: $0) }, value: item.2.map { ByteBuffer(bytes: $0) },
+                   headers: item.3.map { RecordHeader(key: $0.0, value: $0.1.map { ByteBuffer(bytes: $0) }) })
+        }
+        let view = try RecordBatchView(validating: built)
+        #expect(view.recordCount == 3 && view.lastOffsetDelta == 2)
+        #expect(view.baseTimestamp == 1_700_000_000_000 && view.maxTimestamp == 1_700_000_000_005)
+        #expect(view.producerId == 42 && view.producerEpoch == 3 && view.baseSequence == 17)
+        #expect(try view.records() == records)
+        if codec == .none {
+            let reference = try RecordBatch(producerId: 42, producerEpoch: 3, baseSequence: 17, records: records).encoded()
+            #expect(built == reference)
+        }
+    }
+
+    @Test func restampRewritesProducerFieldsAndKeepsTheCRCValid() throws {
+        var builder = RecordBatchBuilder()
+        builder.append(timestamp: 5, key: nil, value: [1, 2, 3])
+        var batch = try builder.build(compression: .zstd, producerId: 1, producerEpoch: 0, baseSequence: 0)
+        RecordBatchBuilder.restamp(&batch, producerId: 9, producerEpoch: 2, baseSequence: 100)
+        let view = try RecordBatchView(validating: batch)
+        #expect(view.producerId == 9 && view.producerEpoch == 2 && view.baseSequence == 100)
+        #expect(try view.records().map(\.value) == [ByteBuffer(bytes: [1, 2, 3])])
+    }
+}
