@@ -14,12 +14,15 @@ let package = Package(
         .library(name: "KafkaClient", targets: ["KafkaClient"]),
         .library(name: "Producers", targets: ["Producers"]),
         .executable(name: "user-events", targets: ["UserEvents"]),
+        .executable(name: "kafka-bench", targets: ["KafkaBench"]),
+        .library(name: "Consumers", targets: ["Consumers"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // System C libraries for the four Kafka compression codecs.
@@ -102,10 +105,30 @@ let package = Package(
             ],
             path: "Sources/Producers"
         ),
+        // The pure-Swift group consumer.
+        .target(
+            name: "Consumers",
+            dependencies: [
+                "KafkaClient", "KafkaWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Consumers"
+        ),
         .executableTarget(
             name: "UserEvents",
             dependencies: ["Producers", "KafkaClient", "KafkaWire", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/UserEvents"
+        ),
+        // Load generator for any broker, on our clients (Benchmarks/ also holds the microbenchmarks).
+        .executableTarget(
+            name: "KafkaBench",
+            dependencies: [
+                "Producers", "KafkaWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Benchmarks/KafkaBench"
         ),
         .testTarget(
             name: "KafkaClientTests",

@@ -59,7 +59,7 @@ public actor KafkaClient {
     }
 
     /// A connection to any bootstrap server (the first that answers).
-    func anyConnection() async throws -> BrokerConnection {
+    public func anyConnection() async throws -> BrokerConnection {
         if let connection = bootstrapConnection, connection.isActive { return connection }
         if let connection = connections.values.first(where: \.isActive) { return connection }
         var failures: [String] = []

@@ -36,7 +36,7 @@ public actor KafkaProducer {
     private var nextWaiterId = 0
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
     private var nextMessageId: UInt64 = 0
-    private let reports: AsyncStream<DeliveryReport>.Continuation?
+    private let reports: AsyncStream<[DeliveryReport]>.Continuation?
     private var closed = false
     private var lingerSweepScheduled = false
     var wakeScheduled: ContinuousClock.Instant?
@@ -48,11 +48,11 @@ public actor KafkaProducer {
 
     /// A producer whose `produce` outcomes arrive on the returned sequence.
     public static func makeProducerWithDeliveryReports(configuration: KafkaProducerConfiguration) throws -> (KafkaProducer, DeliveryReports) {
-        let (stream, continuation) = AsyncStream.makeStream(of: DeliveryReport.self)
+        let (stream, continuation) = AsyncStream.makeStream(of: [DeliveryReport].self)
         return (try KafkaProducer(configuration: configuration, reports: continuation), DeliveryReports(stream: stream))
     }
 
-    private init(configuration: KafkaProducerConfiguration, reports: AsyncStream<DeliveryReport>.Continuation?) throws {
+    private init(configuration: KafkaProducerConfiguration, reports: AsyncStream<[DeliveryReport]>.Continuation?) throws {
         try configuration.validate()
         self.configuration = configuration
         self.reports = reports
@@ -78,6 +78,46 @@ public actor KafkaProducer {
         let id = ProducerMessageID(rawValue: nextMessageId)
         append(record, to: key, reserved: bytes, .report(id))
         return id
+    }
+
+    /// Queues many records with one call (one actor hop for all of them, which is what makes small
+    /// records fast); returns their ids in order. Waits for buffer space like `produce`.
+    @discardableResult
+    public func produce(contentsOf records: [ProducerRecord]) async throws -> [ProducerMessageID] {
+        var ids: [ProducerMessageID] = []
+        ids.reserveCapacity(records.count)
+        let now = Self.nowMs()  // one CreateTime for the records of one call
+        for record in records {
+            var prepared = readyToAppend(record)
+            if prepared == nil { prepared = try await prepare(record) }
+            let (key, bytes) = prepared!
+            nextMessageId += 1
+            let id = ProducerMessageID(rawValue: nextMessageId)
+            append(record, to: key, reserved: bytes, .report(id), now: now)
+            ids.append(id)
+        }
+        return ids
+    }
+
+    /// The synchronous path of `prepare`: producer id, partition count and buffer room all at hand.
+    private func readyToAppend(_ record: ProducerRecord) -> (TopicPartitionKey, Int)? {
+        guard !closed, !configuration.enableIdempotence || producerId >= 0, spaceWaiters.isEmpty,
+              let count = partitionCounts[record.topic] else { return nil }
+        let partition: Int32
+        if let chosen = record.partition {
+            guard chosen >= 0 && chosen < count else { return nil }
+            partition = chosen
+        } else if let key = record.key {
+            partition = Partitioner.partition(forKey: key, count: count)
+        } else if let current = sticky[record.topic], current < count {
+            partition = current
+        } else {
+            return nil
+        }
+        let bytes = RecordBatchBuilder.estimatedSize(keyCount: record.key?.count, valueCount: record.value?.count, headers: record.headers)
+        guard bufferedBytes + bytes <= configuration.bufferMemory else { return nil }
+        bufferedBytes += bytes
+        return (TopicPartitionKey(topic: record.topic, partition: partition), bytes)
     }
 
     /// Sends everything buffered now and waits until it is acknowledged or failed.
@@ -192,7 +232,8 @@ public actor KafkaProducer {
 
     // MARK: Batching
 
-    private func append(_ record: ProducerRecord, to key: TopicPartitionKey, reserved: Int, _ completion: RecordCompletion) {
+    private func append(_ record: ProducerRecord, to key: TopicPartitionKey, reserved: Int, _ completion: RecordCompletion,
+                        now: Int64? = nil) {
         let queue = partitions[key] ?? {
             let created = PartitionQueue()
             partitions[key] = created
@@ -208,7 +249,7 @@ public actor KafkaProducer {
             scheduleLingerSweep()
             return created
         }()
-        let timestamp = record.timestamp ?? Int64(Date().timeIntervalSince1970 * 1000)
+        let timestamp = record.timestamp ?? now ?? Self.nowMs()
         batch.builder.append(timestamp: timestamp, key: record.key, value: record.value, headers: record.headers)
         batch.completions.append(completion)
         batch.timestamps.append(timestamp)
@@ -262,6 +303,7 @@ public actor KafkaProducer {
     /// Completes every record of a batch, then frees its buffer space.
     func complete(_ batch: ProducerBatch, _ result: Result<(baseOffset: Int64, logAppendTime: Int64), KafkaClientError>) {
         let topic = batch.partition.topic
+        var delivered: [DeliveryReport] = []
         for (index, completion) in batch.completions.enumerated() {
             let outcome = result.map { answer in
                 RecordMetadata(topic: topic, partition: batch.partition.partition,
@@ -270,9 +312,14 @@ public actor KafkaProducer {
             }
             switch completion {
             case .waiter(let continuation): continuation.resume(with: outcome.mapError { $0 as Error })
-            case .report(let id): reports?.yield(DeliveryReport(id: id, topic: topic, result: outcome))
+            case .report(let id):
+                if reports != nil {
+                    if delivered.isEmpty { delivered.reserveCapacity(batch.completions.count) }
+                    delivered.append(DeliveryReport(id: id, topic: topic, result: outcome))
+                }
             }
         }
+        if !delivered.isEmpty { reports?.yield(delivered) }
         release(batch.reservedBytes)
     }
 
@@ -327,6 +374,10 @@ public actor KafkaProducer {
             queue.ackedSequence = 0
         }
     }
+}
+
+extension KafkaProducer {
+    static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 }
 
 extension KafkaProducer: Service {

@@ -104,9 +104,26 @@ public struct DeliveryReport: Sendable {
 }
 
 /// The delivery reports of a producer, in the order the broker acknowledged them. Ends after `close()`.
+/// Reports travel a batch at a time (one hand-over per acknowledged batch, not per record).
 public struct DeliveryReports: AsyncSequence, Sendable {
     public typealias Element = DeliveryReport
-    let stream: AsyncStream<DeliveryReport>
+    let stream: AsyncStream<[DeliveryReport]>
 
-    public func makeAsyncIterator() -> AsyncStream<DeliveryReport>.AsyncIterator { stream.makeAsyncIterator() }
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var batches: AsyncStream<[DeliveryReport]>.AsyncIterator
+        var current: [DeliveryReport] = []
+        var index = 0
+
+        public mutating func next() async -> DeliveryReport? {
+            while index == current.count {
+                guard let batch = await batches.next() else { return nil }
+                current = batch
+                index = 0
+            }
+            index += 1
+            return current[index - 1]
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(batches: stream.makeAsyncIterator()) }
 }

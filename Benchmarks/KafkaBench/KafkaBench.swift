@@ -1,0 +1,139 @@
+import ArgumentParser
+import Foundation
+import Histogram
+import KafkaWire
+import Producers
+
+/// `kafka-bench`: load generator for any Kafka broker, on our own clients.
+@main
+struct KafkaBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kafka-bench", abstract: "Throughput and latency of a Kafka broker, measured with the Swift clients.",
+        subcommands: [ProduceBench.self])
+}
+
+/// Options every mode shares.
+struct LoadOptions: ParsableArguments {
+    @Option(name: .customLong("bootstrap-server"), help: "host:port (bootstrap.servers).")
+    var bootstrapServer = "127.0.0.1:9092"
+    @Option(help: "Topic to use (created on first use with the broker's defaults if missing).")
+    var topic = "kafka-bench"
+    @Option(name: .customLong("record-size"), help: "Bytes per record value.")
+    var recordSize = 100
+    @Option(help: "Records to send.")
+    var count = 1_000_000
+    @Option(help: "Write the results as JSON to this file.")
+    var json: String?
+}
+
+struct ProduceBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "produce", abstract: "Produce records as fast as acknowledged.")
+
+    @OptionGroup var load: LoadOptions
+    @Option(help: "acks: -1 (all), 1 or 0.") var acks: Int16 = -1
+    @Option(help: "compression.type") var compression = "none"
+    @Option(name: .customLong("batch-size"), help: "batch.size in bytes.") var batchSize = 1_000_000
+    @Option(name: .customLong("linger-ms"), help: "linger.ms") var lingerMs = 5
+    @Option(name: .customLong("max-in-flight"), help: "max.in.flight.requests.per.connection") var maxInFlight = 5
+    @Flag(inversion: .prefixedEnableDisable, help: "enable.idempotence") var idempotence = true
+
+    func run() async throws {
+        guard let codec = CompressionCodec.allCases.first(where: { $0.description == compression }) else {
+            throw ValidationError("--compression must be none, gzip, snappy, lz4 or zstd")
+        }
+        var configuration = KafkaProducerConfiguration(bootstrapServers: load.bootstrapServer)
+        configuration.acks = acks
+        configuration.compression = codec
+        configuration.batchSize = batchSize
+        configuration.lingerMs = lingerMs
+        configuration.maxInFlightRequestsPerConnection = maxInFlight
+        configuration.enableIdempotence = idempotence
+        configuration.bufferMemory = max(64 << 20, batchSize * 4)
+        configuration.clientId = "kafka-bench"
+        let (producer, reports) = try KafkaProducer.makeProducerWithDeliveryReports(configuration: configuration)
+        let count = load.count
+        let value = [UInt8](repeating: 0x61, count: load.recordSize)
+        // Warm up: metadata, producer id and connection before the clock starts.
+        _ = try await producer.send(ProducerRecord(topic: load.topic, value: value))
+        let sentAt = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: count + 1)
+        defer { sentAt.deallocate() }
+        let clock = ContinuousClock()
+        let origin = clock.now
+        func nanos() -> UInt64 { UInt64((clock.now - origin) / .nanoseconds(1)) }
+        nonisolated(unsafe) let stamps = sentAt
+        let tally = Task { () -> (Int, Int, Histogram<UInt64>) in
+            var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+            var delivered = 0, failed = 0
+            var now: UInt64 = 0
+            for await report in reports {
+                // Reports come a batch at a time: reading the clock every 16th keeps it off the profile.
+                if (delivered + failed) % 16 == 0 { now = nanos() }
+                switch report.result {
+                case .success: delivered += 1
+                case .failure: failed += 1
+                }
+                let index = Int(report.id.rawValue) - 1
+                if index < count { latency.record(now > stamps[index] ? (now - stamps[index]) / 1000 : 0) }
+            }
+            return (delivered, failed, latency)
+        }
+        // Chunks of 1000, as the librdkafka side uses produce_batch: one call per chunk.
+        let chunkOfRecords = Array(repeating: ProducerRecord(topic: load.topic, value: value), count: 1000)
+        var i = 0
+        while i < count {
+            let chunk = min(1000, count - i)
+            let now = nanos()
+            for j in i..<i + chunk { sentAt[j] = now }
+            try await producer.produce(contentsOf: chunk == 1000 ? chunkOfRecords : Array(chunkOfRecords.prefix(chunk)))
+            i += chunk
+        }
+        await producer.flush()
+        let elapsed = Double(nanos()) / 1e9
+        await producer.close()
+        let (delivered, failed, latency) = await tally.value
+        let result = BenchResult(mode: "produce", records: delivered, failed: failed, recordSize: load.recordSize, seconds: elapsed,
+                                 latencyMicros: latency)
+        try result.report(jsonPath: load.json)
+        if failed > 0 { throw ExitCode(1) }
+    }
+}
+
+/// What a run measured, printed as one line and optionally written as JSON.
+struct BenchResult: Codable {
+    var mode: String
+    var records: Int
+    var failed: Int
+    var recordSize: Int
+    var seconds: Double
+    var recordsPerSecond: Double
+    var megabytesPerSecond: Double
+    var p50Micros: UInt64
+    var p99Micros: UInt64
+    var p999Micros: UInt64
+    var maxMicros: UInt64
+
+    init(mode: String, records: Int, failed: Int, recordSize: Int, seconds: Double, latencyMicros: Histogram<UInt64>) {
+        self.mode = mode
+        self.records = records
+        self.failed = failed
+        self.recordSize = recordSize
+        self.seconds = seconds
+        recordsPerSecond = Double(records) / seconds
+        megabytesPerSecond = Double(records * recordSize) / seconds / 1e6
+        p50Micros = latencyMicros.valueAtPercentile(50)
+        p99Micros = latencyMicros.valueAtPercentile(99)
+        p999Micros = latencyMicros.valueAtPercentile(99.9)
+        maxMicros = latencyMicros.max
+    }
+
+    func report(jsonPath: String?) throws {
+        print(String(format: "%@: %d records of %d B in %.2f s: %.0f records/s, %.1f MB/s; latency us p50 %d p99 %d p99.9 %d max %d (failed %d)",
+                     mode, records, recordSize, seconds, recordsPerSecond, megabytesPerSecond,
+                     Int(p50Micros), Int(p99Micros), Int(p999Micros), Int(maxMicros), failed))
+        if let jsonPath {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(self).write(to: URL(fileURLWithPath: jsonPath))
+        }
+    }
+}

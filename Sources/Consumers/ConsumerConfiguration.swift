@@ -1,0 +1,90 @@
+import KafkaClient
+
+/// The consumer's settings, named after Kafka's consumer configs (`group.id` is `groupId`).
+public struct KafkaConsumerConfiguration: Sendable {
+    /// bootstrap.servers
+    public var bootstrapServers: String
+    /// client.id
+    public var clientId = "swift-kafka-consumer"
+    /// group.id: needed by `subscribe` and by commits.
+    public var groupId: String?
+    /// group.instance.id: static membership; a restart within the session timeout keeps the assignment.
+    public var groupInstanceId: String?
+    /// partition.assignment.strategy, in order of preference.
+    public var partitionAssignmentStrategy: [PartitionAssignor] = [.range, .cooperativeSticky]
+    /// auto.offset.reset: where to start without a committed offset (or when it is out of range).
+    public var autoOffsetReset: AutoOffsetReset = .latest
+    /// enable.auto.commit: commit the positions of returned records every `autoCommitIntervalMs`.
+    public var enableAutoCommit = true
+    /// auto.commit.interval.ms
+    public var autoCommitIntervalMs = 5000
+    /// session.timeout.ms
+    public var sessionTimeoutMs = 45_000
+    /// heartbeat.interval.ms
+    public var heartbeatIntervalMs = 3000
+    /// max.poll.interval.ms: the rebalance timeout this member asks for.
+    public var maxPollIntervalMs = 300_000
+    /// fetch.min.bytes
+    public var fetchMinBytes = 1
+    /// fetch.max.wait.ms
+    public var fetchMaxWaitMs = 500
+    /// fetch.max.bytes
+    public var fetchMaxBytes = 52_428_800
+    /// max.partition.fetch.bytes
+    public var maxPartitionFetchBytes = 1_048_576
+    /// request.timeout.ms
+    public var requestTimeoutMs = 30_000
+    /// retry.backoff.ms
+    public var retryBackoffMs = 100
+
+    public init(bootstrapServers: String, groupId: String? = nil) {
+        self.bootstrapServers = bootstrapServers
+        self.groupId = groupId
+    }
+}
+
+public enum AutoOffsetReset: String, Sendable {
+    case earliest, latest, none
+}
+
+/// A partition of a topic.
+public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var topic: String
+    public var partition: Int32
+
+    public init(_ topic: String, _ partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+
+    public var description: String { "\(topic)-\(partition)" }
+
+    public static func < (a: TopicPartition, b: TopicPartition) -> Bool {
+        (a.topic, a.partition) < (b.topic, b.partition)
+    }
+}
+
+/// A record as the consumer returns it.
+public struct ConsumerRecord: Sendable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+    public var timestamp: Int64
+    public var key: [UInt8]?
+    public var value: [UInt8]?
+    public var headers: [(String, [UInt8]?)]
+
+    public var topicPartition: TopicPartition { TopicPartition(topic, partition) }
+}
+
+/// Group membership changes, in the order they happened.
+public enum RebalanceEvent: Sendable, Equatable {
+    case partitionsAssigned([TopicPartition])
+    case partitionsRevoked([TopicPartition])
+    /// Taken over by another member without a chance to commit (session expired, fenced).
+    case partitionsLost([TopicPartition])
+}
+
+extension KafkaClientError {
+    static func consumer(_ message: String) -> KafkaClientError { KafkaClientError(.configuration, message) }
+}

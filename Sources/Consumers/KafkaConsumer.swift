@@ -1,0 +1,181 @@
+import Foundation
+import KafkaClient
+import KafkaWire
+import NIOCore
+import ServiceLifecycle
+
+/// A pure-Swift Kafka consumer on the shared client core. `subscribe(topics:)` joins a classic
+/// consumer group (JoinGroup/SyncGroup, heartbeats in the background, the range, roundrobin and
+/// cooperative-sticky assignors, static membership); `assign(_:)` reads chosen partitions without a
+/// group. Records come from `records`, an AsyncSequence; positions are committed automatically
+/// (`enableAutoCommit`) or with `commit()` / `commit(offsets:)`. `close()` commits (auto-commit),
+/// leaves the group and closes the connections.
+public actor KafkaConsumer {
+    public let configuration: KafkaConsumerConfiguration
+    let client: KafkaClient
+    /// Next offset to fetch, per assigned partition (absent until initialized from commits or the reset policy).
+    var positions: [TopicPartition: Int64] = [:]
+    /// What the user was handed up to the last poll: the offsets `commit()` and auto-commit write.
+    var consumed: [TopicPartition: Int64] = [:]
+    var assignment: Set<TopicPartition> = []
+    var paused: Set<TopicPartition> = []
+    var subscription: [String] = []
+    var topicIds: [String: KafkaUUID] = [:]
+    var partitionCounts: [String: Int32] = [:]
+    var group: GroupState?
+    var closed = false
+    var groupTask: Task<Void, Never>?
+    var lastAutoCommit = ContinuousClock.now
+    let eventsContinuation: AsyncStream<RebalanceEvent>.Continuation
+    /// Rebalance events (assigned, revoked, lost) in order.
+    public nonisolated let events: AsyncStream<RebalanceEvent>
+
+    public init(configuration: KafkaConsumerConfiguration) throws {
+        self.configuration = configuration
+        client = try KafkaClient(bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId)
+        (events, eventsContinuation) = AsyncStream.makeStream(of: RebalanceEvent.self, bufferingPolicy: .bufferingNewest(1000))
+    }
+
+    /// The records of the assigned partitions, fetched ahead as they are read.
+    public nonisolated var records: ConsumerRecords { ConsumerRecords(consumer: self) }
+
+    // MARK: Subscription and assignment
+
+    /// Joins the group `groupId` for these topics; partitions are assigned by the group.
+    public func subscribe(topics: [String]) throws {
+        guard let groupId = configuration.groupId, !groupId.isEmpty else {
+            throw KafkaClientError.consumer("subscribe needs group.id (KafkaConsumerConfiguration.groupId)")
+        }
+        guard !topics.isEmpty else { throw KafkaClientError.consumer("subscribe needs at least one topic") }
+        subscription = topics
+        if group == nil { group = GroupState(groupId: groupId) }
+        group?.needsJoin = true
+        startGroupTask()
+    }
+
+    /// Reads exactly these partitions, without group membership (commits still go to `groupId` if set).
+    public func assign(_ partitions: [TopicPartition]) {
+        let new = Set(partitions)
+        for partition in assignment.subtracting(new) {
+            positions[partition] = nil
+            consumed[partition] = nil
+        }
+        assignment = new
+        startGroupTask()  // auto-commit for a manual assignment with a group id
+    }
+
+    public var currentAssignment: [TopicPartition] { assignment.sorted() }
+
+    /// The next offset the consumer will read from a partition.
+    public func position(_ partition: TopicPartition) -> Int64? { positions[partition] }
+
+    /// Moves the next fetch of an assigned partition to `offset`.
+    public func seek(_ partition: TopicPartition, to offset: Int64) throws {
+        guard assignment.contains(partition) else { throw KafkaClientError.consumer("\(partition) is not assigned to this consumer") }
+        positions[partition] = offset
+        fetchGeneration += 1
+    }
+
+    public func pause(_ partitions: [TopicPartition]) { paused.formUnion(partitions) }
+    public func resume(_ partitions: [TopicPartition]) { paused.subtract(partitions) }
+
+    // MARK: Commits
+
+    /// Commits the positions of every record handed out so far.
+    public func commit() async throws {
+        try await commit(offsets: consumed)
+    }
+
+    /// Commits explicit offsets: the offset of the *next* record to read, per partition.
+    public func commit(offsets: [TopicPartition: Int64]) async throws {
+        guard !offsets.isEmpty else { return }
+        guard let groupId = configuration.groupId else { throw KafkaClientError.consumer("commit needs group.id") }
+        let coordinator = try await coordinatorConnection()
+        let byTopic = Dictionary(grouping: offsets, by: \.key.topic)
+        let request = OffsetCommitRequest(
+            groupId: groupId, generationIdOrMemberEpoch: group?.generation ?? -1, memberId: group?.memberId ?? "",
+            groupInstanceId: group == nil ? nil : configuration.groupInstanceId, retentionTimeMs: -1,
+            topics: byTopic.map { topic, entries in
+                .init(name: topic, topicId: topicIds[topic] ?? .zero, partitions: entries.map {
+                    .init(partitionIndex: $0.key.partition, committedOffset: $0.value, committedLeaderEpoch: -1, commitTimestamp: -1, committedMetadata: "")
+                })
+            })
+        let response = try await coordinator.send(request, timeout: requestTimeout)
+        for topic in response.topics {
+            for partition in topic.partitions where partition.errorCode != 0 {
+                let code = ErrorCode(rawValue: partition.errorCode)
+                if [.notCoordinator, .coordinatorNotAvailable].contains(code) { group?.coordinator = nil }
+                if [.unknownMemberId, .illegalGeneration, .rebalanceInProgress].contains(code) { group?.needsJoin = true }
+                throw KafkaClientError(.broker(code), "committing offsets of \(topic.name)-\(partition.partitionIndex) failed: \(code)")
+            }
+        }
+    }
+
+    /// The committed offsets of the group for these partitions (nil where none).
+    public func committed(_ partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
+        guard let groupId = configuration.groupId else { throw KafkaClientError.consumer("committed offsets need group.id") }
+        let coordinator = try await coordinatorConnection()
+        let byTopic = Dictionary(grouping: partitions, by: \.topic)
+        let request = OffsetFetchRequest(
+            groupId: groupId, topics: byTopic.map { .init(name: $0.key, partitionIndexes: $0.value.map(\.partition)) },
+            groups: [.init(groupId: groupId, memberId: nil, memberEpoch: -1, topics: byTopic.map {
+                .init(name: $0.key, topicId: topicIds[$0.key] ?? .zero, partitionIndexes: $0.value.map(\.partition))
+            })], requireStable: true)
+        let response = try await coordinator.send(request, timeout: requestTimeout)
+        var result: [TopicPartition: Int64] = [:]
+        if let answer = response.groups.first {
+            guard answer.errorCode == 0 else {
+                throw KafkaClientError(.broker(ErrorCode(rawValue: answer.errorCode)), "OffsetFetch failed: \(ErrorCode(rawValue: answer.errorCode))")
+            }
+            let names = Dictionary(topicIds.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
+            for topic in answer.topics {
+                let name = topic.name.isEmpty ? names[topic.topicId] ?? "" : topic.name
+                for partition in topic.partitions where partition.committedOffset >= 0 {
+                    result[TopicPartition(name, partition.partitionIndex)] = partition.committedOffset
+                }
+            }
+        } else {
+            guard response.errorCode == 0 else {
+                throw KafkaClientError(.broker(ErrorCode(rawValue: response.errorCode)), "OffsetFetch failed: \(ErrorCode(rawValue: response.errorCode))")
+            }
+            for topic in response.topics {
+                for partition in topic.partitions where partition.committedOffset >= 0 {
+                    result[TopicPartition(topic.name, partition.partitionIndex)] = partition.committedOffset
+                }
+            }
+        }
+        return result
+    }
+
+    func autoCommitIfDue(force: Bool = false) async {
+        guard configuration.enableAutoCommit, configuration.groupId != nil, !consumed.isEmpty else { return }
+        guard force || ContinuousClock.now - lastAutoCommit >= .milliseconds(configuration.autoCommitIntervalMs) else { return }
+        lastAutoCommit = .now
+        try? await commit()
+    }
+
+    // MARK: Closing
+
+    /// Commits (with auto-commit), leaves the group and closes the connections. `records` ends.
+    public func close() async {
+        guard !closed else { return }
+        await autoCommitIfDue(force: true)
+        closed = true
+        groupTask?.cancel()
+        await leaveGroup()
+        if !assignment.isEmpty { eventsContinuation.yield(.partitionsRevoked(assignment.sorted())) }
+        eventsContinuation.finish()
+        await client.close()
+    }
+
+    var requestTimeout: TimeAmount { .milliseconds(Int64(configuration.requestTimeoutMs)) }
+    var fetchGeneration = 0
+}
+
+extension KafkaConsumer: Service {
+    /// Runs until graceful shutdown (or cancellation), then closes: commits, leaves the group.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await close()
+    }
+}
