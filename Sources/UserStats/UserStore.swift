@@ -1,0 +1,90 @@
+import Foundation
+import GRDB
+
+/// The original system's event, as user-events writes it.
+struct UserEvent: Codable, Sendable {
+    struct Address: Codable, Sendable {
+        var city: String
+        var state: String
+        var country: String
+        var postCode: String
+    }
+
+    var id: String
+    var address: Address
+    var datetime: String
+}
+
+/// Users in SQLite (one row per id, so a redelivered event is stored once) and the per-city report.
+final class UserStore: Sendable {
+    let database: DatabaseQueue
+
+    init(path: String) throws {
+        database = try DatabaseQueue(path: path)
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("users") { db in
+            try db.create(table: "users") { table in
+                table.primaryKey("id", .text)
+                table.column("city", .text).notNull()
+                table.column("state", .text).notNull()
+                table.column("country", .text).notNull()
+                table.column("postCode", .text).notNull()
+                table.column("datetime", .text).notNull()
+            }
+            try db.create(table: "skipped") { table in
+                table.autoIncrementedPrimaryKey("id")
+                table.column("topic", .text).notNull()
+                table.column("partition", .integer).notNull()
+                table.column("offset", .integer).notNull()
+                table.column("reason", .text).notNull()
+                table.uniqueKey(["topic", "partition", "offset"])
+            }
+        }
+        try migrator.migrate(database)
+    }
+
+    /// Inserts or updates a user; true when the id was new.
+    @discardableResult
+    func upsert(_ user: UserEvent) throws -> Bool {
+        try database.write { db in
+            let existed = try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE id = ?", arguments: [user.id]) ?? false
+            try db.execute(sql: """
+                INSERT INTO users (id, city, state, country, postCode, datetime) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET city = excluded.city, state = excluded.state, country = excluded.country,
+                    postCode = excluded.postCode, datetime = excluded.datetime
+                """, arguments: [user.id, user.address.city, user.address.state, user.address.country, user.address.postCode, user.datetime])
+            return !existed
+        }
+    }
+
+    /// Records a malformed event once (by its position), so a redelivery does not count twice.
+    func skip(topic: String, partition: Int32, offset: Int64, reason: String) throws {
+        try database.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO skipped (topic, partition, offset, reason) VALUES (?, ?, ?, ?)",
+                           arguments: [topic, Int(partition), offset, reason])
+        }
+    }
+
+    func report() throws -> Report {
+        try database.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT city, state, COUNT(*) AS users FROM users GROUP BY city, state ORDER BY users DESC, city")
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users") ?? 0
+            let skipped = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM skipped") ?? 0
+            return Report(totalUsers: total, skippedEvents: skipped,
+                          cities: rows.map { Report.City(city: $0["city"], state: $0["state"], users: $0["users"]) })
+        }
+    }
+}
+
+/// Users per city.
+struct Report: Codable {
+    struct City: Codable {
+        var city: String
+        var state: String
+        var users: Int
+    }
+
+    var totalUsers: Int
+    var skippedEvents: Int
+    var cities: [City]
+}
