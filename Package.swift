@@ -145,7 +145,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KafkaClientTests",
-            dependencies: ["KafkaClient", "Producers", "KafkaWire", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["KafkaClient", "Producers", "Consumers", "KafkaWire", .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/KafkaClientTests"
         ),
         .testTarget(

@@ -109,6 +109,6 @@ struct ReportCommand: AsyncParsableCommand {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        print(String(decoding: try encoder.encode(try UserStore(path: db).report()), as: UTF8.self))
+        print(String(decoding: try encoder.encode(try UserStore(path: db, readOnly: true).report()), as: UTF8.self))
     }
 }

@@ -17,10 +17,19 @@ struct UserEvent: Codable, Sendable {
 
 /// Users in SQLite (one row per id, so a redelivered event is stored once) and the per-city report.
 final class UserStore: Sendable {
-    let database: DatabaseQueue
+    let database: any DatabaseWriter
 
-    init(path: String) throws {
-        database = try DatabaseQueue(path: path)
+    /// WAL mode, so `user-stats report` reads while `user-stats run` writes; both wait on a lock
+    /// rather than fail.
+    init(path: String, readOnly: Bool = false) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.readonly = readOnly
+        if readOnly {
+            database = try DatabaseQueue(path: path, configuration: configuration)
+            return
+        }
+        database = try DatabasePool(path: path, configuration: configuration)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("users") { db in
             try db.create(table: "users") { table in

@@ -1,0 +1,93 @@
+import Consumers
+import Foundation
+import KafkaClient
+import Producers
+import Testing
+
+@Suite struct PartitionAssignorTests {
+    let members = [GroupMemberSubscription(memberId: "b", topics: ["t"]), GroupMemberSubscription(memberId: "a", topics: ["t"])]
+
+    @Test func rangeGivesConsecutiveRangesFirstMembersTakingTheRemainder() {
+        let plan = PartitionAssignor.range.assign(members, partitionCounts: ["t": 5])
+        #expect(plan["a"] == [0, 1, 2].map { TopicPartition("t", $0) })
+        #expect(plan["b"] == [3, 4].map { TopicPartition("t", $0) })
+    }
+
+    @Test func roundRobinDealsPartitionsInTurn() {
+        let plan = PartitionAssignor.roundRobin.assign(members, partitionCounts: ["t": 5])
+        #expect(plan["a"] == [0, 2, 4].map { TopicPartition("t", $0) })
+        #expect(plan["b"] == [1, 3].map { TopicPartition("t", $0) })
+    }
+
+    @Test func cooperativeStickyKeepsOwnedPartitionsAndHoldsBackMovingOnes() {
+        // "a" owned everything; "c" joins: "a" keeps its share, gives up the rest, and nothing "a"
+        // still owns is handed to "c" in this round.
+        let owned = (0..<6).map { TopicPartition("t", Int32($0)) }
+        let subscriptions = [GroupMemberSubscription(memberId: "a", topics: ["t"], ownedPartitions: owned, generation: 3),
+                             GroupMemberSubscription(memberId: "c", topics: ["t"], generation: -1)]
+        let first = PartitionAssignor.cooperativeSticky.assign(subscriptions, partitionCounts: ["t": 6])
+        #expect(first["a"]!.count == 3 && Set(first["a"]!).isSubset(of: Set(owned)))
+        #expect(first["c"] == [])
+        // Next round "a" owns only its three: the other three go to "c".
+        let second = PartitionAssignor.cooperativeSticky.assign(
+            [GroupMemberSubscription(memberId: "a", topics: ["t"], ownedPartitions: first["a"]!, generation: 4),
+             GroupMemberSubscription(memberId: "c", topics: ["t"], generation: 4)], partitionCounts: ["t": 6])
+        #expect(second["a"] == first["a"])
+        #expect(Set(second["c"]!) == Set(owned).subtracting(first["a"]!))
+    }
+}
+
+@Suite(.serialized) struct KafkaConsumerTests {
+    @Test func groupConsumerReadsCommitsAndResumes() async throws {
+        let broker = try RunningBroker(overrides: ["num.partitions=3", "group.initial.rebalance.delay.ms=0"])
+        var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: broker.bootstrap)
+        producerConfiguration.compression = .snappy
+        let producer = try KafkaProducer(configuration: producerConfiguration)
+        _ = try await producer.produce(contentsOf: (0..<300).map { ProducerRecord(topic: "orders", key: Array("k\($0)".utf8), value: Array("v\($0)".utf8)) })
+        await producer.close()
+
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: broker.bootstrap, groupId: "readers")
+        configuration.autoOffsetReset = .earliest
+        configuration.enableAutoCommit = false
+        var consumer = try KafkaConsumer(configuration: configuration)
+        try await consumer.subscribe(topics: ["orders"])
+        var seen: [String] = []
+        for try await record in consumer.records {
+            seen.append(String(decoding: record.value ?? [], as: UTF8.self))
+            if seen.count == 200 { break }
+        }
+        try await consumer.commit()
+        #expect(await consumer.currentAssignment.count == 3)
+        await consumer.close()
+
+        // A new member of the group starts at the committed offsets: the other 100, none twice.
+        consumer = try KafkaConsumer(configuration: configuration)
+        try await consumer.subscribe(topics: ["orders"])
+        for try await record in consumer.records {
+            seen.append(String(decoding: record.value ?? [], as: UTF8.self))
+            if seen.count == 300 { break }
+        }
+        await consumer.close()
+        #expect(Set(seen) == Set((0..<300).map { "v\($0)" }))
+        #expect(seen.count == 300)
+    }
+
+    @Test func manualAssignmentSeekAndPause() async throws {
+        let broker = try RunningBroker()
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: broker.bootstrap))
+        _ = try await producer.produce(contentsOf: (0..<50).map { ProducerRecord(topic: "manual", partition: 0, value: [UInt8($0)]) })
+        await producer.close()
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: broker.bootstrap)
+        configuration.autoOffsetReset = .earliest
+        let consumer = try KafkaConsumer(configuration: configuration)
+        let partition = TopicPartition("manual", 0)
+        await consumer.assign([partition])
+        var iterator = consumer.records.makeAsyncIterator()
+        #expect(try await iterator.next()?.offset == 0)
+        try await consumer.seek(partition, to: 40)
+        var iterator2 = consumer.records.makeAsyncIterator()
+        let next = try await iterator2.next()
+        #expect(next?.offset == 40 && next?.value == [40])
+        await consumer.close()
+    }
+}
