@@ -117,11 +117,13 @@ let package = Package(
             ],
             path: "Sources/Consumers"
         ),
+        // The user event both services share.
+        .target(name: "UserEventModel", path: "Sources/UserEventModel"),
         // The stats service: a group consumer that stores users in SQLite and reports per city.
         .executableTarget(
             name: "UserStats",
             dependencies: [
-                "Consumers", "KafkaClient",
+                "Consumers", "KafkaClient", "UserEventModel",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -130,7 +132,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "UserEvents",
-            dependencies: ["Producers", "KafkaClient", "KafkaWire", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Producers", "KafkaClient", "KafkaWire", "UserEventModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/UserEvents"
         ),
         // Load generator for any broker, on our clients (Benchmarks/ also holds the microbenchmarks).

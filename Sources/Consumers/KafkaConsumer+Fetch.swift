@@ -9,6 +9,7 @@ extension KafkaConsumer {
     /// Everything returned by earlier polls counts as consumed (what `commit()` writes).
     func poll() async throws -> [ConsumerRecord] {
         while !closed {
+            if let stopError { throw stopError }
             let fetchable = assignment.subtracting(paused)
             guard !fetchable.isEmpty else {
                 try await Task.sleep(for: .milliseconds(50))

@@ -203,10 +203,12 @@ extension KafkaConsumer {
         fetchGeneration += 1
     }
 
+    /// Another member took this one's static identity: it stops, and `records` ends with the reason.
     private func fenced(_ reason: String) async {
         lose()
         subscription = []
         group?.needsJoin = false
+        stopError = KafkaClientError(.broker(.fencedInstanceId), reason)
     }
 
     /// Static members stay (a restart within session.timeout.ms keeps their partitions); others leave.

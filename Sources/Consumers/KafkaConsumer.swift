@@ -24,6 +24,8 @@ public actor KafkaConsumer {
     var partitionCounts: [String: Int32] = [:]
     var group: GroupState?
     var closed = false
+    /// Set when the consumer cannot go on (fenced); `poll` throws it.
+    var stopError: KafkaClientError?
     var groupTask: Task<Void, Never>?
     var lastAutoCommit = ContinuousClock.now
     let eventsContinuation: AsyncStream<RebalanceEvent>.Continuation

@@ -81,7 +81,7 @@ extension KafkaProducer {
             let cause = batch.lastError.map { ": \($0.message)" } ?? " (no leader for the partition)"
             fail(batch, KafkaClientError(.timeout, "delivery.timeout.ms (\(configuration.deliveryTimeoutMs) ms) passed for \(batch.partition.topic)-\(batch.partition.partition)\(cause)"))
         }
-        if queue.ready.allSatisfy({ !$0.isStamped }) && queue.inFlight == 0 { queue.recovering = false }
+        queue.endRecoveryIfDone()
     }
 
     /// Writes one ProduceRequest now (so sequences reach the broker in order); its answer comes back
@@ -199,7 +199,7 @@ extension KafkaProducer {
         if batch.isStamped && batch.producerEpoch == producerEpoch {
             queue.ackedSequence = batch.baseSequence.sequenceAdvanced(by: batch.recordCount)
         }
-        if queue.inFlight == 0 && queue.ready.allSatisfy({ !$0.isStamped }) { queue.recovering = false }
+        queue.endRecoveryIfDone()
         complete(batch, .success((answer.baseOffset, answer.logAppendTimeMs)))
     }
 
@@ -244,7 +244,7 @@ extension KafkaProducer {
         // A sequence the broker never wrote leaves a gap: start a new epoch past it.
         if configuration.enableIdempotence && batch.isStamped && !oldEpoch { bumpEpoch() }
         fail(batch, final)
-        if queue.inFlight == 0 && queue.ready.allSatisfy({ !$0.isStamped }) { queue.recovering = false }
+        queue.endRecoveryIfDone()
     }
 
     func fail(_ batch: ProducerBatch, _ error: KafkaClientError) {

@@ -102,18 +102,7 @@ public actor KafkaProducer {
     /// The synchronous path of `prepare`: producer id, partition count and buffer room all at hand.
     private func readyToAppend(_ record: ProducerRecord) -> (TopicPartitionKey, Int)? {
         guard !closed, !configuration.enableIdempotence || producerId >= 0, spaceWaiters.isEmpty,
-              let count = partitionCounts[record.topic] else { return nil }
-        let partition: Int32
-        if let chosen = record.partition {
-            guard chosen >= 0 && chosen < count else { return nil }
-            partition = chosen
-        } else if let key = record.key {
-            partition = Partitioner.partition(forKey: key, count: count)
-        } else if let current = sticky[record.topic], current < count {
-            partition = current
-        } else {
-            return nil
-        }
+              let count = partitionCounts[record.topic], let partition = try? partition(for: record, count: count) else { return nil }
         let bytes = RecordBatchBuilder.estimatedSize(keyCount: record.key?.count, valueCount: record.value?.count, headers: record.headers)
         guard bufferedBytes + bytes <= configuration.bufferMemory else { return nil }
         bufferedBytes += bytes
@@ -186,10 +175,13 @@ public actor KafkaProducer {
 
     private func choosePartition(_ record: ProducerRecord) async throws -> Int32 {
         var count = partitionCounts[record.topic]
-        if count == nil {
-            count = try await waitForTopic(record.topic)
-        }
-        guard let count else { throw KafkaClientError(.broker(.unknownTopicOrPartition), "topic '\(record.topic)' is not available") }
+        if count == nil { count = try await waitForTopic(record.topic) }
+        return try partition(for: record, count: count!)
+    }
+
+    /// The record's own partition, its key's (murmur2), or the topic's sticky one (KIP-480: one
+    /// partition until its batch closes).
+    private func partition(for record: ProducerRecord, count: Int32) throws -> Int32 {
         if let partition = record.partition {
             guard partition >= 0 && partition < count else {
                 throw KafkaClientError(.broker(.unknownTopicOrPartition), "topic '\(record.topic)' has no partition \(partition)")
@@ -197,7 +189,6 @@ public actor KafkaProducer {
             return partition
         }
         if let key = record.key { return Partitioner.partition(forKey: key, count: count) }
-        // KIP-480: stick to one partition until its batch closes.
         if let current = sticky[record.topic], current < count { return current }
         let chosen = Int32.random(in: 0..<count)
         sticky[record.topic] = chosen

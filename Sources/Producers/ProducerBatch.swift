@@ -70,6 +70,11 @@ final class PartitionQueue {
         ready.insert(batch, at: index)
         recovering = true
     }
+
+    /// Recovery ends once no retried batch waits or is in flight.
+    func endRecoveryIfDone() {
+        if inFlight == 0 && ready.allSatisfy({ !$0.isStamped }) { recovering = false }
+    }
 }
 
 extension Int32 {

@@ -1,18 +1,5 @@
 import Foundation
-
-/// The original system's event: a user with an address, keyed by id.
-struct UserEvent: Codable, Sendable {
-    struct Address: Codable, Sendable {
-        var city: String
-        var state: String
-        var country: String
-        var postCode: String
-    }
-
-    var id: String
-    var address: Address
-    var datetime: String
-}
+import UserEventModel
 
 /// Realistic US places (city, state, a ZIP code of the city) to draw addresses from.
 enum Places {

@@ -3,6 +3,7 @@ import Consumers
 import Foundation
 import KafkaClient
 import Logging
+import UserEventModel
 
 /// `user-stats run`: the stats service; `user-stats report`: the current report as JSON.
 @main

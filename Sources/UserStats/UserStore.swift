@@ -1,19 +1,6 @@
 import Foundation
 import GRDB
-
-/// The original system's event, as user-events writes it.
-struct UserEvent: Codable, Sendable {
-    struct Address: Codable, Sendable {
-        var city: String
-        var state: String
-        var country: String
-        var postCode: String
-    }
-
-    var id: String
-    var address: Address
-    var datetime: String
-}
+import UserEventModel
 
 /// Users in SQLite (one row per id, so a redelivered event is stored once) and the per-city report.
 final class UserStore: Sendable {

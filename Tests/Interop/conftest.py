@@ -6,7 +6,7 @@ import pytest
 # The interop helpers (check tool driver, librdkafka capture) are plain modules beside the tests.
 sys.path.insert(0, os.path.dirname(__file__))
 
-from broker import Broker  # noqa: E402  (needs the path above)
+from broker import Broker, Tansu  # noqa: E402  (needs the path above)
 from clients import unique_topic  # noqa: E402
 
 # --------------------------------------------------------------------------------------------
@@ -49,6 +49,18 @@ def broker_factory(request):
             errors.append(e)
     if errors:
         raise errors[0]
+
+
+@pytest.fixture(params=["minibroker", "tansu"])
+def any_broker(request, broker):
+    """The module's MiniBroker, and a Tansu of this test's own: our clients must work against another
+    Kafka implementation too."""
+    if request.param == "minibroker":
+        yield broker
+        return
+    tansu = Tansu(name=request.node.name).start()
+    yield tansu
+    tansu.close()
 
 
 @pytest.fixture

@@ -28,16 +28,6 @@ CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
 
-@pytest.fixture(params=["minibroker", "tansu"])
-def any_broker(request, broker):
-    if request.param == "minibroker":
-        yield broker
-        return
-    tansu = Tansu(name=request.node.name).start()
-    yield tansu
-    tansu.close()
-
-
 def submit(bootstrap, topic, count, *extra, timeout=180):
     result = subprocess.run([user_events(), "submit", str(count), "--bootstrap-server", bootstrap, "--topic", topic, *extra],
                             capture_output=True, text=True, timeout=timeout)

@@ -10,7 +10,7 @@ import warnings
 
 import pytest
 
-from broker import Tansu, free_port
+from broker import free_port
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -22,17 +22,6 @@ def user_events():
     if not path:
         pytest.fail("USER_EVENTS is not set: run the interop tests via `make test`.")
     return path
-
-
-@pytest.fixture(params=["minibroker", "tansu"])
-def any_broker(request, broker):
-    """Our broker, and Tansu: the Swift producer must work against another Kafka implementation."""
-    if request.param == "minibroker":
-        yield broker
-        return
-    tansu = Tansu(name=request.node.name).start()
-    yield tansu
-    tansu.close()
 
 
 def test_submit_1000_users(any_broker):

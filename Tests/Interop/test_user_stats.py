@@ -13,8 +13,7 @@ from collections import Counter
 import pytest
 from confluent_kafka import Producer
 
-from test_producer import create_topic, read_kafka_python
-from test_user_events import user_events
+from test_producer import create_topic, read_kafka_python, submit
 
 
 def user_stats():
@@ -57,12 +56,6 @@ def wait_for_users(db, count, timeout=90):
     pytest.fail(f"user-stats stored {report(db)['totalUsers'] if os.path.exists(db) else 0} of {count} users")
 
 
-def submit(broker, topic, count, *extra):
-    result = subprocess.run([user_events(), "submit", str(count), "--bootstrap-server", broker.bootstrap, "--topic", topic, *extra],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-
-
 def independent_counts(broker, topic, count):
     """Users per city counted from the events themselves (kafka-python)."""
     return Counter(json.loads(value)["address"]["city"] for _, _, value in read_kafka_python(broker.bootstrap, topic, count))
@@ -73,11 +66,11 @@ def test_1000_users_with_a_restart_midway(broker, tmp_path):
     create_topic(broker.bootstrap, topic, 3)
     db = str(tmp_path / "stats.sqlite")
     stats = Stats(broker, topic, db)
-    submit(broker, topic, 500)
+    submit(broker.bootstrap, topic, 500)
     wait_for_users(db, 500)
     stats.stop()
     assert "New user inserted: {" in stats.log() and "New report generated" in stats.log()
-    submit(broker, topic, 500)  # while user-stats is down
+    submit(broker.bootstrap, topic, 500)  # while user-stats is down
     stats = Stats(broker, topic, db)
     final = wait_for_users(db, 1000)
     time.sleep(1.5)  # nothing beyond 1000 arrives
@@ -96,7 +89,7 @@ def test_instances_in_one_group_share_the_partitions(broker, tmp_path):
     first, second = Stats(broker, topic, str(tmp_path / "a.sqlite"), group), Stats(broker, topic, str(tmp_path / "b.sqlite"), group)
     try:
         time.sleep(6)  # both joined (initial rebalance delay, then the cooperative hand-over)
-        submit(broker, topic, 400)
+        submit(broker.bootstrap, topic, 400)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             totals = [report(s.db)["totalUsers"] if os.path.exists(s.db) else 0 for s in (first, second)]
@@ -119,7 +112,7 @@ def test_malformed_events_are_skipped_and_counted(broker, tmp_path):
                                                            "datetime": "2026-01-01T00:00:00Z"}).encode()]:
         producer.produce(topic, value=value)
     producer.flush(30)
-    submit(broker, topic, 5)
+    submit(broker.bootstrap, topic, 5)
     db = str(tmp_path / "stats.sqlite")
     stats = Stats(broker, topic, db)
     wait_for_users(db, 5)
