@@ -1,4 +1,6 @@
 import KafkaClient
+import KafkaWire
+import NIOCore
 
 /// The consumer's settings, named after Kafka's consumer configs (`group.id` is `groupId`).
 public struct KafkaConsumerConfiguration: Sendable {
@@ -36,6 +38,9 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var requestTimeoutMs = 30_000
     /// retry.backoff.ms
     public var retryBackoffMs = 100
+    /// metadata.max.age.ms: how often the subscribed topics' metadata is refreshed; a partition
+    /// count that changed makes the group rebalance so new partitions get a reader.
+    public var metadataMaxAgeMs = 300_000
 
     public init(bootstrapServers: String, groupId: String? = nil) {
         self.bootstrapServers = bootstrapServers
@@ -64,15 +69,16 @@ public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConver
     }
 }
 
-/// A record as the consumer returns it.
+/// A record as the consumer returns it. Key, value and header values are views into the fetched
+/// bytes (ByteBuffer slices, as swift-kafka-client has them): nothing is copied per record.
 public struct ConsumerRecord: Sendable {
     public var topic: String
     public var partition: Int32
     public var offset: Int64
     public var timestamp: Int64
-    public var key: [UInt8]?
-    public var value: [UInt8]?
-    public var headers: [(String, [UInt8]?)]
+    public var key: ByteBuffer?
+    public var value: ByteBuffer?
+    public var headers: [RecordHeader]
 
     public var topicPartition: TopicPartition { TopicPartition(topic, partition) }
 }

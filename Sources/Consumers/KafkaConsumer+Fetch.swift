@@ -2,12 +2,23 @@ import KafkaClient
 import KafkaWire
 import NIOCore
 
+/// A Fetch on the wire and what it asked for, so that a stale answer (after a seek, a pause or a
+/// rebalance) is recognised and dropped.
+struct PendingFetch {
+    var requested: [TopicPartition: Int64]
+    var generation: Int
+    var response: EventLoopFuture<FetchResponse>
+}
+
 /// Fetching: starting positions (committed offset or auto.offset.reset), Fetch requests to each
-/// partition's leader, and decoding of their record batches (all four codecs) into records.
+/// partition's leader, and decoding of their record batches (all four codecs) into records. Fetches
+/// are pipelined: once an answer is decoded the next Fetch to that leader goes out, so it is on the
+/// wire while the application works through the records just returned.
 extension KafkaConsumer {
-    /// The next records, waiting up to fetch.max.wait.ms on the broker; empty when nothing came.
-    /// Everything returned by earlier polls counts as consumed (what `commit()` writes).
-    func poll() async throws -> [ConsumerRecord] {
+    /// Fetches the next records into `fetched`, waiting up to fetch.max.wait.ms on the broker at a
+    /// time; false once the consumer is closed. Records handed out before count as consumed.
+    func poll() async throws -> Bool {
+        foldHandedOut()
         while !closed {
             if let stopError { throw stopError }
             let fetchable = assignment.subtracting(paused)
@@ -17,15 +28,28 @@ extension KafkaConsumer {
             }
             try await initializePositions(fetchable)
             let records = try await fetch(fetchable)
-            if !records.isEmpty { return records }
+            if !records.isEmpty {
+                fetched.start(records)
+                return true
+            }
         }
-        return []
+        return false
     }
 
-    /// Records handed to the user: their positions are what a commit writes.
-    func markConsumed(_ partition: TopicPartition, next offset: Int64) {
-        guard assignment.contains(partition) else { return }
-        consumed[partition] = offset
+    /// Takes what the `records` iterators handed out into `consumed`.
+    func foldHandedOut() {
+        for (partition, next) in fetched.take() where positions[partition] != nil {
+            consumed[partition] = next
+        }
+    }
+
+    /// Fetched records of these partitions not handed out yet are dropped and fetched again later
+    /// (from the position they had), so a pause, a loss or a seek skips nothing.
+    func unfetch(_ partitions: Set<TopicPartition>) {
+        for (partition, offset) in fetched.discard({ partitions.contains($0) }) where positions[partition] != nil {
+            positions[partition] = offset
+        }
+        fetchGeneration += 1
     }
 
     private func initializePositions(_ partitions: Set<TopicPartition>) async throws {
@@ -65,7 +89,8 @@ extension KafkaConsumer {
         }
     }
 
-    /// One Fetch per leader for the partitions with positions; positions move past what it returns.
+    /// Answers of the Fetch to each leader of these partitions (sent now unless one is already out);
+    /// positions move past what they return, and the next Fetch to that leader goes out at once.
     private func fetch(_ partitions: Set<TopicPartition>) async throws -> [ConsumerRecord] {
         let metadata = await client.metadata
         var byLeader: [Int32: [TopicPartition]] = [:]
@@ -79,52 +104,73 @@ extension KafkaConsumer {
         }
         var records: [ConsumerRecord] = []
         for (leader, partitions) in byLeader {
-            records += try await fetch(partitions, from: leader)
+            guard let pending = try await pendingFetch(to: leader, partitions) else { continue }
+            pendingFetches[leader] = nil
+            let response: FetchResponse
+            do {
+                response = try await pending.response.get()
+            } catch let error as KafkaClientError {
+                guard case .connection = error.kind else { throw error }
+                try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
+                continue
+            }
+            let received = try await absorb(response, of: pending, fetchable: Set(partitions), into: &records)
+            // Ahead of the application: the next Fetch for what this one served.
+            if received { _ = try? await pendingFetch(to: leader, partitions) }
         }
         return records
     }
 
-    private func fetch(_ partitions: [TopicPartition], from leader: Int32) async throws -> [ConsumerRecord] {
-        let requested = Dictionary(uniqueKeysWithValues: partitions.map { ($0, positions[$0]!) })
-        let generation = fetchGeneration
+    /// The Fetch out to `leader`, or a new one from the current positions.
+    private func pendingFetch(to leader: Int32, _ partitions: [TopicPartition]) async throws -> PendingFetch? {
+        if let pending = pendingFetches[leader] { return pending }
+        let requested = Dictionary(uniqueKeysWithValues: partitions.compactMap { partition in positions[partition].map { (partition, $0) } })
+        guard !requested.isEmpty else { return nil }
         let request = FetchRequest(
             replicaId: -1, maxWaitMs: Int32(configuration.fetchMaxWaitMs), minBytes: Int32(configuration.fetchMinBytes),
             maxBytes: Int32(configuration.fetchMaxBytes), isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
-            topics: Dictionary(grouping: partitions, by: \.topic).map { topic, entries in
+            topics: Dictionary(grouping: requested.keys, by: \.topic).map { topic, entries in
                 .init(topic: topic, topicId: topicIds[topic] ?? .zero, partitions: entries.map {
                     .init(partition: $0.partition, currentLeaderEpoch: -1, fetchOffset: requested[$0]!, lastFetchedEpoch: -1,
                           logStartOffset: -1, partitionMaxBytes: Int32(configuration.maxPartitionFetchBytes))
                 })
             })
-        let connection: BrokerConnection
-        let response: FetchResponse
+        let future: EventLoopFuture<FetchResponse>
         do {
-            connection = try await client.connection(to: leader)
-            response = try await connection.send(request, timeout: requestTimeout + .milliseconds(Int64(configuration.fetchMaxWaitMs)))
+            let connection = try await client.connection(to: leader)
+            future = try connection.write(request, timeout: requestTimeout + .milliseconds(Int64(configuration.fetchMaxWaitMs)))
         } catch let error as KafkaClientError {
-            if case .connection = error.kind {
-                try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
-                return []
-            }
-            throw error
+            guard case .connection = error.kind else { throw error }
+            try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
+            return nil
         }
+        let pending = PendingFetch(requested: requested, generation: fetchGeneration, response: future)
+        pendingFetches[leader] = pending
+        return pending
+    }
+
+    /// Decodes the answer of `pending` into `records`. Partitions whose position moved since it was
+    /// sent, or that are no longer fetchable, are skipped (they are fetched again from where they
+    /// are). Returns whether anything was current.
+    private func absorb(_ response: FetchResponse, of pending: PendingFetch, fetchable: Set<TopicPartition>,
+                        into records: inout [ConsumerRecord]) async throws -> Bool {
         guard response.errorCode == 0 else {
             throw KafkaClientError(.broker(ErrorCode(rawValue: response.errorCode)), "Fetch failed: \(ErrorCode(rawValue: response.errorCode))")
         }
         // A rebalance or seek while the fetch was out makes its answer stale.
-        guard generation == fetchGeneration else { return [] }
-        let names = Dictionary(topicIds.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
-        var records: [ConsumerRecord] = []
+        guard pending.generation == fetchGeneration else { return false }
+        var current = false
         for topic in response.responses {
-            let name = topic.topic.isEmpty ? names[topic.topicId] ?? "" : topic.topic
+            let name = topic.topic.isEmpty ? topicNames[topic.topicId] ?? "" : topic.topic
             for data in topic.partitions {
                 let partition = TopicPartition(name, data.partitionIndex)
-                guard let fetchedFrom = requested[partition], positions[partition] == fetchedFrom else { continue }
+                guard let fetchedFrom = pending.requested[partition], positions[partition] == fetchedFrom,
+                      fetchable.contains(partition) else { continue }
+                current = true
                 switch ErrorCode(rawValue: data.errorCode) {
                 case .noError:
                     if let bytes = data.records {
-                        let next = try decode(bytes, partition: partition, from: fetchedFrom, into: &records)
-                        positions[partition] = next
+                        positions[partition] = try decode(bytes, partition: partition, from: fetchedFrom, into: &records)
                     }
                 case .offsetOutOfRange:
                     positions[partition] = nil
@@ -136,11 +182,12 @@ extension KafkaConsumer {
                 }
             }
         }
-        return records
+        return current
     }
 
     /// Decodes complete batches (a trailing partial one is fetched again next time), skipping
     /// control batches and records before the fetch offset. Returns the next offset to fetch.
+    /// Keys and values are slices of the fetched (or decompressed) bytes: nothing is copied.
     private func decode(_ bytes: ByteBuffer, partition: TopicPartition, from offset: Int64, into records: inout [ConsumerRecord]) throws -> Int64 {
         var next = offset
         var batches = RecordBatchIterator(bytes)
@@ -150,12 +197,13 @@ extension KafkaConsumer {
             }
             defer { next = max(next, batch.lastOffset + 1) }
             if batch.attributes.isControl || batch.lastOffset < offset { continue }
+            let logAppendTime = batch.attributes.timestampType == .logAppendTime
+            records.reserveCapacity(records.count + Int(batch.recordCount))
             for record in try batch.records() where record.offset >= offset {
                 records.append(ConsumerRecord(
                     topic: partition.topic, partition: partition.partition, offset: record.offset,
-                    timestamp: batch.attributes.timestampType == .logAppendTime ? batch.maxTimestamp : record.timestamp,
-                    key: record.key.map { Array($0.readableBytesView) }, value: record.value.map { Array($0.readableBytesView) },
-                    headers: record.headers.map { ($0.key, $0.value.map { Array($0.readableBytesView) }) }))
+                    timestamp: logAppendTime ? batch.maxTimestamp : record.timestamp,
+                    key: record.key, value: record.value, headers: record.headers))
             }
         }
         if let error = batches.error { throw KafkaClientError(.protocolViolation, "a record batch of \(partition) is malformed: \(error)") }
@@ -163,27 +211,21 @@ extension KafkaConsumer {
     }
 }
 
-/// `for try await record in consumer.records`: fetches ahead, hands records out one by one. Asking
-/// for the next fetch marks everything returned before as consumed.
+/// `for try await record in consumer.records`: fetches ahead, hands records out one by one. A
+/// record counts as consumed (for commits) once an iterator has returned it; a new iterator goes
+/// on where the last one stopped.
 public struct ConsumerRecords: AsyncSequence, Sendable {
     public typealias Element = ConsumerRecord
     let consumer: KafkaConsumer
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         let consumer: KafkaConsumer
-        var buffer: [ConsumerRecord] = []
-        var index = 0
 
         public mutating func next() async throws -> ConsumerRecord? {
-            if index == buffer.count {
-                buffer = try await consumer.poll()
-                index = 0
-                if buffer.isEmpty { return nil }
+            while true {
+                if let record = consumer.fetched.next() { return record }
+                guard try await consumer.poll() else { return nil }
             }
-            let record = buffer[index]
-            index += 1
-            await consumer.markConsumed(record.topicPartition, next: record.offset + 1)
-            return record
         }
     }
 

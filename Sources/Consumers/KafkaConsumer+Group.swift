@@ -41,6 +41,10 @@ extension KafkaConsumer {
                 await heartbeat()
             }
         }
+        if !subscription.isEmpty, ContinuousClock.now - topicsRefreshedAt > .milliseconds(configuration.metadataMaxAgeMs),
+           (try? await refreshTopics(subscription)) == true {
+            group?.needsJoin = true
+        }
         await autoCommitIfDue()
         return .milliseconds(min(configuration.heartbeatIntervalMs, 100))
     }
@@ -127,6 +131,11 @@ extension KafkaConsumer {
         }
         let added = assigned.subtracting(assignment)
         assignment = assigned
+        // Positions kept through a loss stay only for partitions this member got back.
+        for partition in Set(positions.keys).union(consumed.keys) where !assigned.contains(partition) {
+            positions[partition] = nil
+            consumed[partition] = nil
+        }
         fetchGeneration += 1
         if !added.isEmpty { eventsContinuation.yield(.partitionsAssigned(added.sorted())) }
     }
@@ -187,14 +196,21 @@ extension KafkaConsumer {
         eventsContinuation.yield(.partitionsRevoked(partitions.sorted()))
     }
 
+    /// The group moved on without this member (a coordinator restart, an expired session). As Kafka's
+    /// consumer does, positions are kept: a partition this member gets back resumes where it was,
+    /// and what was handed out can still be committed.
     private func lose() {
         guard !assignment.isEmpty else { return }
         let lost = assignment
-        drop(lost)
+        foldHandedOut()
+        unfetch(lost)
+        assignment = []
         eventsContinuation.yield(.partitionsLost(lost.sorted()))
     }
 
     private func drop(_ partitions: Set<TopicPartition>) {
+        foldHandedOut()
+        unfetch(partitions)
         assignment.subtract(partitions)
         for partition in partitions {
             positions[partition] = nil
@@ -221,13 +237,21 @@ extension KafkaConsumer {
         group?.memberId = ""
     }
 
-    /// Partition counts and ids of topics, from fresh metadata.
-    func refreshTopics(_ topics: [String]) async throws {
+    /// Partition counts and ids of topics, from fresh metadata. Returns whether a known topic's
+    /// partition count changed.
+    @discardableResult
+    func refreshTopics(_ topics: [String]) async throws -> Bool {
         let metadata = try await client.refreshMetadata(topics: topics)
+        topicsRefreshedAt = .now
+        var changed = false
         for (name, topic) in metadata.topics {
-            partitionCounts[name] = Int32(topic.partitions.count)
+            let count = Int32(topic.partitions.count)
+            if let known = partitionCounts[name], known != count { changed = true }
+            partitionCounts[name] = count
             topicIds[name] = topic.id
+            topicNames[topic.id] = name
         }
+        return changed
     }
 }
 

@@ -21,6 +21,13 @@ public actor KafkaConsumer {
     var paused: Set<TopicPartition> = []
     var subscription: [String] = []
     var topicIds: [String: KafkaUUID] = [:]
+    /// The reverse of `topicIds`, for answers that name topics by id only.
+    var topicNames: [KafkaUUID: String] = [:]
+    var topicsRefreshedAt = ContinuousClock.now
+    /// The Fetch out to each leader (at most one), sent ahead of the application.
+    var pendingFetches: [Int32: PendingFetch] = [:]
+    /// The last poll's records and how far the `records` iterators got through them.
+    nonisolated let fetched = FetchedRecords()
     var partitionCounts: [String: Int32] = [:]
     var group: GroupState?
     var closed = false
@@ -58,6 +65,8 @@ public actor KafkaConsumer {
     /// Reads exactly these partitions, without group membership (commits still go to `groupId` if set).
     public func assign(_ partitions: [TopicPartition]) {
         let new = Set(partitions)
+        foldHandedOut()
+        unfetch(assignment.subtracting(new))
         for partition in assignment.subtracting(new) {
             positions[partition] = nil
             consumed[partition] = nil
@@ -74,22 +83,49 @@ public actor KafkaConsumer {
     /// Moves the next fetch of an assigned partition to `offset`.
     public func seek(_ partition: TopicPartition, to offset: Int64) throws {
         guard assignment.contains(partition) else { throw KafkaClientError.consumer("\(partition) is not assigned to this consumer") }
+        unfetch([partition])
         positions[partition] = offset
-        fetchGeneration += 1
     }
 
-    public func pause(_ partitions: [TopicPartition]) { paused.formUnion(partitions) }
+    /// Stops handing out and fetching records of these partitions until `resume`.
+    public func pause(_ partitions: [TopicPartition]) {
+        paused.formUnion(partitions)
+        unfetch(Set(partitions))
+    }
+
     public func resume(_ partitions: [TopicPartition]) { paused.subtract(partitions) }
 
     // MARK: Commits
 
-    /// Commits the positions of every record handed out so far.
+    /// Commits the positions of every record handed out so far. A member whose generation went
+    /// stale (a rebalance, a coordinator restart) rejoins and commits what it still owns.
     public func commit() async throws {
-        try await commit(offsets: consumed)
+        try await commitRejoiningOnce { [self] in
+            foldHandedOut()
+            return consumed
+        }
     }
 
     /// Commits explicit offsets: the offset of the *next* record to read, per partition.
     public func commit(offsets: [TopicPartition: Int64]) async throws {
+        guard configuration.groupId != nil else { throw KafkaClientError.consumer("commit needs group.id") }
+        try await commitRejoiningOnce { offsets }
+    }
+
+    private func commitRejoiningOnce(_ offsets: () -> [TopicPartition: Int64]) async throws {
+        try await awaitMembership()
+        do {
+            try await sendCommit(offsets())
+        } catch let error as KafkaClientError where error.isStaleGeneration && !subscription.isEmpty {
+            group?.needsJoin = true
+            try await awaitMembership()
+            try await sendCommit(offsets().filter { assignment.contains($0.key) })
+        }
+    }
+
+    /// One OffsetCommit with this member's generation; auto-commit calls it directly (a revoke during
+    /// a rebalance commits with the generation that is ending, which the coordinator accepts).
+    func sendCommit(_ offsets: [TopicPartition: Int64]) async throws {
         guard !offsets.isEmpty else { return }
         guard let groupId = configuration.groupId else { throw KafkaClientError.consumer("commit needs group.id") }
         let coordinator = try await coordinatorConnection()
@@ -113,6 +149,19 @@ public actor KafkaConsumer {
         }
     }
 
+    /// A subscribed member that is rejoining (after a rebalance or a coordinator restart) commits
+    /// with its new generation, not a stale one the coordinator would refuse: wait for the join,
+    /// up to request.timeout.ms.
+    private func awaitMembership() async throws {
+        let deadline = ContinuousClock.now + .milliseconds(configuration.requestTimeoutMs)
+        while let group, group.needsJoin, !subscription.isEmpty, !closed, stopError == nil {
+            guard ContinuousClock.now < deadline else {
+                throw KafkaClientError(.timeout, "group '\(group.groupId)' did not complete its rebalance within request.timeout.ms")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     /// The committed offsets of the group for these partitions (nil where none).
     public func committed(_ partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
         guard let groupId = configuration.groupId else { throw KafkaClientError.consumer("committed offsets need group.id") }
@@ -129,9 +178,8 @@ public actor KafkaConsumer {
             guard answer.errorCode == 0 else {
                 throw KafkaClientError(.broker(ErrorCode(rawValue: answer.errorCode)), "OffsetFetch failed: \(ErrorCode(rawValue: answer.errorCode))")
             }
-            let names = Dictionary(topicIds.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
             for topic in answer.topics {
-                let name = topic.name.isEmpty ? names[topic.topicId] ?? "" : topic.name
+                let name = topic.name.isEmpty ? topicNames[topic.topicId] ?? "" : topic.name
                 for partition in topic.partitions where partition.committedOffset >= 0 {
                     result[TopicPartition(name, partition.partitionIndex)] = partition.committedOffset
                 }
@@ -150,10 +198,11 @@ public actor KafkaConsumer {
     }
 
     func autoCommitIfDue(force: Bool = false) async {
-        guard configuration.enableAutoCommit, configuration.groupId != nil, !consumed.isEmpty else { return }
+        guard configuration.enableAutoCommit, configuration.groupId != nil else { return }
         guard force || ContinuousClock.now - lastAutoCommit >= .milliseconds(configuration.autoCommitIntervalMs) else { return }
         lastAutoCommit = .now
-        try? await commit()
+        foldHandedOut()
+        try? await sendCommit(consumed)
     }
 
     // MARK: Closing
@@ -172,6 +221,14 @@ public actor KafkaConsumer {
 
     var requestTimeout: TimeAmount { .milliseconds(Int64(configuration.requestTimeoutMs)) }
     var fetchGeneration = 0
+}
+
+extension KafkaClientError {
+    /// The coordinator no longer knows this member's generation.
+    var isStaleGeneration: Bool {
+        guard case .broker(let code) = kind else { return false }
+        return [.unknownMemberId, .illegalGeneration, .rebalanceInProgress].contains(code)
+    }
 }
 
 extension KafkaConsumer: Service {

@@ -77,6 +77,15 @@ public struct KafkaAdminClient: Sendable {
         }
     }
 
+    /// Grows a topic to `totalCount` partitions (Kafka never shrinks one).
+    public func createPartitions(_ topic: String, totalCount: Int32, timeoutMs: Int32 = 30_000) async throws {
+        let response = try await controller().send(CreatePartitionsRequest(
+            topics: [.init(name: topic, count: totalCount, assignments: nil)], timeoutMs: timeoutMs))
+        for result in response.results {
+            try Self.check(result.errorCode, result.errorMessage, "adding partitions to '\(result.name)' failed")
+        }
+    }
+
     /// Every topic with its partition count.
     public func listTopics() async throws -> [String: Int] {
         try await client.refreshMetadata(topics: nil).topics.mapValues { $0.partitions.count }

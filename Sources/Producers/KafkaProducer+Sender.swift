@@ -9,6 +9,10 @@ extension KafkaProducer {
     /// request holding the oldest ready batch of each of its partitions (up to max.request.size).
     func drain() {
         let now = ContinuousClock.now
+        if now - metadataRefreshedAt > .milliseconds(configuration.metadataMaxAgeMs) {
+            metadataRefreshedAt = now
+            scheduleMetadataRefresh(after: 0)
+        }
         let idempotent = configuration.enableIdempotence
         if idempotent && producerId < 0 { return notifyIfIdle() }
         let maxInFlight = configuration.maxInFlightRequestsPerConnection
@@ -254,11 +258,11 @@ extension KafkaProducer {
     // MARK: Timers
 
     /// One metadata refresh at a time, for the topics with waiting batches; then drain again.
-    func scheduleMetadataRefresh() {
+    func scheduleMetadataRefresh(after backoff: Int? = nil) {
         guard !metadataRefreshScheduled else { return }
         metadataRefreshScheduled = true
-        let topics = Array(Set(partitions.keys.map(\.topic)))
-        let backoff = configuration.retryBackoffMs
+        let topics = Array(Set(partitions.keys.map(\.topic)).union(topicIds.keys))
+        let backoff = backoff ?? configuration.retryBackoffMs
         Task {
             try? await Task.sleep(for: .milliseconds(backoff))
             if let metadata = try? await client.refreshMetadata(topics: topics) { absorb(metadata) }

@@ -41,6 +41,8 @@ public actor KafkaProducer {
     private var lingerSweepScheduled = false
     var wakeScheduled: ContinuousClock.Instant?
     var metadataRefreshScheduled = false
+    /// When metadata last came in: past metadata.max.age.ms it is refreshed.
+    var metadataRefreshedAt = ContinuousClock.now
 
     public init(configuration: KafkaProducerConfiguration) throws {
         try self.init(configuration: configuration, reports: nil)
@@ -176,6 +178,11 @@ public actor KafkaProducer {
     private func choosePartition(_ record: ProducerRecord) async throws -> Int32 {
         var count = partitionCounts[record.topic]
         if count == nil { count = try await waitForTopic(record.topic) }
+        // A partition past the known count may have been added since: ask once before refusing.
+        if let wanted = record.partition, wanted >= count! {
+            absorb(try await client.refreshMetadata(topics: [record.topic]))
+            count = partitionCounts[record.topic] ?? count
+        }
         return try partition(for: record, count: count!)
     }
 
@@ -212,6 +219,7 @@ public actor KafkaProducer {
 
     /// Takes the leaders, partition counts and topic ids of fresh metadata.
     func absorb(_ metadata: ClusterMetadata) {
+        metadataRefreshedAt = .now
         for (name, topic) in metadata.topics where !topic.partitions.isEmpty {
             partitionCounts[name] = Int32(topic.partitions.count)
             topicIds[name] = topic.id

@@ -33,6 +33,9 @@ public struct KafkaProducerConfiguration: Sendable {
     public var retries = Int(Int32.max)
     /// retry.backoff.ms
     public var retryBackoffMs = 100
+    /// metadata.max.age.ms: metadata older than this is refreshed even without an error, so new
+    /// partitions and moved leaders are seen.
+    public var metadataMaxAgeMs = 300_000
 
     public init(bootstrapServers: String) {
         self.bootstrapServers = bootstrapServers
@@ -50,6 +53,7 @@ public struct KafkaProducerConfiguration: Sendable {
         }
         guard bufferMemory >= batchSize else { throw refuse("buffer.memory must be at least batch.size") }
         guard retries >= 0, retryBackoffMs >= 0 else { throw refuse("retries and retry.backoff.ms must not be negative") }
+        guard metadataMaxAgeMs >= 0 else { throw refuse("metadata.max.age.ms must not be negative") }
         if enableIdempotence {
             guard acks == -1 else { throw refuse("enable.idempotence requires acks=all (-1)") }
             guard maxInFlightRequestsPerConnection <= 5 else {

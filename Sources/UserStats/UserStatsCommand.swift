@@ -69,11 +69,12 @@ struct Run: AsyncParsableCommand {
         let decoder = JSONDecoder()
         do {
             for try await record in consumer.records {
+                let value = record.value.map { Data($0.readableBytesView) } ?? Data()
                 do {
-                    let user = try decoder.decode(UserEvent.self, from: Data(record.value ?? []))
+                    let user = try decoder.decode(UserEvent.self, from: value)
                     guard UUID(uuidString: user.id) != nil else { throw ValidationError("id '\(user.id)' is not a UUID") }
                     if try store.upsert(user) {
-                        logger.info("New user inserted: \(String(decoding: record.value ?? [], as: UTF8.self))")
+                        logger.info("New user inserted: \(String(decoding: value, as: UTF8.self))")
                     }
                 } catch let error as DecodingError {
                     try store.skip(topic: record.topic, partition: record.partition, offset: record.offset, reason: "\(error)")

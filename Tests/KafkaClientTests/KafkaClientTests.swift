@@ -5,29 +5,43 @@ import Testing
 
 /// A real `minibroker` process on a free loopback port, for the client tests.
 final class RunningBroker {
-    let process = Process()
+    private(set) var process = Process()
     let port: Int
     let directory = NSTemporaryDirectory() + "kafkaclient-test-" + UUID().uuidString
+    private let overrides: [String]
 
     init(overrides: [String] = []) throws {
+        port = Self.freePort()
+        self.overrides = overrides
+        try start()
+    }
+
+    /// Starts the broker on `port` and `directory` and waits until it accepts connections.
+    private func start() throws {
         // The broker binary is built beside the test bundle (`swift build --build-tests`), or named by MINIBROKER.
         let path = ProcessInfo.processInfo.environment["MINIBROKER"]
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("minibroker").path
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw KafkaClientError(.connection, "no minibroker binary at \(path): build it with `swift build --build-tests`")
         }
-        port = Self.freePort()
+        process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", directory, "--log-level", "warning"]
             + overrides.flatMap { ["--override", $0] }
         try process.run()
-        // Wait until it accepts connections.
         for _ in 0..<300 {
             if Self.canConnect(port) { return }
             usleep(20_000)
         }
         process.terminate()
         throw KafkaClientError(.connection, "minibroker did not start on port \(port)")
+    }
+
+    /// Stops the broker (SIGTERM, a clean shutdown) and starts it again on the same port and data.
+    func restart() throws {
+        process.terminate()
+        process.waitUntilExit()
+        try start()
     }
 
     deinit {
