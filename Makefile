@@ -57,8 +57,10 @@ test-interop: deps
 	swift build --product minibroker
 	swift build --product user-events
 	swift build --product user-stats
+	swift build --product kafka-bench
 	KAFKAWIRE_CHECK=$$(swift build --show-bin-path)/kafkawire-check MINIBROKER=$$(swift build --show-bin-path)/minibroker \
 		USER_EVENTS=$$(swift build --show-bin-path)/user-events USER_STATS=$$(swift build --show-bin-path)/user-stats \
+		KAFKA_BENCH=$$(swift build --show-bin-path)/kafka-bench \
 		python3 -m pytest -q -s Tests/Interop
 
 test: deps check-generated test-swift test-interop

@@ -139,9 +139,10 @@ let package = Package(
         .executableTarget(
             name: "KafkaBench",
             dependencies: [
-                "Producers", "KafkaWire",
+                "Producers", "Consumers", "KafkaWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Benchmarks/KafkaBench"
         ),

@@ -9,7 +9,7 @@ import Producers
 struct KafkaBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kafka-bench", abstract: "Throughput and latency of a Kafka broker, measured with the Swift clients.",
-        subcommands: [ProduceBench.self])
+        subcommands: [ProduceBench.self, ConsumeBench.self, EndToEndBench.self])
 }
 
 /// Options every mode shares.
@@ -107,29 +107,33 @@ struct BenchResult: Codable {
     var seconds: Double
     var recordsPerSecond: Double
     var megabytesPerSecond: Double
-    var p50Micros: UInt64
-    var p99Micros: UInt64
-    var p999Micros: UInt64
-    var maxMicros: UInt64
+    /// Latencies (produce: send to acknowledgement; e2e: send to receipt); absent for consume.
+    var p50Micros: UInt64?
+    var p99Micros: UInt64?
+    var p999Micros: UInt64?
+    var maxMicros: UInt64?
 
-    init(mode: String, records: Int, failed: Int, recordSize: Int, seconds: Double, latencyMicros: Histogram<UInt64>) {
+    init(mode: String, records: Int, failed: Int, recordSize: Int, seconds: Double, bytes: Int? = nil, latencyMicros: Histogram<UInt64>?) {
         self.mode = mode
         self.records = records
         self.failed = failed
         self.recordSize = recordSize
         self.seconds = seconds
         recordsPerSecond = Double(records) / seconds
-        megabytesPerSecond = Double(records * recordSize) / seconds / 1e6
-        p50Micros = latencyMicros.valueAtPercentile(50)
-        p99Micros = latencyMicros.valueAtPercentile(99)
-        p999Micros = latencyMicros.valueAtPercentile(99.9)
-        maxMicros = latencyMicros.max
+        megabytesPerSecond = Double(bytes ?? records * recordSize) / seconds / 1e6
+        p50Micros = latencyMicros?.valueAtPercentile(50)
+        p99Micros = latencyMicros?.valueAtPercentile(99)
+        p999Micros = latencyMicros?.valueAtPercentile(99.9)
+        maxMicros = latencyMicros?.max
     }
 
     func report(jsonPath: String?) throws {
-        print(String(format: "%@: %d records of %d B in %.2f s: %.0f records/s, %.1f MB/s; latency us p50 %d p99 %d p99.9 %d max %d (failed %d)",
-                     mode, records, recordSize, seconds, recordsPerSecond, megabytesPerSecond,
-                     Int(p50Micros), Int(p99Micros), Int(p999Micros), Int(maxMicros), failed))
+        var line = String(format: "%@: %d records of %d B in %.2f s: %.0f records/s, %.1f MB/s", mode, records, recordSize, seconds,
+                          recordsPerSecond, megabytesPerSecond)
+        if let p50Micros, let p99Micros, let p999Micros, let maxMicros {
+            line += "; latency us p50 \(p50Micros) p99 \(p99Micros) p99.9 \(p999Micros) max \(maxMicros)"
+        }
+        print(line + " (failed \(failed))")
         if let jsonPath {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

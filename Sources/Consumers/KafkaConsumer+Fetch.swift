@@ -73,20 +73,47 @@ extension KafkaConsumer {
         guard configuration.autoOffsetReset != .none else {
             throw KafkaClientError(.broker(.offsetOutOfRange), "no committed offset for \(partitions.map(\.description).joined(separator: ", ")) and auto.offset.reset is none")
         }
-        let timestamp: Int64 = configuration.autoOffsetReset == .earliest ? -2 : -1
+        let found = try await listOffsets(partitions, at: configuration.autoOffsetReset == .earliest ? -2 : -1)
+        positions.merge(found) { _, new in new }
+    }
+
+    /// The first offset of each partition (its log start).
+    public func beginningOffsets(_ partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
+        try await listOffsets(partitions, at: -2)
+    }
+
+    /// The offset the next record of each partition will get (its log end).
+    public func endOffsets(_ partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
+        try await listOffsets(partitions, at: -1)
+    }
+
+    /// ListOffsets: -2 asks for the earliest offset, -1 for the latest.
+    private func listOffsets(_ partitions: [TopicPartition], at timestamp: Int64) async throws -> [TopicPartition: Int64] {
+        guard !partitions.isEmpty else { return [:] }
         let connection = try await client.anyConnection()
         let byTopic = Dictionary(grouping: partitions, by: \.topic)
         let response = try await connection.send(ListOffsetsRequest(replicaId: -1, topics: byTopic.map { topic, entries in
             .init(name: topic, partitions: entries.map { .init(partitionIndex: $0.partition, timestamp: timestamp) })
         }), timeout: requestTimeout)
+        var result: [TopicPartition: Int64] = [:]
         for topic in response.topics {
             for partition in topic.partitions {
                 guard partition.errorCode == 0 else {
                     throw KafkaClientError(.broker(ErrorCode(rawValue: partition.errorCode)), "ListOffsets for \(topic.name)-\(partition.partitionIndex) failed: \(ErrorCode(rawValue: partition.errorCode))")
                 }
-                positions[TopicPartition(topic.name, partition.partitionIndex)] = partition.offset
+                result[TopicPartition(topic.name, partition.partitionIndex)] = partition.offset
             }
         }
+        return result
+    }
+
+    /// The partitions of a topic, from fresh metadata.
+    public func partitions(of topic: String) async throws -> [TopicPartition] {
+        try await refreshTopics([topic])
+        guard let count = partitionCounts[topic] else {
+            throw KafkaClientError(.broker(.unknownTopicOrPartition), "topic '\(topic)' is not known to the cluster")
+        }
+        return (0..<count).map { TopicPartition(topic, $0) }
     }
 
     /// Answers of the Fetch to each leader of these partitions (sent now unless one is already out);
