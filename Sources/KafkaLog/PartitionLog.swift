@@ -96,9 +96,20 @@ public final class PartitionLog: @unchecked Sendable {
             // A segment wholly below the recovery point was flushed: trust it even after a crash.
             let trusted = clean || (nextBase.map { $0 <= point } ?? false)
             let hasIndex = LogDirectory.exists(directory + "/" + LogSegment.fileName(base, ".index"))
-            var segment = try LogSegment(directory: directory, baseOffset: base, indexIntervalBytes: config.indexIntervalBytes,
-                                         create: false, loadIndexes: trusted && hasIndex)
-            if !(trusted && hasIndex) {
+            var needsRecovery = !(trusted && hasIndex)
+            var segment: LogSegment
+            do {
+                segment = try LogSegment(directory: directory, baseOffset: base, indexIntervalBytes: config.indexIntervalBytes,
+                                         create: false, loadIndexes: !needsRecovery)
+            } catch let error as LogError where error.kind == .corrupt {
+                // Even a trusted segment's index may be damaged (a disk error, a hand edit): the log is
+                // the truth, so the index is rebuilt from it rather than refusing to start.
+                logger.warning("index of segment \(base) in \(directory) is corrupt, rebuilding it: \(error)")
+                segment = try LogSegment(directory: directory, baseOffset: base, indexIntervalBytes: config.indexIntervalBytes,
+                                         create: false, loadIndexes: false)
+                needsRecovery = true
+            }
+            if needsRecovery {
                 let cut: Int
                 do {
                     cut = try segment.recover(maxBatchSize: max(config.maxMessageBytes, 1 << 20) * 2 + RecordBatchLayout.headerSize)

@@ -158,6 +158,29 @@ import Testing
         #expect(try readAll(log, from: 33).first?.offset == 33)
     }
 
+    @Test func corruptIndexOfACleanlyStoppedLogIsRebuiltNotFatal() throws {
+        let dir = TemporaryDirectory()
+        let settings = config(segmentBytes: 4_000, indexIntervalBytes: 300)
+        do {
+            let log = try open(dir, settings)
+            for _ in 0..<30 { _ = try log.append(clientBatch(count: 2)) }
+            #expect(log.segmentCount >= 3)
+            try log.close(sync: true)
+        }
+        // After a clean stop indexes are trusted: one truncated mid-entry, one with a zero-filled tail.
+        truncate(dir.path + "/t-0/00000000000000000000.index", 13)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/t-0").filter { $0.hasSuffix(".index") }.sorted()
+        let second = dir.path + "/t-0/" + files[1]
+        let handle = FileHandle(forWritingAtPath: second)!
+        handle.seekToEndOfFile()
+        handle.write(Data(count: 64))
+        handle.closeFile()
+        let log = try open(dir, settings, clean: true)
+        #expect(log.logEndOffset == 60)
+        #expect(try readAll(log).map(\.offset) == Array(0..<60))
+        for offset: Int64 in [1, 25, 41, 59] { #expect(try readAll(log, from: offset).first?.offset == offset) }
+    }
+
     @Test func retentionBySizeAndTimeDeletesWholeOldSegments() throws {
         let dir = TemporaryDirectory()
         var c = config(segmentBytes: 3_000)

@@ -123,21 +123,31 @@ public final class TopicRegistry: @unchecked Sendable {
         }
         let topic = TopicState(name: name, id: KafkaUUID.random(), partitionCount: partitions, overrides: overrides)
         if validateOnly { return topic }
+        var created: Int32 = 0
         do {
             try writeOverrides(topic)
             for p in 0..<partitions {
                 let tp = TopicPartition(name, p)
                 _ = try logs.createLog(tp, config: TopicConfig.logConfig(overrides: overrides, broker: brokerConfig))
+                created = p + 1
                 try writeTopicId(topic.id, tp)
             }
             try logs.checkpoint()
         } catch {
+            // Nothing of a topic that failed half-way stays: no directories, no open files.
+            removeLogs(of: name, 0..<created)
+            try? LogDirectory.remove(configDirectory + "/" + name + ".properties")
             logger.error("creating topic \(name) failed: \(error)")
             throw TopicError(.kafkaStorageError, "Creating topic '\(name)' failed: \(error)")
         }
         topics[name] = topic
         logger.info("created topic", metadata: ["topic": "\(name)", "partitions": "\(partitions)", "id": "\(topic.id)"])
         return topic
+    }
+
+    /// Closes and deletes the logs of partitions created by a change that failed.
+    private func removeLogs(of name: String, _ partitions: Range<Int32>) {
+        for p in partitions { try? logs.deleteLog(TopicPartition(name, p)) }
     }
 
     public func delete(name: String) throws(TopicError) -> TopicState {
@@ -171,13 +181,17 @@ public final class TopicRegistry: @unchecked Sendable {
             throw TopicError(.invalidPartitions, "The topic \(name) currently has \(topic.partitionCount) partition(s); \(count) would not be an increase.")
         }
         if validateOnly { return }
+        var created = topic.partitionCount
         do {
             for p in topic.partitionCount..<count {
                 let tp = TopicPartition(name, p)
                 _ = try logs.createLog(tp, config: TopicConfig.logConfig(overrides: topic.overrides, broker: brokerConfig))
+                created = p + 1
                 try writeTopicId(topic.id, tp)
             }
         } catch {
+            removeLogs(of: name, topic.partitionCount..<created)
+            logger.error("adding partitions to \(name) failed: \(error)")
             throw TopicError(.kafkaStorageError, "Adding partitions to '\(name)' failed: \(error)")
         }
         topic.partitionCount = count

@@ -42,6 +42,8 @@ public struct BrokerConfig: Sendable {
         ConfigDefinition("log.message.timestamp.after.max.ms", .long, "3600000", check: ConfigDefinition.atLeast(0, .long)),
         ConfigDefinition("message.max.bytes", .int, "1048588", check: ConfigDefinition.atLeast(0, .int)),
         ConfigDefinition("socket.request.max.bytes", .int, "104857600", check: ConfigDefinition.atLeast(1, .int)),
+        ConfigDefinition("max.connections", .int, "2147483647", check: ConfigDefinition.atLeast(0, .int)),
+        ConfigDefinition("connections.max.idle.ms", .long, "600000", check: ConfigDefinition.atLeast(-1, .long)),
         ConfigDefinition("min.insync.replicas", .int, "1", check: ConfigDefinition.atLeast(1, .int)),
         ConfigDefinition("compression.type", .string, "producer",
                          check: ConfigDefinition.oneOf(["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"])),
@@ -106,6 +108,9 @@ public struct BrokerConfig: Sendable {
     public var numPartitions: Int32 { Int32(int("num.partitions")) }
     public var autoCreateTopics: Bool { bool("auto.create.topics.enable") }
     public var socketRequestMaxBytes: Int { int("socket.request.max.bytes") }
+    public var maxConnections: Int { int("max.connections") }
+    /// connections.max.idle.ms; -1 (or 0) keeps idle connections open.
+    public var connectionsMaxIdleMs: Int64 { max(long("connections.max.idle.ms"), 0) }
     public var retentionCheckIntervalMs: Int64 { long("log.retention.check.interval.ms") }
     public var groupInitialRebalanceDelayMs: Int { int("group.initial.rebalance.delay.ms") }
     public var groupMinSessionTimeoutMs: Int32 { Int32(int("group.min.session.timeout.ms")) }

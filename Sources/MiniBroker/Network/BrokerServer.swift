@@ -30,6 +30,8 @@ public final class BrokerServer: Service, @unchecked Sendable {
         self.coordinator = coordinator
         let dispatcher = RequestDispatcher(broker: broker, coordinator: coordinator, logger: logger)
         let maxFrame = broker.config.socketRequestMaxBytes
+        let maxConnections = broker.config.maxConnections
+        let idleTimeout = TimeAmount.milliseconds(broker.config.connectionsMaxIdleMs)
         let logger = self.logger
         let connections = self.connections
         let bootstrap = ServerBootstrap(group: group)
@@ -39,9 +41,22 @@ public final class BrokerServer: Service, @unchecked Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 let id = ObjectIdentifier(channel)
-                connections.withLockedValue { $0[id] = channel }
+                // max.connections: one past the limit is closed at once (the client backs off and retries).
+                let admitted = connections.withLockedValue { open -> Bool in
+                    guard open.count < maxConnections else { return false }
+                    open[id] = channel
+                    return true
+                }
+                guard admitted else {
+                    logger.warning("refusing a connection: max.connections (\(maxConnections)) reached",
+                                   metadata: ["remote": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+                    return channel.close()
+                }
                 channel.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
                 return channel.eventLoop.makeCompletedFuture {
+                    if idleTimeout.nanoseconds > 0 {
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idleTimeout))
+                    }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameSize: maxFrame)))
                     try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(dispatcher: dispatcher, logger: logger))
                 }

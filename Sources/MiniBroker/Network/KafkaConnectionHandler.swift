@@ -42,7 +42,11 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard event is DrainConnection else { return context.fireUserInboundEventTriggered(event) }
+        // connections.max.idle.ms passed without a byte either way: close, as a drain does (a request
+        // still being answered finishes first).
+        let idle = (event as? IdleStateHandler.IdleStateEvent) == .all
+        guard event is DrainConnection || idle else { return context.fireUserInboundEventTriggered(event) }
+        if idle { logger.debug("closing idle connection", metadata: ["remote": "\(context.remoteAddress.map { "\($0)" } ?? "?")"]) }
         draining = true
         closeIfDrained(context: context)
     }
