@@ -5,19 +5,23 @@ up, its memory bounded, and a normal client works."""
 import random
 import socket
 import struct
+import subprocess
 import threading
 import time
 import uuid
 
+import pytest
 from confluent_kafka import Consumer, Producer
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
 from broker import free_port
 from clients import LOG, consume_partition, create_topic, produce, values
-from kafka_raw import API_VERSIONS, Connection, Reader, api_versions_v3_body, parse_api_versions
+from kafka_raw import (API_VERSIONS, Connection, Reader, api_versions_v3_body, build_batch, parse_api_versions,
+                       produce_v3)
 
 HOST = "127.0.0.1"
+KAFKA_STORAGE_ERROR = 56
 
 
 def api_versions_ok(conn: Connection) -> bool:
@@ -219,7 +223,7 @@ def test_a_hundred_thousand_mutated_frames_do_not_knock_the_broker_over(broker_f
     assert not failures, failures[:3]
     assert sum(sent) == 100_000
     assert sum(held) < 250, f"{sum(held)} of 5000 connections got no end within 3 s"
-    assert broker.running, f"the broker died{broker.log_tail()}"
+    assert broker.running(), f"the broker died{broker.log_tail()}"
     rss_after = rss_kib(broker.pid)
     assert rss_after < max(2 * rss_before, 200 * 1024), f"RSS grew from {rss_before} KiB to {rss_after} KiB"
     # A normal client is served as before.
@@ -228,3 +232,31 @@ def test_a_hundred_thousand_mutated_frames_do_not_knock_the_broker_over(broker_f
     assert [m.offset for m in produce(broker.bootstrap, topic, [b"still", b"here"])] == [0, 1]
     assert values(consume_partition(broker.bootstrap, topic)) == [b"still", b"here"]
     proxy.close()
+
+
+def test_a_full_disk_gives_kafka_storage_error_and_keeps_serving(broker_factory, topic):
+    broker = broker_factory(start=False)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", broker.data_dir], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a 4 MB tmpfs for the data directory: {mounted.stderr.decode().strip()}")
+    try:
+        broker.start()
+        create_topic(broker.bootstrap, topic)
+        batch = build_batch([b"x" * 1000] * 100)  # about 100 KB
+        codes = []
+        with Connection(broker.bootstrap) as conn:
+            while len(codes) < 100 and (not codes or codes[-1] == 0):  # up to 10 MB into 4 MB
+                codes.append(produce_v3(conn, topic, 0, batch)[0])
+            assert codes[-1] == KAFKA_STORAGE_ERROR, f"produce answers {codes}"
+            written = codes.count(0)
+            assert written > 0
+            # Later produce requests get the same error; the connection and the broker stay up.
+            assert produce_v3(conn, topic, 0, batch)[0] == KAFKA_STORAGE_ERROR
+            assert api_versions_ok(conn)
+        assert broker.running()
+        assert "No space left on device" in broker.log_text()
+        # Everything acknowledged before the disk filled is there and intact.
+        assert len(consume_partition(broker.bootstrap, topic, config={"check.crcs": True})) == written * 100
+    finally:
+        broker.stop()
+        subprocess.run(["umount", broker.data_dir], check=True)
