@@ -260,3 +260,30 @@ def test_a_full_disk_gives_kafka_storage_error_and_keeps_serving(broker_factory,
     finally:
         broker.stop()
         subprocess.run(["umount", broker.data_dir], check=True)
+
+
+def test_a_read_only_data_dir_stops_the_start_with_a_clear_error_and_loses_nothing(broker_factory, topic):
+    """As Kafka shuts down when all its log dirs have failed, a broker whose only data directory is
+    read-only does not start: it exits non-zero naming the directory, and once the disk is writable
+    again everything is there. (A disk that fills while running: the test above.)"""
+    broker = broker_factory(start=False)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", broker.data_dir], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs for the data directory: {mounted.stderr.decode().strip()}")
+    try:
+        broker.start()
+        create_topic(broker.bootstrap, topic)
+        assert [m.offset for m in produce(broker.bootstrap, topic, [b"kept"])] == [0]
+        assert broker.stop() == 0
+        subprocess.run(["mount", "-o", "remount,ro", broker.data_dir], check=True)
+        result = subprocess.run(broker.command(), capture_output=True, text=True, timeout=30)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, output[-2000:]
+        assert broker.data_dir in output and "Read-only file system" in output, output[-2000:]
+        subprocess.run(["mount", "-o", "remount,rw", broker.data_dir], check=True)
+        broker.start()
+        assert values(consume_partition(broker.bootstrap, topic)) == [b"kept"]
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", broker.data_dir])
+        broker.stop()
+        subprocess.run(["umount", broker.data_dir], check=True)
