@@ -85,14 +85,27 @@ extension ByteBuffer {
         writeUnsignedVarlong(UInt64(value))
     }
 
+    /// One buffer access for the whole varint: a `writeInteger` per byte costs an exclusivity check
+    /// each, which showed up as a tenth of the producer's profile.
     @inlinable
     public mutating func writeUnsignedVarlong(_ value: UInt64) {
-        var v = value
-        while v >= 0x80 {
-            writeInteger(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
+        writeWithUnsafeMutableBytes(minimumWritableBytes: 10) { out in
+            ByteBuffer.encodeUnsignedVarlong(value, into: out.baseAddress!)
         }
-        writeInteger(UInt8(v))
+    }
+
+    /// Writes `value` as an unsigned varint at `out`; returns the bytes written (1 to 10).
+    @inlinable
+    public static func encodeUnsignedVarlong(_ value: UInt64, into out: UnsafeMutableRawPointer) -> Int {
+        var v = value
+        var n = 0
+        while v >= 0x80 {
+            out.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, toByteOffset: n, as: UInt8.self)
+            v >>= 7
+            n += 1
+        }
+        out.storeBytes(of: UInt8(v), toByteOffset: n, as: UInt8.self)
+        return n + 1
     }
 
     /// A zigzag-encoded signed 32-bit varint (record fields).

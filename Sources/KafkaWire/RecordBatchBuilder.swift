@@ -26,7 +26,8 @@ public struct RecordBatchBuilder: Sendable {
         return size
     }
 
-    /// Appends a record; its offset delta is its position in the batch.
+    /// Appends a record; its offset delta is its position in the batch. The record is written with
+    /// one buffer access (a write per field would pay an exclusivity check each).
     public mutating func append(timestamp: Int64, key: [UInt8]?, value: [UInt8]?, headers: [(String, [UInt8]?)] = []) {
         if recordCount == 0 { firstTimestamp = timestamp }
         maxTimestamp = Swift.max(maxTimestamp, timestamp)
@@ -37,17 +38,37 @@ public struct RecordBatchBuilder: Sendable {
         for header in headers {
             size += ByteBuffer.varlongSize(Int64(header.0.utf8.count)) + header.0.utf8.count + Self.bytesSize(header.1)
         }
-        buffer.writeVarint(Int32(truncatingIfNeeded: size))
-        buffer.writeInteger(Int8(0))
-        buffer.writeVarlong(timestampDelta)
-        buffer.writeVarint(offsetDelta)
-        Self.writeBytes(key, into: &buffer)
-        Self.writeBytes(value, into: &buffer)
-        buffer.writeVarint(Int32(truncatingIfNeeded: headers.count))
-        for header in headers {
-            buffer.writeVarint(Int32(truncatingIfNeeded: header.0.utf8.count))
-            buffer.writeString(header.0)
-            Self.writeBytes(header.1, into: &buffer)
+        let total = ByteBuffer.varlongSize(Int64(size)) + size
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
+            var at = out.baseAddress!
+            func varlong(_ value: Int64) {
+                at += ByteBuffer.encodeUnsignedVarlong(UInt64(bitPattern: (value << 1) ^ (value >> 63)), into: at)
+            }
+            func bytes(_ bytes: UnsafeRawBufferPointer) {
+                guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+                at.copyMemory(from: base, byteCount: bytes.count)
+                at += bytes.count
+            }
+            func field(_ value: [UInt8]?) {
+                guard let value else { return varlong(-1) }
+                varlong(Int64(value.count))
+                value.withUnsafeBytes(bytes)
+            }
+            varlong(Int64(size))
+            at.storeBytes(of: 0, as: UInt8.self)  // attributes
+            at += 1
+            varlong(timestampDelta)
+            varlong(Int64(offsetDelta))
+            field(key)
+            field(value)
+            varlong(Int64(headers.count))
+            for header in headers {
+                var name = header.0
+                varlong(Int64(name.utf8.count))
+                name.withUTF8 { bytes(UnsafeRawBufferPointer($0)) }
+                field(header.1)
+            }
+            return at - out.baseAddress!
         }
         recordCount += 1
     }
@@ -94,11 +115,5 @@ public struct RecordBatchBuilder: Sendable {
     private static func bytesSize(_ bytes: [UInt8]?) -> Int {
         guard let bytes else { return 1 }
         return ByteBuffer.varlongSize(Int64(bytes.count)) + bytes.count
-    }
-
-    private static func writeBytes(_ bytes: [UInt8]?, into buffer: inout ByteBuffer) {
-        guard let bytes else { return buffer.writeVarint(-1) }
-        buffer.writeVarint(Int32(truncatingIfNeeded: bytes.count))
-        buffer.writeBytes(bytes)
     }
 }

@@ -21,6 +21,11 @@ public actor KafkaProducer {
     private var producerIdTask: Task<Void, Error>?
     var partitions: [TopicPartitionKey: PartitionQueue] = [:]
     private var sticky: [String: Int32] = [:]
+    /// The last topic's partition count and the last partition's queue: runs of records to one
+    /// topic and partition skip two dictionary lookups (string hashing) per record.
+    private var lastTopicCount: (topic: String, count: Int32)?
+    private var lastQueue: (key: TopicPartitionKey, queue: PartitionQueue)?
+    private var lastSticky: (topic: String, partition: Int32)?
     // What the producer knows of the cluster, kept here so a record costs no hop to the client actor.
     var leaders: [TopicPartitionKey: Int32] = [:]
     private var partitionCounts: [String: Int32] = [:]
@@ -89,22 +94,45 @@ public actor KafkaProducer {
         var ids: [ProducerMessageID] = []
         ids.reserveCapacity(records.count)
         let now = Self.nowMs()  // one CreateTime for the records of one call
-        for record in records {
-            var prepared = readyToAppend(record)
-            if prepared == nil { prepared = try await prepare(record) }
-            let (key, bytes) = prepared!
+        var index = 0
+        while index < records.count {
+            // As many records as can go without waiting, read in place (not copied out of the array).
+            index = records.withUnsafeBufferPointer { buffer in
+                var i = index
+                while i < buffer.count, let (key, bytes) = readyToAppend(buffer[i]) {
+                    nextMessageId += 1
+                    let id = ProducerMessageID(rawValue: nextMessageId)
+                    append(buffer[i], to: key, reserved: bytes, .report(id), now: now)
+                    ids.append(id)
+                    i += 1
+                }
+                return i
+            }
+            guard index < records.count else { break }
+            // One that has to wait: for the producer id, metadata or buffer space.
+            let record = records[index]
+            let (key, bytes) = try await prepare(record)
             nextMessageId += 1
             let id = ProducerMessageID(rawValue: nextMessageId)
             append(record, to: key, reserved: bytes, .report(id), now: now)
             ids.append(id)
+            index += 1
         }
         return ids
     }
 
     /// The synchronous path of `prepare`: producer id, partition count and buffer room all at hand.
     private func readyToAppend(_ record: ProducerRecord) -> (TopicPartitionKey, Int)? {
-        guard !closed, !configuration.enableIdempotence || producerId >= 0, spaceWaiters.isEmpty,
-              let count = partitionCounts[record.topic], let partition = try? partition(for: record, count: count) else { return nil }
+        guard !closed, !configuration.enableIdempotence || producerId >= 0, spaceWaiters.isEmpty else { return nil }
+        let count: Int32
+        if let last = lastTopicCount, last.topic == record.topic {
+            count = last.count
+        } else {
+            guard let known = partitionCounts[record.topic] else { return nil }
+            count = known
+            lastTopicCount = (record.topic, known)
+        }
+        guard let partition = try? partition(for: record, count: count) else { return nil }
         let bytes = RecordBatchBuilder.estimatedSize(keyCount: record.key?.count, valueCount: record.value?.count, headers: record.headers)
         guard bufferedBytes + bytes <= configuration.bufferMemory else { return nil }
         bufferedBytes += bytes
@@ -196,9 +224,14 @@ public actor KafkaProducer {
             return partition
         }
         if let key = record.key { return Partitioner.partition(forKey: key, count: count) }
-        if let current = sticky[record.topic], current < count { return current }
+        if let last = lastSticky, last.topic == record.topic, last.partition < count { return last.partition }
+        if let current = sticky[record.topic], current < count {
+            lastSticky = (record.topic, current)
+            return current
+        }
         let chosen = Int32.random(in: 0..<count)
         sticky[record.topic] = chosen
+        lastSticky = (record.topic, chosen)
         return chosen
     }
 
@@ -220,6 +253,7 @@ public actor KafkaProducer {
     /// Takes the leaders, partition counts and topic ids of fresh metadata.
     func absorb(_ metadata: ClusterMetadata) {
         metadataRefreshedAt = .now
+        lastTopicCount = nil
         for (name, topic) in metadata.topics where !topic.partitions.isEmpty {
             partitionCounts[name] = Int32(topic.partitions.count)
             topicIds[name] = topic.id
@@ -233,11 +267,17 @@ public actor KafkaProducer {
 
     private func append(_ record: ProducerRecord, to key: TopicPartitionKey, reserved: Int, _ completion: RecordCompletion,
                         now: Int64? = nil) {
-        let queue = partitions[key] ?? {
-            let created = PartitionQueue()
-            partitions[key] = created
-            return created
-        }()
+        let queue: PartitionQueue
+        if let last = lastQueue, last.key.partition == key.partition, last.key.topic == key.topic {
+            queue = last.queue
+        } else {
+            queue = partitions[key] ?? {
+                let created = PartitionQueue()
+                partitions[key] = created
+                return created
+            }()
+            lastQueue = (key, queue)
+        }
         if let open = queue.open, open.recordCount > 0, open.builder.sizeInBytes + reserved > configuration.batchSize {
             close(queue)
         }
@@ -250,8 +290,7 @@ public actor KafkaProducer {
         }()
         let timestamp = record.timestamp ?? now ?? Self.nowMs()
         batch.builder.append(timestamp: timestamp, key: record.key, value: record.value, headers: record.headers)
-        batch.completions.append(completion)
-        batch.timestamps.append(timestamp)
+        batch.completions.append(completion, timestamp: timestamp)
         batch.reservedBytes += reserved
         if batch.builder.sizeInBytes >= configuration.batchSize {
             close(queue)
@@ -264,7 +303,10 @@ public actor KafkaProducer {
         guard let batch = queue.open else { return }
         queue.open = nil
         queue.ready.append(batch)
-        if sticky[batch.partition.topic] == batch.partition.partition { sticky[batch.partition.topic] = nil }
+        if sticky[batch.partition.topic] == batch.partition.partition {
+            sticky[batch.partition.topic] = nil
+            lastSticky = nil
+        }
     }
 
     /// One timer for all partitions: closes the batches that lingered long enough.
@@ -303,11 +345,11 @@ public actor KafkaProducer {
     func complete(_ batch: ProducerBatch, _ result: Result<(baseOffset: Int64, logAppendTime: Int64), KafkaClientError>) {
         let topic = batch.partition.topic
         var delivered: [DeliveryReport] = []
-        for (index, completion) in batch.completions.enumerated() {
+        batch.completions.forEach { index, completion, timestamp in
             let outcome = result.map { answer in
                 RecordMetadata(topic: topic, partition: batch.partition.partition,
                                offset: answer.baseOffset < 0 ? -1 : answer.baseOffset + Int64(index),
-                               timestamp: answer.logAppendTime >= 0 ? answer.logAppendTime : batch.timestamps[index])
+                               timestamp: answer.logAppendTime >= 0 ? answer.logAppendTime : timestamp)
             }
             switch completion {
             case .waiter(let continuation): continuation.resume(with: outcome.mapError { $0 as Error })
