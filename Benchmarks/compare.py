@@ -29,6 +29,7 @@ import datetime
 import importlib.util
 import json
 import os
+import resource
 import shlex
 import shutil
 import signal
@@ -54,6 +55,7 @@ SAMPLE_INTERVAL = 0.05  # seconds between RSS samples
 PRODUCE_CHUNK = 1000  # records per produce_batch() call
 CONSUME_CHUNK = 10_000  # records per consume() call
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+LOADS = ("produce", "consume", "produce (kafka-bench)", "consume (kafka-bench)")
 
 
 class BenchError(Exception):
@@ -349,7 +351,27 @@ def consume(broker: BrokerProcess, topic: str, n: int, timeout: float) -> dict:
     return {"seconds": elapsed, **usage, **({"notes": notes} if notes else {})}
 
 
-def run(name: str, binary: str, size: int, n: int, timeout: float) -> list[dict]:
+def kafka_bench(binary: str, broker: BrokerProcess, mode: str, args: list[str], timeout: float) -> dict:
+    """One kafka-bench run (our Swift clients) under the phase monitor; its own clock (from the first
+    record, after connecting) gives the elapsed time, its rusage the client CPU."""
+    out = tempfile.mktemp(suffix=".json")
+    monitor = PhaseMonitor(broker)
+    monitor.start()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    try:
+        subprocess.run([binary, mode, "--bootstrap-server", broker.bootstrap, "--json", out, *args],
+                       check=True, timeout=timeout, stdout=subprocess.DEVNULL)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
+        raise broker.fail(f"kafka-bench {mode}: {e}") from e
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    usage = monitor.stop()
+    usage["client_cpu_s"] = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2)
+    result = json.loads(Path(out).read_text())
+    os.unlink(out)
+    return {"seconds": result["seconds"], **usage}
+
+
+def run(name: str, binary: str, size: int, n: int, timeout: float, bench: str | None = None) -> list[dict]:
     """One fresh broker: create the topic, produce N records, consume them. Returns one result per
     phase; a failure is recorded in the results (and the broker's log kept) instead of raised."""
     base = {"broker": name, "record_bytes": size, "records": n}
@@ -365,13 +387,23 @@ def run(name: str, binary: str, size: int, n: int, timeout: float) -> list[dict]
                     produced["notes"] = [f"topic {base['topic_creation']}"]
                 results.append({**base, "load": "produce", **produced})
                 results.append({**base, "load": "consume", **consume(broker, topic, n, timeout)})
+                if bench:
+                    # The same loads through our Swift clients, on a topic of their own. kafka-bench
+                    # produce sends one warm-up record before its clock starts, so N-1 are timed.
+                    swift_topic = f"bench-{size}-swift"
+                    create_topic(broker, swift_topic)
+                    results.append({**base, "load": "produce (kafka-bench)", **kafka_bench(bench, broker, "produce", [
+                        "--topic", swift_topic, "--count", str(n - 1), "--record-size", str(size), "--acks=1",
+                        "--disable-idempotence", "--batch-size", "1000000", "--linger-ms", "5"], timeout)})
+                    results.append({**base, "load": "consume (kafka-bench)", **kafka_bench(bench, broker, "consume", [
+                        "--topic", swift_topic, "--count", str(n), "--record-size", str(size)], timeout)})
             except KafkaException as e:  # a client call that failed outright, e.g. a metadata timeout
                 raise broker.fail(f"client error: {e}") from e
     except BenchError as e:
         print(f"  FAILED: {e}", file=sys.stderr)
         done = {r["load"] for r in results}
         results += [{**base, "load": load, "error": str(e).splitlines()[0]}
-                    for load in ("produce", "consume") if load not in done]
+                    for load in LOADS if load not in done and (bench or "kafka-bench" not in load)]
     for r in (r for r in results if "error" not in r):
         r["records_per_s"] = round(n / r["seconds"])
         r["mb_per_s"] = round(n * size / r["seconds"] / 1e6, 1)
@@ -430,7 +462,7 @@ COLUMNS = [  # header, result key, format
 def markdown(results: list[dict], meta: dict) -> str:
     m = meta["machine"]
     lines = [
-        "## Throughput against Tansu (librdkafka load)", "",
+        "## Throughput against Tansu (librdkafka and kafka-bench loads)", "",
         f"Command: `{meta['command']}`, {meta['date']}.",
         f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB RAM, Linux {m['kernel']}; "
         f"brokers and client share it (1-minute load average at the start: {m['load_average']}).",
@@ -442,13 +474,16 @@ def markdown(results: list[dict], meta: dict) -> str:
         "~1 MB batches, no compression) and then consumed from the beginning with assign(). "
         "MB/s counts record values (10^6 bytes); peak RSS and CPU seconds are the broker process's "
         "during that phase, client CPU is the Python/librdkafka process's (when it nears the elapsed "
-        "time, the client, not the broker, is the bottleneck). The ratio rows are MiniBroker / Tansu.",
+        "time, the client, not the broker, is the bottleneck). The ratio rows are MiniBroker / Tansu. "
+        "Rows marked kafka-bench run the same loads through our Swift clients (`kafka-bench produce` "
+        "with acks=1, no idempotence, linger.ms=5, 1 MB batches; `kafka-bench consume` with assign), "
+        "on a second topic of the same broker.",
         "",
         "| load | record size | records | broker | " + " | ".join(h for h, _, _ in COLUMNS) + " |",
         "| --- | ---: | ---: | --- |" + " ---: |" * len(COLUMNS),
     ]
     sizes = sorted({r["record_bytes"] for r in results})
-    for load, size in ((load, size) for load in ("produce", "consume") for size in sizes):
+    for load, size in ((load, size) for load in LOADS for size in sizes):
         rows = {r["broker"]: r for r in results if r["load"] == load and r["record_bytes"] == size}
         for name in BROKERS:
             r = rows.get(name)
@@ -487,6 +522,8 @@ def main() -> int:
     parser.add_argument("--brokers", default=",".join(BROKERS), help="which brokers to run, comma-separated")
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds allowed per produce or consume phase")
+    parser.add_argument("--kafka-bench", default=str(REPO / ".build/release/kafka-bench"),
+                        help="our load generator, run beside librdkafka (\"\" to skip)")
     parser.add_argument("--output", default="BENCHMARKS-section.md", help="markdown fragment to write")
     parser.add_argument("--json", default="compare-results.json", help="JSON results file to write")
     args = parser.parse_args()
@@ -516,13 +553,16 @@ def main() -> int:
         "confluent_kafka": confluent_kafka.__version__, "librdkafka": librdkafka_version()[0],
     }
 
+    bench = os.path.abspath(args.kafka_bench) if args.kafka_bench else None
+    if bench and not os.access(bench, os.X_OK):
+        parser.error(f"kafka-bench binary {bench!r} is not executable (build it, or pass --kafka-bench \"\")")
     if (load := meta["machine"]["load_average"]) > 0.5:
         print(f"warning: load average {load}: other processes will skew the figures", file=sys.stderr)
     results = []
     for name in names:
         for size, n in zip(sizes, counts):
             print(f"{name}: {n:,} records of {size} B", flush=True)
-            results += run(name, binaries[name], size, n, args.timeout)
+            results += run(name, binaries[name], size, n, args.timeout, bench)
 
     fragment = markdown(results, meta)
     print("\n" + fragment)
