@@ -68,6 +68,7 @@ test: deps check-generated test-swift test-interop
 # MiniBroker against Tansu with the same librdkafka load; prints the markdown for BENCHMARKS.md.
 bench-compare: deps
 	swift build -c release --product minibroker
+	swift build -c release --product kafka-bench
 	python3 Benchmarks/compare.py --minibroker .build/release/minibroker --output BENCHMARKS-compare.md --json BENCHMARKS-compare.json
 
 bench: deps
