@@ -67,9 +67,12 @@ test: deps check-generated test-swift test-interop
 
 # MiniBroker against Tansu with the same librdkafka load; prints the markdown for BENCHMARKS.md.
 bench-compare: deps
+	@command -v iperf3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null; }
+	@python3 -c "import matplotlib" 2>/dev/null || pip install -q --root-user-action=ignore matplotlib
 	swift build -c release --product minibroker
 	swift build -c release --product kafka-bench
 	python3 Benchmarks/compare.py --minibroker .build/release/minibroker --output BENCHMARKS-compare.md --json BENCHMARKS-compare.json
+	@echo "chart: BENCHMARKS-compare.png"
 
 bench: deps
 	cd Benchmarks && swift package --disable-sandbox benchmark --format markdown

@@ -420,6 +420,66 @@ def run(name: str, binary: str, size: int, n: int, timeout: float, bench: str | 
 # Report
 # --------------------------------------------------------------------------------------------
 
+def loopback_ceiling() -> float | None:
+    """Loopback TCP throughput in MB/s: iperf3 for 3 s, one stream, on a free port (None without iperf3)."""
+    if not shutil.which("iperf3"):
+        return None
+    port = free_port()
+    server = subprocess.Popen(["iperf3", "-s", "-1", "-B", HOST, "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        out = subprocess.run(["iperf3", "-c", HOST, "-p", str(port), "-t", "3", "-J"], capture_output=True, text=True, timeout=30)
+        return round(json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"] / 8 / 1e6, 1)
+    finally:
+        server.kill()
+        server.wait()
+
+
+def disk_ceiling() -> float:
+    """Sequential write with fdatasync in MB/s: dd of 1 GiB into the temporary directory the brokers use."""
+    target = os.path.join(tempfile.mkdtemp(prefix="compare-dd-"), "dd.bin")
+    try:
+        t0 = time.perf_counter()
+        subprocess.run(["dd", "if=/dev/zero", f"of={target}", "bs=1M", "count=1024", "conv=fdatasync"],
+                       check=True, capture_output=True, timeout=600)
+        return round((1 << 30) / (time.perf_counter() - t0) / 1e6, 1)
+    finally:
+        shutil.rmtree(os.path.dirname(target), ignore_errors=True)
+
+
+def chart(results: list[dict], meta: dict, path: str) -> bool:
+    """Throughput (MB/s) by record size, one bar per broker and load, the ceilings as lines."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("note: matplotlib is missing, no chart (pip install matplotlib)", file=sys.stderr)
+        return False
+    sizes = sorted({r["record_bytes"] for r in results})
+    fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 4.5), squeeze=False)
+    for ax, size in zip(axes[0], sizes):
+        labels = [load for load in LOADS if any(r["load"] == load and r["record_bytes"] == size for r in results)]
+        width = 0.8 / len(BROKERS)
+        for k, name in enumerate(BROKERS):
+            values = [next((r.get("mb_per_s", 0) for r in results if r["broker"] == name and r["load"] == load
+                            and r["record_bytes"] == size), 0) for load in labels]
+            ax.bar([i + k * width for i in range(len(labels))], values, width, label=name)
+        for key, style, text in (("loopback_mb_s", "--", "loopback TCP (iperf3)"), ("disk_mb_s", ":", "disk write (dd, fdatasync)")):
+            if meta.get(key):
+                ax.axhline(meta[key], linestyle=style, color="grey", linewidth=1)
+                ax.text(len(labels) - 0.5, meta[key], text, ha="right", va="bottom", fontsize=8, color="grey")
+        ax.set_xticks([i + width * (len(BROKERS) - 1) / 2 for i in range(len(labels))])
+        ax.set_xticklabels([l.replace(" (", "\n(") for l in labels], fontsize=8)
+        ax.set_title(f"{human_size(size)} records")
+        ax.set_ylabel("MB/s of record values")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"MiniBroker vs Tansu, {meta['date']}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
 def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), "?")
@@ -478,6 +538,8 @@ def markdown(results: list[dict], meta: dict) -> str:
         "Rows marked kafka-bench run the same loads through our Swift clients (`kafka-bench produce` "
         "with acks=1, no idempotence, linger.ms=5, 1 MB batches; `kafka-bench consume` with assign), "
         "on a second topic of the same broker.",
+        f"Ceilings measured in the same run: loopback TCP {meta.get('loopback_mb_s') or 'n/a'} MB/s (iperf3, one "
+        f"stream, 3 s); disk write {meta.get('disk_mb_s')} MB/s (dd 1 GiB, conv=fdatasync, same temporary directory).",
         "",
         "| load | record size | records | broker | " + " | ".join(h for h, _, _ in COLUMNS) + " |",
         "| --- | ---: | ---: | --- |" + " ---: |" * len(COLUMNS),
@@ -558,12 +620,19 @@ def main() -> int:
         parser.error(f"kafka-bench binary {bench!r} is not executable (build it, or pass --kafka-bench \"\")")
     if (load := meta["machine"]["load_average"]) > 0.5:
         print(f"warning: load average {load}: other processes will skew the figures", file=sys.stderr)
+    print("ceilings: loopback TCP (iperf3) and disk write (dd with fdatasync)", flush=True)
+    meta["loopback_mb_s"] = loopback_ceiling()
+    meta["disk_mb_s"] = disk_ceiling()
+    print(f"  loopback {meta['loopback_mb_s']} MB/s, disk {meta['disk_mb_s']} MB/s", flush=True)
     results = []
     for name in names:
         for size, n in zip(sizes, counts):
             print(f"{name}: {n:,} records of {size} B", flush=True)
             results += run(name, binaries[name], size, n, args.timeout, bench)
 
+    chart_path = str(Path(args.output).with_suffix(".png"))
+    if chart(results, meta, chart_path):
+        print(f"wrote {chart_path}")
     fragment = markdown(results, meta)
     print("\n" + fragment)
     Path(args.output).write_text(fragment)
