@@ -26,8 +26,17 @@ extension KafkaConsumer {
                 try await Task.sleep(for: .milliseconds(50))
                 continue
             }
-            try await initializePositions(fetchable)
-            let records = try await fetch(fetchable)
+            let records: [ConsumerRecord]
+            do {
+                try await initializePositions(fetchable)
+                records = try await fetch(fetchable)
+            } catch let error as KafkaClientError where error.kind.isRetriableConnectionProblem {
+                // A connection cut (a broker restart, or `close()` from another task) is retried, not
+                // thrown at the application: the next turn reconnects, or ends when closed.
+                if closed { return false }
+                try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
+                continue
+            }
             if !records.isEmpty {
                 fetched.start(records)
                 return true
@@ -235,6 +244,16 @@ extension KafkaConsumer {
         }
         if let error = batches.error { throw KafkaClientError(.protocolViolation, "a record batch of \(partition) is malformed: \(error)") }
         return next
+    }
+}
+
+extension KafkaClientError.Kind {
+    /// The connection went away or an answer did not come in time: worth another try.
+    var isRetriableConnectionProblem: Bool {
+        switch self {
+        case .connection, .timeout, .closed: return true
+        default: return false
+        }
     }
 }
 
