@@ -240,8 +240,9 @@ def test_kafka_python_group_consumer(broker, topic):
                 break
         assert sorted(values) == sorted(b"m%d" % i for i in range(90))
         consumer.commit()
-        committed = consumer.committed(KpTopicPartition(topic, 0))
-        assert committed is not None and committed > 0
+        # Keyless records may all land in one partition: the commits of all three account for the 90.
+        committed = [consumer.committed(KpTopicPartition(topic, p)) or 0 for p in range(3)]
+        assert sum(committed) == 90, committed
     finally:
         consumer.close()
 
