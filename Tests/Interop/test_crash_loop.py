@@ -10,7 +10,6 @@ import signal
 import threading
 import time
 
-import pytest
 from confluent_kafka import Producer
 
 from clients import LOG, consume_partition, create_topic

@@ -2,6 +2,7 @@
 connections, and 100,000 mutated frames made from real client requests, after which the broker is still
 up, its memory bounded, and a normal client works."""
 
+import contextlib
 import random
 import socket
 import struct
@@ -15,12 +16,12 @@ from confluent_kafka import Consumer, Producer
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
-from broker import free_port
+from broker import HOST, free_port
 from clients import LOG, consume_partition, create_topic, produce, values
 from kafka_raw import (API_VERSIONS, Connection, Reader, api_versions_v3_body, build_batch, parse_api_versions,
                        produce_v3)
+from proxy import Proxy
 
-HOST = "127.0.0.1"
 KAFKA_STORAGE_ERROR = 56
 
 
@@ -85,48 +86,22 @@ def test_a_thousand_concurrent_connections_are_served(broker_factory):
             c.close()
 
 
-class RecordingProxy:
-    """Forwards connections to the broker and keeps every request frame the clients sent."""
+class RecordingProxy(Proxy):
+    """Keeps every request frame the clients sent."""
 
     def __init__(self, port, target_port):
-        self.target_port = target_port
         self.frames = []
-        self.lock = threading.Lock()
-        self.listener = socket.create_server((HOST, port))
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(port, target_port)
 
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection((HOST, self.target_port))
-            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
-
-    def _pipe(self, source, destination, record):
-        pending = b""
-        try:
-            while data := source.recv(65536):
-                if record:
-                    pending += data
-                    while len(pending) >= 4 and len(pending) >= 4 + struct.unpack(">i", pending[:4])[0]:
-                        size = struct.unpack(">i", pending[:4])[0]
-                        with self.lock:
-                            self.frames.append(pending[4:4 + size])
-                        pending = pending[4 + size:]
-                destination.sendall(data)
-        except OSError:
-            pass
-        for s in (source, destination):
-            try:
-                s.close()
-            except OSError:
-                pass
-
-    def close(self):
-        self.listener.close()
+    def on_request(self, data, state):
+        pending = state.get("pending", b"") + data
+        while len(pending) >= 4 and len(pending) >= 4 + struct.unpack(">i", pending[:4])[0]:
+            size = struct.unpack(">i", pending[:4])[0]
+            with self.lock:
+                self.frames.append(pending[4:4 + size])
+            pending = pending[4 + size:]
+        state["pending"] = pending
+        return True
 
 
 def record_real_client_requests(broker_factory):
@@ -234,12 +209,24 @@ def test_a_hundred_thousand_mutated_frames_do_not_knock_the_broker_over(broker_f
     proxy.close()
 
 
+@contextlib.contextmanager
+def data_dir_on_tmpfs(broker, size):
+    """A tmpfs of `size` mounted on the data directory of a broker not started yet; afterwards the broker is
+    stopped and the tmpfs unmounted (made writable first, should the test have left it read-only)."""
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", broker.data_dir], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a {size} tmpfs for the data directory: {mounted.stderr.decode().strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", broker.data_dir], capture_output=True)
+        broker.stop()
+        subprocess.run(["umount", broker.data_dir], check=True)
+
+
 def test_a_full_disk_gives_kafka_storage_error_and_keeps_serving(broker_factory, topic):
     broker = broker_factory(start=False)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", broker.data_dir], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a 4 MB tmpfs for the data directory: {mounted.stderr.decode().strip()}")
-    try:
+    with data_dir_on_tmpfs(broker, "4m"):
         broker.start()
         create_topic(broker.bootstrap, topic)
         batch = build_batch([b"x" * 1000] * 100)  # about 100 KB
@@ -257,9 +244,6 @@ def test_a_full_disk_gives_kafka_storage_error_and_keeps_serving(broker_factory,
         assert "No space left on device" in broker.log_text()
         # Everything acknowledged before the disk filled is there and intact.
         assert len(consume_partition(broker.bootstrap, topic, config={"check.crcs": True})) == written * 100
-    finally:
-        broker.stop()
-        subprocess.run(["umount", broker.data_dir], check=True)
 
 
 def test_a_read_only_data_dir_stops_the_start_with_a_clear_error_and_loses_nothing(broker_factory, topic):
@@ -267,10 +251,7 @@ def test_a_read_only_data_dir_stops_the_start_with_a_clear_error_and_loses_nothi
     read-only does not start: it exits non-zero naming the directory, and once the disk is writable
     again everything is there. (A disk that fills while running: the test above.)"""
     broker = broker_factory(start=False)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", broker.data_dir], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs for the data directory: {mounted.stderr.decode().strip()}")
-    try:
+    with data_dir_on_tmpfs(broker, "16m"):
         broker.start()
         create_topic(broker.bootstrap, topic)
         assert [m.offset for m in produce(broker.bootstrap, topic, [b"kept"])] == [0]
@@ -283,7 +264,3 @@ def test_a_read_only_data_dir_stops_the_start_with_a_clear_error_and_loses_nothi
         subprocess.run(["mount", "-o", "remount,rw", broker.data_dir], check=True)
         broker.start()
         assert values(consume_partition(broker.bootstrap, topic)) == [b"kept"]
-    finally:
-        subprocess.run(["mount", "-o", "remount,rw", broker.data_dir])
-        broker.stop()
-        subprocess.run(["umount", broker.data_dir], check=True)

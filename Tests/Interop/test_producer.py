@@ -4,10 +4,8 @@ and with idempotence, connections cut while requests are in flight produce neith
 
 import json
 import os
-import socket
 import struct
 import subprocess
-import threading
 import uuid
 import warnings
 
@@ -16,6 +14,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer
 from confluent_kafka import TopicPartition as CKTopicPartition
 
 from broker import HOST, Broker, Tansu, free_port
+from proxy import Proxy
 from test_user_events import user_events
 
 with warnings.catch_warnings():
@@ -127,54 +126,22 @@ def test_keys_land_in_the_java_clients_partitions(any_broker):
     assert len({partition for partition, _, _ in records}) == 6
 
 
-class CuttingProxy:
-    """Forwards 127.0.0.1 connections to the broker and, every `every` bytes of answers, swallows the next answer
-    chunk and cuts both sides: the broker wrote those requests, the producer never hears so and retries."""
+class CuttingProxy(Proxy):
+    """Every `every` bytes of answers on a connection, swallows the next answer chunk and cuts both sides:
+    the broker wrote those requests, the producer never hears so and retries."""
 
     def __init__(self, port, target_port, every):
-        self.target_port = target_port
         self.every = every
-        self.port = port
         self.cuts = 0
-        self.listener = socket.create_server((HOST, self.port))
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(port, target_port)
 
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection((HOST, self.target_port))
-            state = {"answered": 0}
-            threading.Thread(target=self._pipe, args=(client, upstream, None), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, state), daemon=True).start()
-
-    def _pipe(self, source, destination, state):
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                if state is not None:
-                    state["answered"] += len(data)
-                    if state["answered"] > self.every:
-                        with self.lock:
-                            self.cuts += 1
-                        break  # drop this answer and cut
-                destination.sendall(data)
-        except OSError:
-            pass
-        for s in (source, destination):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
-
-    def close(self):
-        self.listener.close()
+    def on_answer(self, data, state):
+        state["answered"] = state.get("answered", 0) + len(data)
+        if state["answered"] <= self.every:
+            return True
+        with self.lock:
+            self.cuts += 1
+        return False  # drop this answer and cut
 
 
 def test_idempotent_retries_after_cut_connections_leave_no_duplicates(broker_factory):
