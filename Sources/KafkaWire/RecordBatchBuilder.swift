@@ -40,37 +40,42 @@ public struct RecordBatchBuilder: Sendable {
         }
         let total = ByteBuffer.varlongSize(Int64(size)) + size
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
-            var at = out.baseAddress!
-            func varlong(_ value: Int64) {
-                at += ByteBuffer.encodeUnsignedVarlong(UInt64(bitPattern: (value << 1) ^ (value >> 63)), into: at)
-            }
-            func bytes(_ bytes: UnsafeRawBufferPointer) {
-                guard let base = bytes.baseAddress, bytes.count > 0 else { return }
-                at.copyMemory(from: base, byteCount: bytes.count)
-                at += bytes.count
-            }
-            func field(_ value: [UInt8]?) {
-                guard let value else { return varlong(-1) }
-                varlong(Int64(value.count))
-                value.withUnsafeBytes(bytes)
-            }
-            varlong(Int64(size))
+            // Each helper returns the position after what it wrote: nothing mutable is captured,
+            // which would cost a dynamic exclusivity check per field.
+            var at = Self.putVarlong(Int64(size), at: out.baseAddress!)
             at.storeBytes(of: 0, as: UInt8.self)  // attributes
-            at += 1
-            varlong(timestampDelta)
-            varlong(Int64(offsetDelta))
-            field(key)
-            field(value)
-            varlong(Int64(headers.count))
+            at = Self.putVarlong(timestampDelta, at: at + 1)
+            at = Self.putVarlong(Int64(offsetDelta), at: at)
+            at = Self.putField(key, at: at)
+            at = Self.putField(value, at: at)
+            at = Self.putVarlong(Int64(headers.count), at: at)
             for header in headers {
                 var name = header.0
-                varlong(Int64(name.utf8.count))
-                name.withUTF8 { bytes(UnsafeRawBufferPointer($0)) }
-                field(header.1)
+                at = Self.putVarlong(Int64(name.utf8.count), at: at)
+                let nameAt = at
+                at = name.withUTF8 { Self.putBytes(UnsafeRawBufferPointer($0), at: nameAt) }
+                at = Self.putField(header.1, at: at)
             }
             return at - out.baseAddress!
         }
         recordCount += 1
+    }
+
+    private static func putVarlong(_ value: Int64, at: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        at + ByteBuffer.encodeUnsignedVarlong(UInt64(bitPattern: (value << 1) ^ (value >> 63)), into: at)
+    }
+
+    private static func putBytes(_ bytes: UnsafeRawBufferPointer, at: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return at }
+        at.copyMemory(from: base, byteCount: bytes.count)
+        return at + bytes.count
+    }
+
+    /// A record's key or value: its length (-1 for null) and its bytes.
+    private static func putField(_ value: [UInt8]?, at: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        guard let value else { return putVarlong(-1, at: at) }
+        let after = putVarlong(Int64(value.count), at: at)
+        return value.withUnsafeBytes { putBytes($0, at: after) }
     }
 
     /// The finished batch (base offset 0) with the producer's identity and first sequence.

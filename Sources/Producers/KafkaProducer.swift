@@ -41,7 +41,7 @@ public actor KafkaProducer {
     private var nextWaiterId = 0
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
     private var nextMessageId: UInt64 = 0
-    private let reports: AsyncStream<[DeliveryReport]>.Continuation?
+    private let reports: AsyncStream<DeliveryReportBatch>.Continuation?
     private var closed = false
     private var lingerSweepScheduled = false
     var wakeScheduled: ContinuousClock.Instant?
@@ -55,11 +55,11 @@ public actor KafkaProducer {
 
     /// A producer whose `produce` outcomes arrive on the returned sequence.
     public static func makeProducerWithDeliveryReports(configuration: KafkaProducerConfiguration) throws -> (KafkaProducer, DeliveryReports) {
-        let (stream, continuation) = AsyncStream.makeStream(of: [DeliveryReport].self)
+        let (stream, continuation) = AsyncStream.makeStream(of: DeliveryReportBatch.self)
         return (try KafkaProducer(configuration: configuration, reports: continuation), DeliveryReports(stream: stream))
     }
 
-    private init(configuration: KafkaProducerConfiguration, reports: AsyncStream<[DeliveryReport]>.Continuation?) throws {
+    private init(configuration: KafkaProducerConfiguration, reports: AsyncStream<DeliveryReportBatch>.Continuation?) throws {
         try configuration.validate()
         self.configuration = configuration
         self.reports = reports
@@ -72,7 +72,7 @@ public actor KafkaProducer {
     public func send(_ record: ProducerRecord) async throws -> RecordMetadata {
         let (key, bytes) = try await prepare(record)
         return try await withCheckedThrowingContinuation { continuation in
-            append(record, to: key, reserved: bytes, .waiter(continuation))
+            append(record, to: key, reserved: bytes) { $0.appendWaiter(continuation, timestamp: $1) }
         }
     }
 
@@ -83,7 +83,7 @@ public actor KafkaProducer {
         let (key, bytes) = try await prepare(record)
         nextMessageId += 1
         let id = ProducerMessageID(rawValue: nextMessageId)
-        append(record, to: key, reserved: bytes, .report(id))
+        append(record, to: key, reserved: bytes) { $0.appendReport(id, timestamp: $1) }
         return id
     }
 
@@ -96,13 +96,33 @@ public actor KafkaProducer {
         let now = Self.nowMs()  // one CreateTime for the records of one call
         var index = 0
         while index < records.count {
-            // As many records as can go without waiting, read in place (not copied out of the array).
+            // As many records as can go without waiting, read in place (fields borrowed through the
+            // pointer: copying a `ProducerRecord` retains each of its four references).
+            // The batch the last record went to stays at hand while the next ones go to the same
+            // partition (nothing here suspends, so only this loop can close it).
             index = records.withUnsafeBufferPointer { buffer in
                 var i = index
-                while i < buffer.count, let (key, bytes) = readyToAppend(buffer[i]) {
+                var target: (queue: PartitionQueue, batch: ProducerBatch)?
+                let batchSize = configuration.batchSize
+                while i < buffer.count {
+                    let record = buffer.baseAddress! + i
+                    guard let (partition, bytes) = readyToAppend(record) else { break }
                     nextMessageId += 1
                     let id = ProducerMessageID(rawValue: nextMessageId)
-                    append(buffer[i], to: key, reserved: bytes, .report(id), now: now)
+                    if let batch = target?.batch, batch.partition.partition == partition, batch.partition.topic == record.pointee.topic,
+                       batch.contents.builder.sizeInBytes + bytes <= batchSize {
+                        batch.contents.append(timestamp: record.pointee.timestamp ?? now, key: record.pointee.key, value: record.pointee.value,
+                                              headers: record.pointee.headers, reserved: bytes, report: id)
+                        if batch.contents.builder.sizeInBytes >= batchSize {
+                            close(target!.queue)
+                            target = nil
+                            drain()
+                        }
+                    } else {
+                        target = append(timestamp: record.pointee.timestamp, key: record.pointee.key, value: record.pointee.value,
+                                        headers: record.pointee.headers, to: TopicPartitionKey(topic: record.pointee.topic, partition: partition),
+                                        reserved: bytes, now: now) { $0.appendReport(id, timestamp: $1) }
+                    }
                     ids.append(id)
                     i += 1
                 }
@@ -114,7 +134,7 @@ public actor KafkaProducer {
             let (key, bytes) = try await prepare(record)
             nextMessageId += 1
             let id = ProducerMessageID(rawValue: nextMessageId)
-            append(record, to: key, reserved: bytes, .report(id), now: now)
+            append(record, to: key, reserved: bytes, now: now) { $0.appendReport(id, timestamp: $1) }
             ids.append(id)
             index += 1
         }
@@ -122,21 +142,23 @@ public actor KafkaProducer {
     }
 
     /// The synchronous path of `prepare`: producer id, partition count and buffer room all at hand.
-    private func readyToAppend(_ record: ProducerRecord) -> (TopicPartitionKey, Int)? {
+    private func readyToAppend(_ record: UnsafePointer<ProducerRecord>) -> (partition: Int32, bytes: Int)? {
         guard !closed, !configuration.enableIdempotence || producerId >= 0, spaceWaiters.isEmpty else { return nil }
         let count: Int32
-        if let last = lastTopicCount, last.topic == record.topic {
+        if let last = lastTopicCount, last.topic == record.pointee.topic {
             count = last.count
         } else {
-            guard let known = partitionCounts[record.topic] else { return nil }
+            guard let known = partitionCounts[record.pointee.topic] else { return nil }
             count = known
-            lastTopicCount = (record.topic, known)
+            lastTopicCount = (record.pointee.topic, known)
         }
-        guard let partition = try? partition(for: record, count: count) else { return nil }
-        let bytes = RecordBatchBuilder.estimatedSize(keyCount: record.key?.count, valueCount: record.value?.count, headers: record.headers)
+        guard let partition = try? partition(topic: record.pointee.topic, partition: record.pointee.partition, key: record.pointee.key,
+                                             count: count) else { return nil }
+        let bytes = RecordBatchBuilder.estimatedSize(keyCount: record.pointee.key?.count, valueCount: record.pointee.value?.count,
+                                                     headers: record.pointee.headers)
         guard bufferedBytes + bytes <= configuration.bufferMemory else { return nil }
         bufferedBytes += bytes
-        return (TopicPartitionKey(topic: record.topic, partition: partition), bytes)
+        return (partition, bytes)
     }
 
     /// Sends everything buffered now and waits until it is acknowledged or failed.
@@ -211,27 +233,27 @@ public actor KafkaProducer {
             absorb(try await client.refreshMetadata(topics: [record.topic]))
             count = partitionCounts[record.topic] ?? count
         }
-        return try partition(for: record, count: count!)
+        return try partition(topic: record.topic, partition: record.partition, key: record.key, count: count!)
     }
 
     /// The record's own partition, its key's (murmur2), or the topic's sticky one (KIP-480: one
     /// partition until its batch closes).
-    private func partition(for record: ProducerRecord, count: Int32) throws -> Int32 {
-        if let partition = record.partition {
+    private func partition(topic: String, partition: Int32?, key: [UInt8]?, count: Int32) throws -> Int32 {
+        if let partition {
             guard partition >= 0 && partition < count else {
-                throw KafkaClientError(.broker(.unknownTopicOrPartition), "topic '\(record.topic)' has no partition \(partition)")
+                throw KafkaClientError(.broker(.unknownTopicOrPartition), "topic '\(topic)' has no partition \(partition)")
             }
             return partition
         }
-        if let key = record.key { return Partitioner.partition(forKey: key, count: count) }
-        if let last = lastSticky, last.topic == record.topic, last.partition < count { return last.partition }
-        if let current = sticky[record.topic], current < count {
-            lastSticky = (record.topic, current)
+        if let key { return Partitioner.partition(forKey: key, count: count) }
+        if let last = lastSticky, last.topic == topic, last.partition < count { return last.partition }
+        if let current = sticky[topic], current < count {
+            lastSticky = (topic, current)
             return current
         }
         let chosen = Int32.random(in: 0..<count)
-        sticky[record.topic] = chosen
-        lastSticky = (record.topic, chosen)
+        sticky[topic] = chosen
+        lastSticky = (topic, chosen)
         return chosen
     }
 
@@ -265,8 +287,19 @@ public actor KafkaProducer {
 
     // MARK: Batching
 
-    private func append(_ record: ProducerRecord, to key: TopicPartitionKey, reserved: Int, _ completion: RecordCompletion,
-                        now: Int64? = nil) {
+    private func append(_ record: ProducerRecord, to key: TopicPartitionKey, reserved: Int, now: Int64? = nil,
+                        completion: (inout RecordCompletions, Int64) -> Void) {
+        append(timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers, to: key, reserved: reserved,
+               now: now, completion: completion)
+    }
+
+    /// Encodes a record into its partition's open batch (closing the batch first when it would
+    /// overflow batch.size); `completion` records who hears of the outcome. Returns the batch when
+    /// it is still open.
+    @discardableResult
+    private func append(timestamp: Int64?, key recordKey: [UInt8]?, value: [UInt8]?, headers: [(String, [UInt8]?)],
+                        to key: TopicPartitionKey, reserved: Int, now: Int64?,
+                        completion: (inout RecordCompletions, Int64) -> Void) -> (queue: PartitionQueue, batch: ProducerBatch)? {
         let queue: PartitionQueue
         if let last = lastQueue, last.key.partition == key.partition, last.key.topic == key.topic {
             queue = last.queue
@@ -288,14 +321,14 @@ public actor KafkaProducer {
             scheduleLingerSweep()
             return created
         }()
-        let timestamp = record.timestamp ?? now ?? Self.nowMs()
-        batch.builder.append(timestamp: timestamp, key: record.key, value: record.value, headers: record.headers)
-        batch.completions.append(completion, timestamp: timestamp)
-        batch.reservedBytes += reserved
-        if batch.builder.sizeInBytes >= configuration.batchSize {
+        batch.contents.append(timestamp: timestamp ?? now ?? Self.nowMs(), key: recordKey, value: value, headers: headers,
+                              reserved: reserved, completion: completion)
+        if batch.contents.builder.sizeInBytes >= configuration.batchSize {
             close(queue)
             drain()
+            return nil
         }
+        return (queue, batch)
     }
 
     /// Moves the open batch to the ready queue.
@@ -344,23 +377,18 @@ public actor KafkaProducer {
     /// Completes every record of a batch, then frees its buffer space.
     func complete(_ batch: ProducerBatch, _ result: Result<(baseOffset: Int64, logAppendTime: Int64), KafkaClientError>) {
         let topic = batch.partition.topic
-        var delivered: [DeliveryReport] = []
-        batch.completions.forEach { index, completion, timestamp in
-            let outcome = result.map { answer in
+        let completions = batch.completions
+        for (index, continuation) in completions.waiters {
+            continuation.resume(with: result.map { answer in
                 RecordMetadata(topic: topic, partition: batch.partition.partition,
                                offset: answer.baseOffset < 0 ? -1 : answer.baseOffset + Int64(index),
-                               timestamp: answer.logAppendTime >= 0 ? answer.logAppendTime : timestamp)
-            }
-            switch completion {
-            case .waiter(let continuation): continuation.resume(with: outcome.mapError { $0 as Error })
-            case .report(let id):
-                if reports != nil {
-                    if delivered.isEmpty { delivered.reserveCapacity(batch.completions.count) }
-                    delivered.append(DeliveryReport(id: id, topic: topic, result: outcome))
-                }
-            }
+                               timestamp: answer.logAppendTime >= 0 ? answer.logAppendTime : completions.timestamps[index])
+            }.mapError { $0 as Error })
         }
-        if !delivered.isEmpty { reports?.yield(delivered) }
+        if let reports, !completions.reportRuns.isEmpty {
+            reports.yield(DeliveryReportBatch(topic: topic, partition: batch.partition.partition, outcome: result,
+                                              runs: completions.reportRuns, timestamps: completions.timestamps))
+        }
         release(batch.reservedBytes)
     }
 

@@ -7,76 +7,78 @@ struct TopicPartitionKey: Hashable, Sendable {
     var partition: Int32
 }
 
-/// How a record's outcome reaches its sender: an awaiting `send` or a delivery report.
-enum RecordCompletion {
-    case waiter(CheckedContinuation<RecordMetadata, Error>)
-    case report(ProducerMessageID)
-}
-
 /// Who hears of each record of a batch, and its timestamp, in record order — run-length encoded,
 /// because a `produce(contentsOf:)` call fills a batch with consecutive message ids and one
 /// timestamp: nothing is stored per record.
 struct RecordCompletions {
-    enum Run {
-        case reports(first: UInt64, count: Int)
-        case waiter(CheckedContinuation<RecordMetadata, Error>)
-    }
-    /// Closed runs; the run of reports being extended lives in the two scalars below (no enum work per record).
-    private var runs: [Run] = []
-    private var openFirst: UInt64 = 0
-    private var openCount = 0
-    /// (index of the first record with this timestamp, timestamp)
-    private var timestamps: [(start: Int, timestamp: Int64)] = []
+    /// Records whose outcome goes to the delivery reports, a run of consecutive ids at a time.
+    private(set) var reportRuns: [DeliveryReportBatch.Run] = []
+    /// Records an awaiting `send` waits for, with their index in the batch.
+    private(set) var waiters: [(index: Int, continuation: CheckedContinuation<RecordMetadata, Error>)] = []
+    private(set) var timestamps = TimestampRuns()
     private(set) var count = 0
 
-    mutating func append(_ completion: RecordCompletion, timestamp: Int64) {
-        switch completion {
-        case .report(let id):
-            if openCount > 0 && openFirst &+ UInt64(openCount) == id.rawValue {
-                openCount += 1
-            } else {
-                closeRun()
-                openFirst = id.rawValue
-                openCount = 1
-            }
-        case .waiter(let continuation):
-            closeRun()
-            runs.append(.waiter(continuation))
+    mutating func appendReport(_ id: ProducerMessageID, timestamp: Int64) {
+        let last = reportRuns.count - 1
+        if last >= 0, reportRuns[last].firstIndex + reportRuns[last].count == count,
+           reportRuns[last].firstId &+ UInt64(reportRuns[last].count) == id.rawValue {
+            reportRuns[last].count += 1
+        } else {
+            reportRuns.append(DeliveryReportBatch.Run(firstIndex: count, firstId: id.rawValue, count: 1))
         }
-        if count == 0 || timestamps[timestamps.count - 1].timestamp != timestamp { timestamps.append((count, timestamp)) }
+        timestamps.append(timestamp, at: count)
         count += 1
     }
 
-    private mutating func closeRun() {
-        guard openCount > 0 else { return }
-        runs.append(.reports(first: openFirst, count: openCount))
-        openCount = 0
+    mutating func appendWaiter(_ continuation: CheckedContinuation<RecordMetadata, Error>, timestamp: Int64) {
+        waiters.append((count, continuation))
+        timestamps.append(timestamp, at: count)
+        count += 1
+    }
+}
+
+/// Timestamps by record index, one entry per run of equal timestamps.
+struct TimestampRuns: Sendable {
+    private var starts: [Int] = []
+    private var values: [Int64] = []
+
+    mutating func append(_ timestamp: Int64, at index: Int) {
+        if values.last != timestamp {
+            starts.append(index)
+            values.append(timestamp)
+        }
     }
 
-    /// Every record's completion with its index and timestamp, in order.
-    func forEach(_ body: (Int, RecordCompletion, Int64) -> Void) {
-        var index = 0
-        var stamp = 0
-        func timestamp() -> Int64 {
-            while stamp + 1 < timestamps.count && timestamps[stamp + 1].start <= index { stamp += 1 }
-            return timestamps[stamp].timestamp
+    /// The timestamp of the record at `index` (binary search over the runs; usually there is one).
+    subscript(index: Int) -> Int64 {
+        var low = 0, high = starts.count - 1
+        while low < high {
+            let middle = (low + high + 1) / 2
+            if starts[middle] <= index { low = middle } else { high = middle - 1 }
         }
-        func reports(_ first: UInt64, _ length: Int) {
-            for k in 0..<length {
-                body(index, .report(ProducerMessageID(rawValue: first + UInt64(k))), timestamp())
-                index += 1
-            }
-        }
-        for run in runs {
-            switch run {
-            case .waiter(let continuation):
-                body(index, .waiter(continuation), timestamp())
-                index += 1
-            case .reports(let first, let length):
-                reports(first, length)
-            }
-        }
-        reports(openFirst, openCount)
+        return values[low]
+    }
+}
+
+/// What an open batch holds: the records encoded so far, who hears of each, and the bytes of
+/// `buffer.memory` they hold until the batch completes.
+struct BatchContents {
+    var builder: RecordBatchBuilder
+    var completions = RecordCompletions()
+    var reservedBytes = 0
+
+    mutating func append(timestamp: Int64, key: [UInt8]?, value: [UInt8]?, headers: [(String, [UInt8]?)], reserved: Int,
+                         completion: (inout RecordCompletions, Int64) -> Void) {
+        builder.append(timestamp: timestamp, key: key, value: value, headers: headers)
+        completion(&completions, timestamp)
+        reservedBytes += reserved
+    }
+
+    mutating func append(timestamp: Int64, key: [UInt8]?, value: [UInt8]?, headers: [(String, [UInt8]?)], reserved: Int,
+                         report id: ProducerMessageID) {
+        builder.append(timestamp: timestamp, key: key, value: value, headers: headers)
+        completions.appendReport(id, timestamp: timestamp)
+        reservedBytes += reserved
     }
 }
 
@@ -85,10 +87,8 @@ struct RecordCompletions {
 /// within that epoch, which is what lets the broker drop a retry it already wrote.
 final class ProducerBatch {
     let partition: TopicPartitionKey
-    var builder: RecordBatchBuilder
-    var completions = RecordCompletions()
-    /// Bytes of `buffer.memory` this batch holds until it completes.
-    var reservedBytes = 0
+    /// One stored struct for what grows per record: one exclusivity check per record, not three.
+    var contents: BatchContents
     let createdAt: ContinuousClock.Instant
     let deadline: ContinuousClock.Instant
     var encoded: ByteBuffer?
@@ -100,12 +100,15 @@ final class ProducerBatch {
 
     init(partition: TopicPartitionKey, capacity: Int, deliveryTimeout: Duration) {
         self.partition = partition
-        builder = RecordBatchBuilder(capacity: capacity)
+        contents = BatchContents(builder: RecordBatchBuilder(capacity: capacity))
         createdAt = .now
         deadline = createdAt + deliveryTimeout
     }
 
-    var recordCount: Int32 { builder.recordCount }
+    var builder: RecordBatchBuilder { contents.builder }
+    var completions: RecordCompletions { contents.completions }
+    var reservedBytes: Int { contents.reservedBytes }
+    var recordCount: Int32 { contents.builder.recordCount }
     var isStamped: Bool { baseSequence >= 0 }
 }
 

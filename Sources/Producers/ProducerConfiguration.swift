@@ -99,35 +99,3 @@ public struct ProducerMessageID: Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt64
     public var description: String { "\(rawValue)" }
 }
-
-/// The outcome of one record sent with `produce`.
-public struct DeliveryReport: Sendable {
-    public var id: ProducerMessageID
-    public var topic: String
-    public var result: Result<RecordMetadata, KafkaClientError>
-}
-
-/// The delivery reports of a producer, in the order the broker acknowledged them. Ends after `close()`.
-/// Reports travel a batch at a time (one hand-over per acknowledged batch, not per record).
-public struct DeliveryReports: AsyncSequence, Sendable {
-    public typealias Element = DeliveryReport
-    let stream: AsyncStream<[DeliveryReport]>
-
-    public struct AsyncIterator: AsyncIteratorProtocol {
-        var batches: AsyncStream<[DeliveryReport]>.AsyncIterator
-        var current: [DeliveryReport] = []
-        var index = 0
-
-        public mutating func next() async -> DeliveryReport? {
-            while index == current.count {
-                guard let batch = await batches.next() else { return nil }
-                current = batch
-                index = 0
-            }
-            index += 1
-            return current[index - 1]
-        }
-    }
-
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(batches: stream.makeAsyncIterator()) }
-}

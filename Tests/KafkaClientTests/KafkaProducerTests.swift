@@ -1,5 +1,6 @@
 import KafkaClient
 import KafkaWire
+import Consumers
 import Producers
 import Foundation
 import Testing
@@ -90,6 +91,59 @@ import Testing
             let offsets = delivered.filter { $0.partition == partition }.map(\.offset)
             #expect(offsets.sorted() == Array(0..<1500))
         }
+    }
+
+    /// Reports read a batch at a time, for records that share batches with awaited `send`s: every
+    /// report's offset is where its own record landed (read back) and its timestamp the one given.
+    @Test func reportBatchesNameEachRecordsOffsetAmongSends() async throws {
+        let broker = try RunningBroker()
+        var configuration = KafkaProducerConfiguration(bootstrapServers: broker.bootstrap)
+        configuration.lingerMs = 50  // the sends and the chunks below share batches
+        let (producer, reports) = try KafkaProducer.makeProducerWithDeliveryReports(configuration: configuration)
+        let collected = Task {
+            var all: [DeliveryReport] = []
+            var batches = 0
+            for await batch in reports.batches {
+                batches += 1
+                #expect(batch.topic == "mixed" && batch.partition == 0 && batch.error == nil)
+                all.append(contentsOf: batch)
+            }
+            return (all, batches)
+        }
+        var valueOf: [ProducerMessageID: [UInt8]] = [:]
+        var sent: [Task<RecordMetadata, Error>] = []
+        for round in 0..<5 {
+            let chunk = (0..<100).map { i in
+                ProducerRecord(topic: "mixed", partition: 0, value: Array("r\(round)-\(i)".utf8), timestamp: 1_000_000 + Int64(round * 100 + i / 10))
+            }
+            let ids = try await producer.produce(contentsOf: chunk)
+            for (id, record) in zip(ids, chunk) { valueOf[id] = record.value }
+            sent.append(Task { try await producer.send(ProducerRecord(topic: "mixed", partition: 0, value: Array("s\(round)".utf8))) })
+            await Task.yield()
+        }
+        var sendOffsets: [Int64] = []
+        for task in sent { sendOffsets.append(try await task.value.offset) }
+        await producer.close()
+        let (all, batches) = await collected.value
+        #expect(all.count == 500 && batches >= 1)
+
+        var consumerConfiguration = KafkaConsumerConfiguration(bootstrapServers: broker.bootstrap)
+        consumerConfiguration.autoOffsetReset = .earliest
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration)
+        await consumer.assign([TopicPartition("mixed", 0)])
+        var stored: [Int64: (value: [UInt8], timestamp: Int64)] = [:]
+        for try await record in consumer.records {
+            stored[record.offset] = (record.value.map { Array($0.readableBytesView) } ?? [], record.timestamp)
+            if stored.count == 505 { break }
+        }
+        await consumer.close()
+        for report in all {
+            let metadata = try report.result.get()
+            #expect(stored[metadata.offset]?.value == valueOf[report.id], "report \(report.id) at offset \(metadata.offset)")
+            #expect(stored[metadata.offset]?.timestamp == metadata.timestamp)
+        }
+        #expect(Set(all.map { try! $0.result.get().offset }).union(sendOffsets) == Set(0..<505))
+        for offset in sendOffsets { #expect(stored[offset].map { String(decoding: $0.value, as: UTF8.self).hasPrefix("s") } == true) }
     }
 
     @Test func bufferMemoryFullMakesSendWaitThenFailAfterMaxBlock() async throws {

@@ -1,0 +1,103 @@
+import KafkaClient
+
+/// The outcome of one record sent with `produce`.
+public struct DeliveryReport: Sendable {
+    public var id: ProducerMessageID
+    public var topic: String
+    public var result: Result<RecordMetadata, KafkaClientError>
+}
+
+/// The delivery reports of one batch — records of one partition acknowledged (or failed) together —
+/// as a collection. Nothing is stored per record: a report is made when it is read, from the batch's
+/// base offset and its runs of consecutive message ids.
+public struct DeliveryReportBatch: RandomAccessCollection, Sendable {
+    /// Records `firstIndex..<firstIndex+count` of the batch have the ids `firstId...`.
+    struct Run: Sendable {
+        var firstIndex: Int
+        var firstId: UInt64
+        var count: Int
+    }
+
+    public let topic: String
+    public let partition: Int32
+    /// Where the batch's first record landed and the broker's LogAppendTime (-1 for CreateTime), or why it failed.
+    let outcome: Result<(baseOffset: Int64, logAppendTime: Int64), KafkaClientError>
+    let runs: [Run]
+    /// Where each run starts in this collection.
+    private let runStarts: [Int]
+    let timestamps: TimestampRuns
+    public let endIndex: Int
+    public var startIndex: Int { 0 }
+
+    init(topic: String, partition: Int32, outcome: Result<(baseOffset: Int64, logAppendTime: Int64), KafkaClientError>,
+         runs: [Run], timestamps: TimestampRuns) {
+        self.topic = topic
+        self.partition = partition
+        self.outcome = outcome
+        self.runs = runs
+        self.timestamps = timestamps
+        var starts: [Int] = []
+        starts.reserveCapacity(runs.count)
+        var total = 0
+        for run in runs {
+            starts.append(total)
+            total += run.count
+        }
+        runStarts = starts
+        endIndex = total
+    }
+
+    /// The error every record of the batch failed with, nil when it was delivered.
+    public var error: KafkaClientError? {
+        if case .failure(let error) = outcome { return error }
+        return nil
+    }
+
+    public subscript(position: Int) -> DeliveryReport {
+        precondition(position >= 0 && position < endIndex, "DeliveryReportBatch index out of range")
+        var run = 0
+        if runs.count > 1 {
+            var high = runs.count - 1
+            while run < high {
+                let middle = (run + high + 1) / 2
+                if runStarts[middle] <= position { run = middle } else { high = middle - 1 }
+            }
+        }
+        let step = position - runStarts[run]
+        let index = runs[run].firstIndex + step
+        let id = ProducerMessageID(rawValue: runs[run].firstId + UInt64(step))
+        return DeliveryReport(id: id, topic: topic, result: outcome.map { answer in
+            RecordMetadata(topic: topic, partition: partition, offset: answer.baseOffset < 0 ? -1 : answer.baseOffset + Int64(index),
+                           timestamp: answer.logAppendTime >= 0 ? answer.logAppendTime : timestamps[index])
+        })
+    }
+}
+
+/// The delivery reports of a producer, in the order the broker acknowledged them. Ends after `close()`.
+/// Reports travel a batch at a time (one hand-over per acknowledged batch, not per record); `batches`
+/// reads them that way, which spares a suspension point per record.
+public struct DeliveryReports: AsyncSequence, Sendable {
+    public typealias Element = DeliveryReport
+    let stream: AsyncStream<DeliveryReportBatch>
+
+    /// The same reports, one batch of a partition at a time. Iterate either this or the reports, not both.
+    public var batches: AsyncStream<DeliveryReportBatch> { stream }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var batches: AsyncStream<DeliveryReportBatch>.AsyncIterator
+        var current: DeliveryReportBatch?
+        var index = 0
+
+        public mutating func next() async -> DeliveryReport? {
+            while current == nil || index == current!.endIndex {
+                guard let batch = await batches.next() else { return nil }
+                current = batch
+                index = 0
+            }
+            index += 1
+            return current![index - 1]
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(batches: stream.makeAsyncIterator()) }
+}
