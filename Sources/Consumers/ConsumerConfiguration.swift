@@ -74,11 +74,36 @@ public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConver
 public struct ConsumerRecord: Sendable {
     public var topic: String
     public var partition: Int32
-    public var offset: Int64
-    public var timestamp: Int64
-    public var key: ByteBuffer?
-    public var value: ByteBuffer?
-    public var headers: [RecordHeader]
+    /// The record as the batch decoder made it, moved in whole (copying its fields out one by one
+    /// cost a retain and a release per field and record).
+    var record: Record
+
+    init(topic: String, partition: Int32, record: consuming Record) {
+        self.topic = topic
+        self.partition = partition
+        self.record = record
+    }
+
+    public var offset: Int64 {
+        get { record.offset }
+        set { record.offset = newValue }
+    }
+    public var timestamp: Int64 {
+        get { record.timestamp }
+        set { record.timestamp = newValue }
+    }
+    public var key: ByteBuffer? {
+        get { record.key }
+        set { record.key = newValue }
+    }
+    public var value: ByteBuffer? {
+        get { record.value }
+        set { record.value = newValue }
+    }
+    public var headers: [RecordHeader] {
+        get { record.headers }
+        set { record.headers = newValue }
+    }
 
     public var topicPartition: TopicPartition { TopicPartition(topic, partition) }
 }

@@ -27,6 +27,16 @@ final class FetchedRecords: Sendable {
         }
     }
 
+    /// Every record not handed out yet (they share the poll's storage; nothing is copied).
+    func nextBatch() -> ArraySlice<ConsumerRecord>? {
+        state.withLock { state in
+            guard state.handed < state.records.count else { return nil }
+            let batch = state.records[state.handed...]
+            state.handed = state.records.count
+            return batch
+        }
+    }
+
     /// The next offset per partition after the records handed out since the last call.
     func take() -> [TopicPartition: Int64] {
         state.withLock { state in

@@ -235,11 +235,10 @@ extension KafkaConsumer {
             if batch.attributes.isControl || batch.lastOffset < offset { continue }
             let logAppendTime = batch.attributes.timestampType == .logAppendTime
             records.reserveCapacity(records.count + Int(batch.recordCount))
-            for record in try batch.records() where record.offset >= offset {
-                records.append(ConsumerRecord(
-                    topic: partition.topic, partition: partition.partition, offset: record.offset,
-                    timestamp: logAppendTime ? batch.maxTimestamp : record.timestamp,
-                    key: record.key, value: record.value, headers: record.headers))
+            try batch.forEachRecord { (record: consuming Record) in
+                guard record.offset >= offset else { return }
+                if logAppendTime { record.timestamp = batch.maxTimestamp }
+                records.append(ConsumerRecord(topic: partition.topic, partition: partition.partition, record: consume record))
             }
         }
         if let error = batches.error { throw KafkaClientError(.protocolViolation, "a record batch of \(partition) is malformed: \(error)") }
@@ -255,6 +254,28 @@ extension KafkaClientError.Kind {
         default: return false
         }
     }
+}
+
+/// `for try await batch in consumer.batches`: what each poll fetched, handed out at once (as Java's
+/// `poll()` returns them; the records are counted as consumed when their batch is handed out). The
+/// records of a batch share the fetched bytes' storage: nothing is copied per record. Goes on where
+/// `records` stopped, and the other way round.
+public struct ConsumerRecordBatches: AsyncSequence, Sendable {
+    public typealias Element = ArraySlice<ConsumerRecord>
+    let consumer: KafkaConsumer
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let consumer: KafkaConsumer
+
+        public mutating func next() async throws -> ArraySlice<ConsumerRecord>? {
+            while true {
+                if let batch = consumer.fetched.nextBatch() { return batch }
+                guard try await consumer.poll() else { return nil }
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(consumer: consumer) }
 }
 
 /// `for try await record in consumer.records`: fetches ahead, hands records out one by one. A

@@ -47,6 +47,8 @@ public actor KafkaConsumer {
 
     /// The records of the assigned partitions, fetched ahead as they are read.
     public nonisolated var records: ConsumerRecords { ConsumerRecords(consumer: self) }
+    /// The same records a poll at a time (fewer suspensions for small records).
+    public nonisolated var batches: ConsumerRecordBatches { ConsumerRecordBatches(consumer: self) }
 
     // MARK: Subscription and assignment
 

@@ -36,34 +36,12 @@ public struct Record: Hashable, Sendable {
 
     /// Decodes one record; key, value and header values are slices of `buffer`.
     public init(from buffer: inout ByteBuffer, baseOffset: Int64, baseTimestamp: Int64) throws {
-        let length = Int(try buffer.readVarint())
-        guard length >= 0, var body = buffer.readSlice(length: length) else {
-            throw KafkaWireError(.corruptRecordBatch, "record length \(length) with \(buffer.readableBytes) bytes left")
+        let bytes = buffer
+        var position = 0
+        self = try bytes.withUnsafeReadableBytes { raw in
+            try Record(decoding: raw, at: &position, of: bytes, baseOffset: baseOffset, baseTimestamp: baseTimestamp)
         }
-        attributes = try body.readKafkaInt8()
-        timestamp = baseTimestamp &+ (try body.readVarlong())
-        offset = baseOffset &+ Int64(try body.readVarint())
-        key = try body.readVarintBytes()
-        value = try body.readVarintBytes()
-        let headerCount = Int(try body.readVarint())
-        guard headerCount >= 0, headerCount <= body.readableBytes else {
-            throw KafkaWireError(.corruptRecordBatch, "\(headerCount) headers in \(body.readableBytes) bytes")
-        }
-        var headers: [RecordHeader] = []
-        headers.reserveCapacity(headerCount)
-        for _ in 0..<headerCount {
-            guard var keyBytes = try body.readVarintBytes() else {
-                throw KafkaWireError(.corruptRecordBatch, "null header key")
-            }
-            guard let key = keyBytes.readString(length: keyBytes.readableBytes) else {
-                throw KafkaWireError(.invalidUTF8, "header key")
-            }
-            headers.append(RecordHeader(key: key, value: try body.readVarintBytes()))
-        }
-        self.headers = headers
-        guard body.readableBytes == 0 else {
-            throw KafkaWireError(.corruptRecordBatch, "\(body.readableBytes) bytes left in a record")
-        }
+        buffer.moveReaderIndex(forwardBy: position)
     }
 
     /// The size of the body (what the length prefix counts).
@@ -102,15 +80,6 @@ public struct Record: Hashable, Sendable {
 }
 
 extension ByteBuffer {
-    /// Varint-length-prefixed bytes inside a record (-1 for null).
-    mutating func readVarintBytes() throws -> ByteBuffer? {
-        let length = Int(try readVarint())
-        if length == -1 { return nil }
-        guard length >= 0 else { throw KafkaWireError(.corruptRecordBatch, "negative length \(length) in a record") }
-        guard let slice = readSlice(length: length) else { throw KafkaWireError.truncated(length, readableBytes) }
-        return slice
-    }
-
     mutating func writeVarintBytes(_ bytes: ByteBuffer?) {
         guard let bytes else { return writeVarint(-1) }
         writeVarint(Int32(truncatingIfNeeded: bytes.readableBytes))

@@ -162,23 +162,33 @@ public struct RecordBatchView: Sendable {
 
     /// Decompresses (bounded by `limit`) and decodes every record.
     public func records(decompressionLimit: Int = Compression.defaultLimit) throws -> [Record] {
+        var records: [Record] = []
+        records.reserveCapacity(Int(recordCount))
+        try forEachRecord(decompressionLimit: decompressionLimit) { records.append($0) }
+        return records
+    }
+
+    /// Decompresses (bounded by `limit`) and hands each record to `body` as it is decoded: a reader
+    /// that keeps records in its own form builds no array of `Record` first.
+    @inlinable  // specialised into the reader: a record then moves into its form without a copy
+    public func forEachRecord(decompressionLimit: Int = Compression.defaultLimit, _ body: (consuming Record) throws -> Void) throws {
         guard let codec = attributes.compression else {
             throw KafkaWireError(.compression, "unknown compression codec id \(attributes.rawValue & 0x07)")
         }
-        var section = try Compression.decompress(recordsSection, codec: codec, limit: decompressionLimit)
+        let section = try Compression.decompress(recordsSection, codec: codec, limit: decompressionLimit)
         let count = Int(recordCount)
         guard count <= section.readableBytes else {
             throw KafkaWireError(.corruptRecordBatch, "\(count) records in \(section.readableBytes) bytes")
         }
-        var records: [Record] = []
-        records.reserveCapacity(count)
-        for _ in 0..<count {
-            records.append(try Record(from: &section, baseOffset: baseOffset, baseTimestamp: baseTimestamp))
+        try section.withUnsafeReadableBytes { raw in
+            var position = 0
+            for _ in 0..<count {
+                try body(try Record(decoding: raw, at: &position, of: section, baseOffset: baseOffset, baseTimestamp: baseTimestamp))
+            }
+            guard position == raw.count else {
+                throw KafkaWireError(.corruptRecordBatch, "\(raw.count - position) bytes left after \(count) records")
+            }
         }
-        guard section.readableBytes == 0 else {
-            throw KafkaWireError(.corruptRecordBatch, "\(section.readableBytes) bytes left after \(count) records")
-        }
-        return records
     }
 }
 

@@ -1,6 +1,7 @@
 import Consumers
 import Foundation
 import KafkaClient
+import KafkaWire
 import NIOCore
 import Producers
 import Testing
@@ -71,6 +72,46 @@ import Testing
         await consumer.close()
         #expect(Set(seen) == Set((0..<300).map { "v\($0)" }))
         #expect(seen.count == 300)
+    }
+
+    /// `batches` hands out a poll's records at once and goes on where `records` stopped (and back):
+    /// every record once, in order, and a commit after a batch covers all of it.
+    @Test func batchesAndRecordsShareOnePositionAndCommitWhatWasHandedOut() async throws {
+        let broker = try RunningBroker()
+        var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: broker.bootstrap)
+        producerConfiguration.batchSize = 2048  // many record batches, fetched over several polls
+        let producer = try KafkaProducer(configuration: producerConfiguration)
+        _ = try await producer.produce(contentsOf: (0..<2000).map { ProducerRecord(topic: "polls", partition: 0, value: Array("v\($0)".utf8),
+                                                                                  headers: [("n", Array("\($0)".utf8))]) })
+        await producer.close()
+
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: broker.bootstrap, groupId: "pollers")
+        configuration.autoOffsetReset = .earliest
+        configuration.enableAutoCommit = false
+        configuration.maxPartitionFetchBytes = 16_384  // a poll holds part of the topic
+        let consumer = try KafkaConsumer(configuration: configuration)
+        let partition = TopicPartition("polls", 0)
+        await consumer.assign([partition])
+        var offsets: [Int64] = []
+        var iterator = consumer.records.makeAsyncIterator()
+        for _ in 0..<3 { offsets.append(try #require(try await iterator.next()).offset) }
+        var polls = 0
+        for try await batch in consumer.batches {
+            polls += 1
+            for record in batch {
+                #expect(record.value == ByteBuffer(string: "v\(record.offset)"))
+                #expect(record.headers == [RecordHeader(key: "n", value: ByteBuffer(string: "\(record.offset)"))])
+                offsets.append(record.offset)
+            }
+            if offsets.count >= 1000 { break }
+        }
+        try await consumer.commit()
+        #expect(try await consumer.committed([partition])[partition] == Int64(offsets.count))
+        var rest = consumer.records.makeAsyncIterator()
+        while offsets.count < 2000 { offsets.append(try #require(try await rest.next()).offset) }
+        await consumer.close()
+        #expect(offsets == Array(0..<2000))
+        #expect(polls > 1)
     }
 
     @Test func manualAssignmentSeekAndPause() async throws {
