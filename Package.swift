@@ -148,7 +148,10 @@ let package = Package(
         ),
         .testTarget(
             name: "KafkaClientTests",
-            dependencies: ["KafkaClient", "Producers", "Consumers", "KafkaWire", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "KafkaClient", "Producers", "Consumers", "KafkaWire",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             path: "Tests/KafkaClientTests"
         ),
         .testTarget(

@@ -62,9 +62,12 @@ public final class BrokerConnection: @unchecked Sendable {
             channel = try await ClientBootstrap(group: group)
                 .connectTimeout(timeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                // Fetch answers run to a megabyte and more: reads of up to 4 MB (NIO's default stops
+                // at 64 KB) take fewer syscalls, and more frames arrive whole in one read.
+                .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 65_536, maximum: 4 << 20))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ResponseFrameDecoder()))
+                        try channel.pipeline.syncOperations.addHandler(ResponseFrameDecoder())
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }
                 }
@@ -137,7 +140,7 @@ public final class BrokerConnection: @unchecked Sendable {
             value = value == Int32.max ? 0 : value + 1
             return value
         }
-        var frame = channel.allocator.buffer(capacity: 256)
+        var frame = channel.allocator.buffer(capacity: request.encodedSizeHint)
         frame.writeInteger(Int32(0))
         RequestHeader(requestApiKey: R.apiKey.rawValue, requestApiVersion: version, correlationId: id, clientId: clientId)
             .write(into: &frame, version: R.apiKey.requestHeaderVersion(version))
@@ -195,23 +198,6 @@ public final class BrokerConnection: @unchecked Sendable {
 
     public func close() {
         channel.close(promise: nil)
-    }
-}
-
-/// Splits the stream into size-prefixed response frames.
-struct ResponseFrameDecoder: NIOSingleStepByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
-
-    mutating func decode(buffer: inout ByteBuffer) throws -> ByteBuffer? {
-        guard let size = buffer.getInteger(at: buffer.readerIndex, as: Int32.self) else { return nil }
-        guard size >= 4 else { throw KafkaClientError(.protocolViolation, "response frame size \(size)") }
-        guard buffer.readableBytes >= 4 + Int(size) else { return nil }
-        buffer.moveReaderIndex(forwardBy: 4)
-        return buffer.readSlice(length: Int(size))
-    }
-
-    mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> ByteBuffer? {
-        try decode(buffer: &buffer)
     }
 }
 

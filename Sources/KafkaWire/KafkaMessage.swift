@@ -42,6 +42,24 @@ extension KafkaMessage {
 public protocol KafkaRequest: KafkaMessage {
     associatedtype Response: KafkaResponse
     static var apiKey: ApiKey { get }
+    /// Bytes to reserve for the encoded request: a frame that grows by doubling copies itself each time.
+    var encodedSizeHint: Int { get }
+}
+
+extension KafkaRequest {
+    public var encodedSizeHint: Int { 256 }
+}
+
+extension ProduceRequest {
+    /// The record batches dominate a produce request.
+    public var encodedSizeHint: Int {
+        var size = 256
+        for topic in topicData {
+            size += 64 + topic.name.utf8.count
+            for partition in topic.partitionData { size += 32 + (partition.records?.readableBytes ?? 0) }
+        }
+        return size
+    }
 }
 
 public protocol KafkaResponse: KafkaMessage {

@@ -11,9 +11,16 @@ public struct RecordBatchBuilder: Sendable {
     public private(set) var maxTimestamp: Int64 = -1
 
     public init(capacity: Int = 16_384) {
-        buffer = ByteBuffer()
-        buffer.reserveCapacity(RecordBatchLayout.headerSize + capacity)
-        buffer.writeRepeatingByte(0, count: RecordBatchLayout.headerSize)
+        self.init(reusing: ByteBuffer(), capacity: capacity)
+    }
+
+    /// A builder writing into `buffer`'s storage (cleared) — a producer hands back the buffer of a
+    /// batch it finished with, which spares allocating and page-faulting a fresh one per batch.
+    public init(reusing buffer: ByteBuffer, capacity: Int = 16_384) {
+        self.buffer = buffer
+        self.buffer.clear()
+        self.buffer.reserveCapacity(RecordBatchLayout.headerSize + capacity)
+        self.buffer.writeRepeatingByte(0, count: RecordBatchLayout.headerSize)
     }
 
     /// The batch's size so far, uncompressed, header included.
@@ -79,11 +86,15 @@ public struct RecordBatchBuilder: Sendable {
     }
 
     /// The finished batch (base offset 0) with the producer's identity and first sequence.
-    public func build(compression: CompressionCodec = .none, producerId: Int64 = -1, producerEpoch: Int16 = -1,
-                      baseSequence: Int32 = -1) throws -> ByteBuffer {
+    /// Hands the builder's bytes over: afterwards the builder keeps its counts but no records (its
+    /// buffer would otherwise share storage with the batch, and filling in the header would copy it).
+    public mutating func build(compression: CompressionCodec = .none, producerId: Int64 = -1, producerEpoch: Int16 = -1,
+                               baseSequence: Int32 = -1) throws -> ByteBuffer {
         var batch: ByteBuffer
+        defer { buffer = Self.spent }
         if compression == .none {
             batch = buffer
+            buffer = Self.spent
         } else {
             var compressed = try Compression.compress(buffer.getSlice(at: buffer.readerIndex + RecordBatchLayout.headerSize,
                                                                       length: buffer.readableBytes - RecordBatchLayout.headerSize)!,
@@ -106,6 +117,9 @@ public struct RecordBatchBuilder: Sendable {
         Self.restamp(&batch, producerId: producerId, producerEpoch: producerEpoch, baseSequence: baseSequence)
         return batch
     }
+
+    /// What a built builder holds instead of its records.
+    private static let spent = ByteBuffer()
 
     /// Rewrites producer id, epoch and base sequence of a built batch and its CRC.
     public static func restamp(_ batch: inout ByteBuffer, producerId: Int64, producerEpoch: Int16, baseSequence: Int32) {

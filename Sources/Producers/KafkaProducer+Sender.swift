@@ -69,12 +69,20 @@ extension KafkaProducer {
     /// Gives a batch its bytes and, with idempotence, its epoch and sequence (kept on a retry in the
     /// same epoch; a batch of an older epoch gets the next sequence of the current one).
     private func seal(_ batch: ProducerBatch, in queue: PartitionQueue) throws {
-        if batch.encoded == nil { batch.encoded = try batch.builder.build(compression: configuration.compression) }
-        guard configuration.enableIdempotence, !batch.isStamped || batch.producerEpoch != producerEpoch else { return }
-        batch.producerEpoch = producerEpoch
-        batch.baseSequence = queue.nextSequence
-        queue.nextSequence = queue.nextSequence.sequenceAdvanced(by: batch.recordCount)
-        RecordBatchBuilder.restamp(&batch.encoded!, producerId: producerId, producerEpoch: producerEpoch, baseSequence: batch.baseSequence)
+        let stamp = configuration.enableIdempotence && (!batch.isStamped || batch.producerEpoch != producerEpoch)
+        if stamp {
+            batch.producerEpoch = producerEpoch
+            batch.baseSequence = queue.nextSequence
+            queue.nextSequence = queue.nextSequence.sequenceAdvanced(by: batch.recordCount)
+        }
+        if batch.encoded == nil {
+            // Built with its producer fields: the CRC is computed once.
+            batch.encoded = try batch.contents.builder.build(
+                compression: configuration.compression, producerId: batch.isStamped ? producerId : -1,
+                producerEpoch: batch.isStamped ? batch.producerEpoch : -1, baseSequence: batch.baseSequence)
+        } else if stamp {
+            RecordBatchBuilder.restamp(&batch.encoded!, producerId: producerId, producerEpoch: producerEpoch, baseSequence: batch.baseSequence)
+        }
     }
 
     /// Fails the waiting batches whose delivery.timeout.ms passed before they could go out.

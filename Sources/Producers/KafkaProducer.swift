@@ -26,6 +26,9 @@ public actor KafkaProducer {
     private var lastTopicCount: (topic: String, count: Int32)?
     private var lastQueue: (key: TopicPartitionKey, queue: PartitionQueue)?
     private var lastSticky: (topic: String, partition: Int32)?
+    /// Buffers of completed batches, reused for new ones (a fresh 1 MB buffer per batch costs its
+    /// page faults every time).
+    private var spareBuffers: [ByteBuffer] = []
     // What the producer knows of the cluster, kept here so a record costs no hop to the client actor.
     var leaders: [TopicPartitionKey: Int32] = [:]
     private var partitionCounts: [String: Int32] = [:]
@@ -96,37 +99,31 @@ public actor KafkaProducer {
         let now = Self.nowMs()  // one CreateTime for the records of one call
         var index = 0
         while index < records.count {
-            // As many records as can go without waiting, read in place (fields borrowed through the
-            // pointer: copying a `ProducerRecord` retains each of its four references).
-            // The batch the last record went to stays at hand while the next ones go to the same
-            // partition (nothing here suspends, so only this loop can close it).
-            index = records.withUnsafeBufferPointer { buffer in
-                var i = index
-                var target: (queue: PartitionQueue, batch: ProducerBatch)?
-                let batchSize = configuration.batchSize
-                while i < buffer.count {
-                    let record = buffer.baseAddress! + i
-                    guard let (partition, bytes) = readyToAppend(record) else { break }
-                    nextMessageId += 1
-                    let id = ProducerMessageID(rawValue: nextMessageId)
-                    if let batch = target?.batch, batch.partition.partition == partition, batch.partition.topic == record.pointee.topic,
-                       batch.contents.builder.sizeInBytes + bytes <= batchSize {
-                        batch.contents.append(timestamp: record.pointee.timestamp ?? now, key: record.pointee.key, value: record.pointee.value,
-                                              headers: record.pointee.headers, reserved: bytes, report: id)
-                        if batch.contents.builder.sizeInBytes >= batchSize {
-                            close(target!.queue)
-                            target = nil
-                            drain()
-                        }
-                    } else {
-                        target = append(timestamp: record.pointee.timestamp, key: record.pointee.key, value: record.pointee.value,
-                                        headers: record.pointee.headers, to: TopicPartitionKey(topic: record.pointee.topic, partition: partition),
-                                        reserved: bytes, now: now) { $0.appendReport(id, timestamp: $1) }
+            // As many records as can go without waiting. The batch the last record went to stays at
+            // hand while the next ones go to the same partition (nothing here suspends, so only this
+            // loop can close it).
+            var target: (queue: PartitionQueue, batch: ProducerBatch)?
+            let batchSize = configuration.batchSize
+            while index < records.count {
+                guard let (partition, bytes) = readyToAppend(records[index]) else { break }
+                nextMessageId += 1
+                let id = ProducerMessageID(rawValue: nextMessageId)
+                if let batch = target?.batch, batch.partition.partition == partition, batch.partition.topic == records[index].topic,
+                   batch.contents.builder.sizeInBytes + bytes <= batchSize {
+                    batch.contents.append(timestamp: records[index].timestamp ?? now, key: records[index].key, value: records[index].value,
+                                          headers: records[index].headers, reserved: bytes, report: id)
+                    if batch.contents.builder.sizeInBytes >= batchSize {
+                        close(target!.queue)
+                        target = nil
+                        drain()
                     }
-                    ids.append(id)
-                    i += 1
+                } else {
+                    target = append(timestamp: records[index].timestamp, key: records[index].key, value: records[index].value,
+                                    headers: records[index].headers, to: TopicPartitionKey(topic: records[index].topic, partition: partition),
+                                    reserved: bytes, now: now) { $0.appendReport(id, timestamp: $1) }
                 }
-                return i
+                ids.append(id)
+                index += 1
             }
             guard index < records.count else { break }
             // One that has to wait: for the producer id, metadata or buffer space.
@@ -142,20 +139,20 @@ public actor KafkaProducer {
     }
 
     /// The synchronous path of `prepare`: producer id, partition count and buffer room all at hand.
-    private func readyToAppend(_ record: UnsafePointer<ProducerRecord>) -> (partition: Int32, bytes: Int)? {
+    private func readyToAppend(_ record: ProducerRecord) -> (partition: Int32, bytes: Int)? {
         guard !closed, !configuration.enableIdempotence || producerId >= 0, spaceWaiters.isEmpty else { return nil }
         let count: Int32
-        if let last = lastTopicCount, last.topic == record.pointee.topic {
+        if let last = lastTopicCount, last.topic == record.topic {
             count = last.count
         } else {
-            guard let known = partitionCounts[record.pointee.topic] else { return nil }
+            guard let known = partitionCounts[record.topic] else { return nil }
             count = known
-            lastTopicCount = (record.pointee.topic, known)
+            lastTopicCount = (record.topic, known)
         }
-        guard let partition = try? partition(topic: record.pointee.topic, partition: record.pointee.partition, key: record.pointee.key,
+        guard let partition = try? partition(topic: record.topic, partition: record.partition, key: record.key,
                                              count: count) else { return nil }
-        let bytes = RecordBatchBuilder.estimatedSize(keyCount: record.pointee.key?.count, valueCount: record.pointee.value?.count,
-                                                     headers: record.pointee.headers)
+        let bytes = RecordBatchBuilder.estimatedSize(keyCount: record.key?.count, valueCount: record.value?.count,
+                                                     headers: record.headers)
         guard bufferedBytes + bytes <= configuration.bufferMemory else { return nil }
         bufferedBytes += bytes
         return (partition, bytes)
@@ -315,7 +312,7 @@ public actor KafkaProducer {
             close(queue)
         }
         let batch = queue.open ?? {
-            let created = ProducerBatch(partition: key, capacity: configuration.batchSize,
+            let created = ProducerBatch(partition: key, buffer: spareBuffers.popLast() ?? ByteBuffer(), capacity: configuration.batchSize,
                                         deliveryTimeout: .milliseconds(configuration.deliveryTimeoutMs))
             queue.open = created
             scheduleLingerSweep()
@@ -390,6 +387,12 @@ public actor KafkaProducer {
                                               runs: completions.reportRuns, timestamps: completions.timestamps))
         }
         release(batch.reservedBytes)
+        if var spare = batch.encoded, configuration.compression == .none, spareBuffers.count < 4,
+           spare.capacity >= configuration.batchSize + RecordBatchLayout.headerSize {
+            batch.encoded = nil
+            spare.clear()
+            spareBuffers.append(spare)
+        }
     }
 
     // MARK: Producer id

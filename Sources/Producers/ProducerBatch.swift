@@ -98,9 +98,9 @@ final class ProducerBatch {
     /// The last retriable error, reported if the batch runs out of time.
     var lastError: KafkaClientError?
 
-    init(partition: TopicPartitionKey, capacity: Int, deliveryTimeout: Duration) {
+    init(partition: TopicPartitionKey, buffer: ByteBuffer, capacity: Int, deliveryTimeout: Duration) {
         self.partition = partition
-        contents = BatchContents(builder: RecordBatchBuilder(capacity: capacity))
+        contents = BatchContents(builder: RecordBatchBuilder(reusing: buffer, capacity: capacity))
         createdAt = .now
         deadline = createdAt + deliveryTimeout
     }
