@@ -148,10 +148,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KafkaClientTests",
-            dependencies: [
-                "KafkaClient", "Producers", "Consumers", "KafkaWire",
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
-            ],
+            dependencies: ["KafkaClient", "Producers", "Consumers", "KafkaWire", .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/KafkaClientTests"
         ),
         .testTarget(
