@@ -67,7 +67,9 @@ public final class BrokerConnection: @unchecked Sendable {
                 .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 65_536, maximum: 4 << 20))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ResponseFrameDecoder())
+                        try channel.pipeline.syncOperations.addHandler(FrameDecoder(FrameSplitter(validSizes: 4...Int(Int32.max)) { size in
+                            KafkaClientError(.protocolViolation, "response frame size \(size)")
+                        }))
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }
                 }

@@ -95,12 +95,6 @@ extension Record {
             throw KafkaWireError(.corruptRecordBatch, "\(body.remaining) bytes left in a record")
         }
         position = body.end
-        // Stored one by one after the last throw: a memberwise init's result was copied into place.
-        self.offset = offset
-        self.timestamp = timestamp
-        self.key = key
-        self.value = value
-        self.headers = headers
-        self.attributes = attributes
+        self.init(offset: offset, timestamp: timestamp, key: key, value: value, headers: headers, attributes: attributes)
     }
 }

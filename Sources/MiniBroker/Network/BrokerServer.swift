@@ -1,3 +1,4 @@
+import KafkaWire
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -59,7 +60,7 @@ public final class BrokerServer: Service, @unchecked Sendable {
                     if idleTimeout.nanoseconds > 0 {
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idleTimeout))
                     }
-                    try channel.pipeline.syncOperations.addHandler(KafkaFrameDecoder(maxFrameSize: maxFrame))
+                    try channel.pipeline.syncOperations.addHandler(FrameDecoder.requests(maxFrameSize: maxFrame))
                     try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(dispatcher: dispatcher, logger: logger))
                 }
             }
