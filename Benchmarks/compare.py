@@ -17,7 +17,10 @@ RSS (/proc/PID/status VmRSS, sampled every 50 ms, plus VmHWM after resetting it 
 /proc/PID/clear_refs) and CPU time (/proc/PID/stat utime+stime) are recorded; RSS is sampled
 once more a second after the phase. MB means 10^6 bytes of record values.
 
-Results go to stdout, to a markdown fragment (--output) and to a JSON file (--json).
+Every broker × size is run --repeat times (default 3), the brokers taking turns so that drift of a
+shared machine falls on both; the table shows each row's median run (by elapsed time) and the range
+of records/s over the runs. Results go to stdout, to a markdown fragment (--output) and to a JSON file
+(--json, with every run).
 
     python3 Benchmarks/compare.py --minibroker .build/release/minibroker
 """
@@ -519,6 +522,23 @@ COLUMNS = [  # header, result key, format
 ]
 
 
+def medians(runs: list[dict]) -> list[dict]:
+    """One result per broker × load × size: the median run by elapsed time (a failed run wins, so it
+    is seen), with the records/s of every run beside it."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["broker"], r["load"], r["record_bytes"]), []).append(r)
+    chosen = []
+    for group in groups.values():
+        failed = [r for r in group if "error" in r]
+        if failed:
+            chosen.append(failed[0])
+            continue
+        ordered = sorted(group, key=lambda r: r["seconds"])
+        chosen.append({**ordered[(len(ordered) - 1) // 2], "runs_records_per_s": sorted(r["records_per_s"] for r in group)})
+    return chosen
+
+
 def markdown(results: list[dict], meta: dict) -> str:
     m = meta["machine"]
     lines = [
@@ -537,12 +557,14 @@ def markdown(results: list[dict], meta: dict) -> str:
         "time, the client, not the broker, is the bottleneck). The ratio rows are MiniBroker / Tansu. "
         "Rows marked kafka-bench run the same loads through our Swift clients (`kafka-bench produce` "
         "with acks=1, no idempotence, linger.ms=5, 1 MB batches; `kafka-bench consume` with assign), "
-        "on a second topic of the same broker.",
+        "on a second topic of the same broker. "
+        f"Each row is the median of {meta.get('repeat', 1)} runs (brokers taking turns); the last column is the "
+        "range of records/s over the runs.",
         f"Ceilings measured in the same run: loopback TCP {meta.get('loopback_mb_s') or 'n/a'} MB/s (iperf3, one "
         f"stream, 3 s); disk write {meta.get('disk_mb_s')} MB/s (dd 1 GiB, conv=fdatasync, same temporary directory).",
         "",
-        "| load | record size | records | broker | " + " | ".join(h for h, _, _ in COLUMNS) + " |",
-        "| --- | ---: | ---: | --- |" + " ---: |" * len(COLUMNS),
+        "| load | record size | records | broker | " + " | ".join(h for h, _, _ in COLUMNS) + " | records/s over the runs |",
+        "| --- | ---: | ---: | --- |" + " ---: |" * (len(COLUMNS) + 1),
     ]
     sizes = sorted({r["record_bytes"] for r in results})
     for load, size in ((load, size) for load in LOADS for size in sizes):
@@ -551,12 +573,14 @@ def markdown(results: list[dict], meta: dict) -> str:
             r = rows.get(name)
             if r is None:
                 continue
-            cells = ([f"failed: {r['error']}"] + [""] * (len(COLUMNS) - 1) if "error" in r else
-                     [fmt.format(r[key]) for _, key, fmt in COLUMNS])
+            spread = r.get("runs_records_per_s", [])
+            cells = ([f"failed: {r['error']}"] + [""] * len(COLUMNS) if "error" in r else
+                     [fmt.format(r[key]) for _, key, fmt in COLUMNS]
+                     + [f"{spread[0]:,}–{spread[-1]:,}" if len(spread) > 1 else ""])
             lines.append(row(load, size, f"{r['records']:,}", name, *cells))
         a, b = rows.get("MiniBroker", {}), rows.get("Tansu", {})
         if a and b and "error" not in a and "error" not in b:
-            ratios = [f"{a[key] / b[key]:.2f}x" if b[key] else "-" for _, key, _ in COLUMNS]
+            ratios = [f"{a[key] / b[key]:.2f}x" if b[key] else "-" for _, key, _ in COLUMNS] + [""]
             lines.append(row(load, size, "", "**MiniBroker / Tansu**", *ratios))
     notes = [f"- {r['broker']}, {r['load']}, {human_size(r['record_bytes'])}: {note}"
              for r in results for note in r.get("notes", [])]
@@ -586,6 +610,7 @@ def main() -> int:
                         help="seconds allowed per produce or consume phase")
     parser.add_argument("--kafka-bench", default=str(REPO / ".build/release/kafka-bench"),
                         help="our load generator, run beside librdkafka (\"\" to skip)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per broker and size (the median is reported)")
     parser.add_argument("--output", default="BENCHMARKS-section.md", help="markdown fragment to write")
     parser.add_argument("--json", default="compare-results.json", help="JSON results file to write")
     args = parser.parse_args()
@@ -613,6 +638,7 @@ def main() -> int:
         "brokers": {name: {"binary": binaries[name], "version": broker_version(name, binaries[name]),
                            "storage": BROKERS[name][1]} for name in names},
         "confluent_kafka": confluent_kafka.__version__, "librdkafka": librdkafka_version()[0],
+        "repeat": args.repeat,
     }
 
     bench = os.path.abspath(args.kafka_bench) if args.kafka_bench else None
@@ -624,11 +650,13 @@ def main() -> int:
     meta["loopback_mb_s"] = loopback_ceiling()
     meta["disk_mb_s"] = disk_ceiling()
     print(f"  loopback {meta['loopback_mb_s']} MB/s, disk {meta['disk_mb_s']} MB/s", flush=True)
-    results = []
-    for name in names:
+    runs = []
+    for turn in range(1, args.repeat + 1):
         for size, n in zip(sizes, counts):
-            print(f"{name}: {n:,} records of {size} B", flush=True)
-            results += run(name, binaries[name], size, n, args.timeout, bench)
+            for name in names:
+                print(f"{name}: {n:,} records of {size} B (run {turn} of {args.repeat})", flush=True)
+                runs += run(name, binaries[name], size, n, args.timeout, bench)
+    results = medians(runs)
 
     chart_path = str(Path(args.output).with_suffix(".png"))
     if chart(results, meta, chart_path):
@@ -636,7 +664,7 @@ def main() -> int:
     fragment = markdown(results, meta)
     print("\n" + fragment)
     Path(args.output).write_text(fragment)
-    Path(args.json).write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    Path(args.json).write_text(json.dumps({"meta": meta, "results": results, "runs": runs}, indent=2) + "\n")
     print(f"wrote {args.output} and {args.json}")
     return 1 if any("error" in r for r in results) else 0
 
