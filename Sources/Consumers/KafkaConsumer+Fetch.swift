@@ -285,16 +285,6 @@ extension KafkaConsumer {
     }
 }
 
-extension KafkaClientError.Kind {
-    /// The connection went away or an answer did not come in time: worth another try.
-    var isRetriableConnectionProblem: Bool {
-        switch self {
-        case .connection, .timeout, .closed: return true
-        default: return false
-        }
-    }
-}
-
 /// `for try await batch in consumer.batches`: what each poll fetched, handed out at once (as Java's
 /// `poll()` returns them; the records are counted as consumed when their batch is handed out). The
 /// records of a batch share the fetched bytes' storage: nothing is copied per record. Goes on where

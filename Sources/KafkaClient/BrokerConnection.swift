@@ -5,7 +5,7 @@ import NIOPosix
 
 /// A failure of the client core, with what a user needs to act on it.
 public struct KafkaClientError: Error, CustomStringConvertible, Sendable {
-    public enum Kind: Sendable {
+    public enum Kind: Sendable, Equatable {
         /// The broker could not be reached or the connection dropped.
         case connection
         /// The broker and this client share no version of an API.
@@ -30,6 +30,17 @@ public struct KafkaClientError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String { message }
+}
+
+extension KafkaClientError.Kind {
+    /// The connection went away, an answer did not come in time, or the connection was closed under a
+    /// request: worth another try on a fresh connection.
+    public var isRetriableConnectionProblem: Bool {
+        switch self {
+        case .connection, .timeout, .closed: return true
+        default: return false
+        }
+    }
 }
 
 /// One TCP connection to one broker. Requests are pipelined: each gets a correlation id and its

@@ -240,7 +240,7 @@ extension KafkaProducer {
                 break
             }
         }
-        if [.notLeaderOrFollower, .leaderNotAvailable, .unknownTopicOrPartition].contains(code) || error.kind.isConnection {
+        if [.notLeaderOrFollower, .leaderNotAvailable, .unknownTopicOrPartition].contains(code) || error.kind == .connection {
             scheduleMetadataRefresh()
         }
         batch.lastError = error
@@ -292,10 +292,3 @@ extension KafkaProducer {
 }
 
 typealias ProduceOutcome = (id: Int, result: Result<ProduceResponse?, Error>)
-
-extension KafkaClientError.Kind {
-    var isConnection: Bool {
-        if case .connection = self { return true }
-        return false
-    }
-}
