@@ -588,6 +588,30 @@ def markdown(results: list[dict], meta: dict) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# Our clients against librdkafka's (producer_compare.py, consumer_compare.py)
+# --------------------------------------------------------------------------------------------
+
+def client_compare_arguments(description: str) -> argparse.Namespace:
+    """The options both client comparisons take, binaries made absolute."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--minibroker", default=".build/release/minibroker")
+    parser.add_argument("--kafka-bench", default=".build/release/kafka-bench")
+    parser.add_argument("--sizes", default="100,10240")
+    parser.add_argument("--output", help="markdown table to write")
+    args = parser.parse_args()
+    args.minibroker, args.kafka_bench = os.path.abspath(args.minibroker), os.path.abspath(args.kafka_bench)
+    return args
+
+
+def write_table(header: list[str], rows: list[str], output: str | None) -> None:
+    """Prints a markdown table (first column left-aligned, the others right) and writes it to `output`."""
+    table = "\n".join(["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2), *rows])
+    print(table)
+    if output:
+        Path(output).write_text(table + "\n")
+
+
+# --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
 

@@ -13,7 +13,6 @@ time includes its start-up (under 50 ms here) and is the least favourable to it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -72,13 +71,7 @@ def run_confluent(broker, topic, n):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minibroker", default=".build/release/minibroker")
-    parser.add_argument("--kafka-bench", default=".build/release/kafka-bench")
-    parser.add_argument("--sizes", default="100,10240")
-    parser.add_argument("--output", help="markdown table to write")
-    args = parser.parse_args()
-    args.minibroker, args.kafka_bench = os.path.abspath(args.minibroker), os.path.abspath(args.kafka_bench)
+    args = compare.client_compare_arguments(__doc__.split("\n\n")[0])
     rows = []
     for size in [int(s) for s in args.sizes.split(",")]:
         n = 1_000_000 if size <= 1000 else 100_000
@@ -97,10 +90,7 @@ def main() -> int:
             ours = results["swift (kafka-bench)"]
             for name, rate in results.items():
                 rows.append(f"| {size} B | {name} | {rate:,.0f} | {rate * size / 1e6:,.1f} | {ours / rate:.2f}x |")
-    table = "\n".join(["| record | consumer | records/s | MB/s | ours / this |", "|---|---|---:|---:|---:|", *rows])
-    print(table)
-    if args.output:
-        open(args.output, "w").write(table + "\n")
+    compare.write_table(["record", "consumer", "records/s", "MB/s", "ours / this"], rows, args.output)
     return 0
 
 

@@ -12,7 +12,6 @@ Each producer's end offset must equal N afterwards.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -20,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402  (broker processes and topic creation)
@@ -82,13 +81,7 @@ def run_confluent(broker, topic, n, size):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minibroker", default=".build/release/minibroker")
-    parser.add_argument("--kafka-bench", default=".build/release/kafka-bench")
-    parser.add_argument("--sizes", default="100,10240")
-    parser.add_argument("--output", help="markdown table to write")
-    args = parser.parse_args()
-    args.minibroker, args.kafka_bench = os.path.abspath(args.minibroker), os.path.abspath(args.kafka_bench)
+    args = compare.client_compare_arguments(__doc__.split("\n\n")[0])
     rows = []
     for size in [int(s) for s in args.sizes.split(",")]:
         n = 1_000_000 if size <= 1000 else 100_000
@@ -110,10 +103,7 @@ def main() -> int:
                 ratio = ours / result["records_per_s"]
                 p99 = f"{result['p99_ms']:.1f}" if result["p99_ms"] is not None else "–"
                 rows.append(f"| {size} B | {name} | {result['records_per_s']:,.0f} | {mb:,.1f} | {p99} | {ratio:.2f}x |")
-    table = "\n".join(["| record | producer | records/s | MB/s | p99 ms | ours / this |", "|---|---|---:|---:|---:|---:|", *rows])
-    print(table)
-    if args.output:
-        open(args.output, "w").write(table + "\n")
+    compare.write_table(["record", "producer", "records/s", "MB/s", "p99 ms", "ours / this"], rows, args.output)
     return 0
 
 

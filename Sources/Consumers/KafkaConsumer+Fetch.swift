@@ -150,50 +150,11 @@ extension KafkaConsumer {
                 try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
                 continue
             }
-            // The next Fetch goes out before this answer is decoded: where it starts is known from
-            // the batch headers, so the broker sends it while the records are CRC-checked and decoded.
-            let ahead = positionsAfter(response, of: pending, fetchable: Set(partitions))
-            if !ahead.isEmpty {
-                let current = positions
-                positions.merge(ahead) { _, next in next }
-                _ = try? await pendingFetch(to: leader, partitions)
-                for partition in ahead.keys { positions[partition] = current[partition] }
-            }
-            let received: Bool
-            do {
-                received = try await absorb(response, of: pending, fetchable: Set(partitions), into: &records)
-            } catch {
-                // What went out ahead assumed this answer was sound: drop it, fetch again from here.
-                pendingFetches[leader] = nil
-                throw error
-            }
-            // One sent ahead from positions the decode did not end at is dropped (its answer ignored).
-            if let sent = pendingFetches[leader], sent.requested.contains(where: { positions[$0.key] != $0.value }) {
-                pendingFetches[leader] = nil
-            }
+            let received = try await absorb(response, of: pending, fetchable: Set(partitions), into: &records)
+            // Ahead of the application: the next Fetch for what this one served.
             if received { _ = try? await pendingFetch(to: leader, partitions) }
         }
         return records
-    }
-
-    /// Where each partition of a sound answer goes on (the offset after its last complete batch),
-    /// read from the batch headers alone; partitions with an error, no records or a stale position are left out.
-    private func positionsAfter(_ response: FetchResponse, of pending: PendingFetch, fetchable: Set<TopicPartition>) -> [TopicPartition: Int64] {
-        guard response.errorCode == 0, pending.generation == fetchGeneration else { return [:] }
-        var ahead: [TopicPartition: Int64] = [:]
-        for topic in response.responses {
-            let name = topic.topic.isEmpty ? topicNames[topic.topicId] ?? "" : topic.topic
-            for data in topic.partitions where data.errorCode == 0 {
-                let partition = TopicPartition(name, data.partitionIndex)
-                guard let fetchedFrom = pending.requested[partition], positions[partition] == fetchedFrom, fetchable.contains(partition),
-                      let bytes = data.records else { continue }
-                var next = fetchedFrom
-                var batches = RecordBatchIterator(bytes)
-                while let batch = batches.next() { next = max(next, batch.lastOffset + 1) }
-                if batches.error == nil && next > fetchedFrom { ahead[partition] = next }
-            }
-        }
-        return ahead
     }
 
     /// The Fetch out to `leader`, or a new one from the current positions.

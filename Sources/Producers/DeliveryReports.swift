@@ -55,21 +55,35 @@ public struct DeliveryReportBatch: RandomAccessCollection, Sendable {
 
     public subscript(position: Int) -> DeliveryReport {
         precondition(position >= 0 && position < endIndex, "DeliveryReportBatch index out of range")
-        var run = 0
-        if runs.count > 1 {
-            var high = runs.count - 1
-            while run < high {
-                let middle = (run + high + 1) / 2
-                if runStarts[middle] <= position { run = middle } else { high = middle - 1 }
-            }
-        }
+        let run = runStarts.runContaining(position)
         let step = position - runStarts[run]
         let index = runs[run].firstIndex + step
         let id = ProducerMessageID(rawValue: runs[run].firstId + UInt64(step))
         return DeliveryReport(id: id, topic: topic, result: outcome.map { answer in
-            RecordMetadata(topic: topic, partition: partition, offset: answer.baseOffset < 0 ? -1 : answer.baseOffset + Int64(index),
-                           timestamp: answer.logAppendTime >= 0 ? answer.logAppendTime : timestamps[index])
+            RecordMetadata(topic: topic, partition: partition, batch: answer, index: index, createTime: timestamps[index])
         })
+    }
+}
+
+extension RecordMetadata {
+    /// Where the record at `index` of an acknowledged batch landed: the batch's base offset plus the
+    /// index (-1 without an answer, acks=0), stamped with the broker's LogAppendTime when it set one.
+    init(topic: String, partition: Int32, batch answer: (baseOffset: Int64, logAppendTime: Int64), index: Int, createTime: Int64) {
+        self.init(topic: topic, partition: partition, offset: answer.baseOffset < 0 ? -1 : answer.baseOffset + Int64(index),
+                  timestamp: answer.logAppendTime >= 0 ? answer.logAppendTime : createTime)
+    }
+}
+
+extension Array where Element == Int {
+    /// In ascending run starts (the first 0), the run that holds `index`: the last start at or
+    /// before it (binary search; usually there is a single run).
+    func runContaining(_ index: Int) -> Int {
+        var low = 0, high = count - 1
+        while low < high {
+            let middle = (low + high + 1) / 2
+            if self[middle] <= index { low = middle } else { high = middle - 1 }
+        }
+        return low
     }
 }
 

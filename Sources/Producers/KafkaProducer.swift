@@ -111,7 +111,7 @@ public actor KafkaProducer {
                 if let batch = target?.batch, batch.partition.partition == partition, batch.partition.topic == records[index].topic,
                    batch.contents.builder.sizeInBytes + bytes <= batchSize {
                     batch.contents.append(timestamp: records[index].timestamp ?? now, key: records[index].key, value: records[index].value,
-                                          headers: records[index].headers, reserved: bytes, report: id)
+                                          headers: records[index].headers, reserved: bytes) { $0.appendReport(id, timestamp: $1) }
                     if batch.contents.builder.sizeInBytes >= batchSize {
                         close(target!.queue)
                         target = nil
@@ -377,9 +377,8 @@ public actor KafkaProducer {
         let completions = batch.completions
         for (index, continuation) in completions.waiters {
             continuation.resume(with: result.map { answer in
-                RecordMetadata(topic: topic, partition: batch.partition.partition,
-                               offset: answer.baseOffset < 0 ? -1 : answer.baseOffset + Int64(index),
-                               timestamp: answer.logAppendTime >= 0 ? answer.logAppendTime : completions.timestamps[index])
+                RecordMetadata(topic: topic, partition: batch.partition.partition, batch: answer, index: index,
+                               createTime: completions.timestamps[index])
             }.mapError { $0 as Error })
         }
         if let reports, !completions.reportRuns.isEmpty {

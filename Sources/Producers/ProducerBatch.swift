@@ -49,14 +49,9 @@ struct TimestampRuns: Sendable {
         }
     }
 
-    /// The timestamp of the record at `index` (binary search over the runs; usually there is one).
+    /// The timestamp of the record at `index`.
     subscript(index: Int) -> Int64 {
-        var low = 0, high = starts.count - 1
-        while low < high {
-            let middle = (low + high + 1) / 2
-            if starts[middle] <= index { low = middle } else { high = middle - 1 }
-        }
-        return values[low]
+        values[starts.runContaining(index)]
     }
 }
 
@@ -74,12 +69,6 @@ struct BatchContents {
         reservedBytes += reserved
     }
 
-    mutating func append(timestamp: Int64, key: [UInt8]?, value: [UInt8]?, headers: [(String, [UInt8]?)], reserved: Int,
-                         report id: ProducerMessageID) {
-        builder.append(timestamp: timestamp, key: key, value: value, headers: headers)
-        completions.appendReport(id, timestamp: timestamp)
-        reservedBytes += reserved
-    }
 }
 
 /// One partition's batch: records encoded as they arrive, then sealed, sent and (maybe) retried.
