@@ -73,14 +73,13 @@ public final class BrokerConnection: @unchecked Sendable {
             channel = try await ClientBootstrap(group: group)
                 .connectTimeout(timeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                // Fetch answers run to a megabyte and more: reads of up to 4 MB (NIO's default stops
-                // at 64 KB) take fewer syscalls, and more frames arrive whole in one read.
-                .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 65_536, maximum: 4 << 20))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(FrameDecoder(FrameSplitter(validSizes: 4...Int(Int32.max)) { size in
+                        // Fetch answers run to a megabyte and more: read in place, not copied.
+                        let frames = FrameSplitter(validSizes: 4...Int(Int32.max)) { size in
                             KafkaClientError(.protocolViolation, "response frame size \(size)")
-                        }))
+                        }
+                        try channel.pipeline.syncOperations.addHandler(FrameDecoder(frames, readsFramesInPlace: true))
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }
                 }

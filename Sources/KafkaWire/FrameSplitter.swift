@@ -13,6 +13,9 @@ public struct FrameSplitter {
     private var partial: ByteBuffer?
     /// Set once a size was refused: what follows is not read as frames.
     private var refused = false
+    /// The frame being assembled while it is out on loan to a read (`lendPartialFrame`): where its
+    /// storage starts and how many bytes it held.
+    private var loan: (storage: UnsafeRawPointer?, held: Int)?
     /// A larger frame's buffer grows as it arrives instead of being reserved up front.
     static let largestReservation = 64 << 20
 
@@ -29,7 +32,19 @@ public struct FrameSplitter {
     public mutating func append(_ chunk: ByteBuffer) throws {
         guard !refused else { return }
         var chunk = chunk
-        if partial != nil {
+        if let loan = loan.take() {
+            // The read went into the frame being assembled: it comes back with the bytes read after
+            // the ones it held. Any other chunk means that read never came back, and its bytes with it.
+            guard chunk.storageStart == loan.storage, chunk.readerIndex == 0, chunk.readableBytes > loan.held else {
+                refused = true
+                throw LostFrameBytes(held: loan.held)
+            }
+            let total = 4 + (try frameSize(chunk)!)
+            guard chunk.readableBytes >= total else {
+                partial = chunk
+                return
+            }
+        } else if partial != nil {
             guard let whole = try continueFrame(with: &chunk) else { return }
             complete.append(whole)
         }
@@ -43,6 +58,19 @@ public struct FrameSplitter {
             started.writeBuffer(&chunk)
             partial = started
         }
+    }
+
+    /// The frame being assembled, handed over for the next read to land in its free room (reserved
+    /// for the rest of the frame), so that the rest is not copied after it arrives; nil between
+    /// frames. It must come back to `append` as the chunk that read delivers: until then the splitter
+    /// holds none of it (a second reference would make the read copy it first). If another chunk
+    /// comes instead, the bytes lent are gone and `append` throws `LostFrameBytes`.
+    public mutating func lendPartialFrame() -> ByteBuffer? {
+        guard loan == nil, let partial, let size = partial.getInteger(at: partial.readerIndex, as: Int32.self),
+              partial.readerIndex == 0, partial.writableBytes >= 4 + Int(size) - partial.readableBytes else { return nil }
+        loan = (partial.storageStart, partial.readableBytes)
+        self.partial = nil
+        return partial
     }
 
     /// The oldest complete frame not taken yet.
@@ -82,5 +110,19 @@ public struct FrameSplitter {
             throw refuse(size)
         }
         return Int(size)
+    }
+}
+
+/// A read that `FrameSplitter.lendPartialFrame` handed the frame being assembled to never came back
+/// with it: the connection lost bytes and cannot go on.
+public struct LostFrameBytes: Error, CustomStringConvertible {
+    public let held: Int
+    public var description: String { "a read lost the \(held) bytes of the frame being received" }
+}
+
+extension ByteBuffer {
+    /// Identifies a buffer's storage (two buffers sharing it answer the same).
+    var storageStart: UnsafeRawPointer? {
+        withVeryUnsafeBytes { UnsafeRawPointer($0.baseAddress) }
     }
 }

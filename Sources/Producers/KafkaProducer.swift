@@ -99,32 +99,10 @@ public actor KafkaProducer {
         let now = Self.nowMs()  // one CreateTime for the records of one call
         var index = 0
         while index < records.count {
-            // As many records as can go without waiting. The batch the last record went to stays at
-            // hand while the next ones go to the same partition (nothing here suspends, so only this
-            // loop can close it).
-            var target: (queue: PartitionQueue, batch: ProducerBatch)?
-            let batchSize = configuration.batchSize
-            while index < records.count {
-                guard let (partition, bytes) = readyToAppend(records[index]) else { break }
-                nextMessageId += 1
-                let id = ProducerMessageID(rawValue: nextMessageId)
-                if let batch = target?.batch, batch.partition.partition == partition, batch.partition.topic == records[index].topic,
-                   batch.contents.builder.sizeInBytes + bytes <= batchSize {
-                    batch.contents.append(timestamp: records[index].timestamp ?? now, key: records[index].key, value: records[index].value,
-                                          headers: records[index].headers, reserved: bytes) { $0.appendReport(id, timestamp: $1) }
-                    if batch.contents.builder.sizeInBytes >= batchSize {
-                        close(target!.queue)
-                        target = nil
-                        drain()
-                    }
-                } else {
-                    target = append(timestamp: records[index].timestamp, key: records[index].key, value: records[index].value,
-                                    headers: records[index].headers, to: TopicPartitionKey(topic: records[index].topic, partition: partition),
-                                    reserved: bytes, now: now) { $0.appendReport(id, timestamp: $1) }
-                }
-                ids.append(id)
-                index += 1
-            }
+            // As many records as can go without waiting. Read through the array's buffer: each field
+            // is borrowed in place (indexing the array copied whole records, a retain and a release
+            // for each of their arrays and strings).
+            index = records.withUnsafeBufferPointer { records in appendReady(records, from: index, now: now, ids: &ids) }
             guard index < records.count else { break }
             // One that has to wait: for the producer id, metadata or buffer space.
             let record = records[index]
@@ -138,8 +116,45 @@ public actor KafkaProducer {
         return ids
     }
 
+    /// Appends records from `index` on while none has to wait; returns the index of the first that
+    /// has to. The batch the last record went to stays at hand while the next ones go to the same
+    /// partition (nothing here suspends, so only this loop can close it).
+    private func appendReady(_ records: UnsafeBufferPointer<ProducerRecord>, from start: Int, now: Int64,
+                             ids: inout [ProducerMessageID]) -> Int {
+        var target: (queue: PartitionQueue, batch: ProducerBatch)?
+        var index = start
+        while index < records.count, appendIfReady(records[index], now: now, target: &target, ids: &ids) {
+            index += 1
+        }
+        return index
+    }
+
+    /// One record of `appendReady`, borrowed (not copied); false if it has to wait.
+    private func appendIfReady(_ record: borrowing ProducerRecord, now: Int64, target: inout (queue: PartitionQueue, batch: ProducerBatch)?,
+                               ids: inout [ProducerMessageID]) -> Bool {
+        guard let (partition, bytes) = readyToAppend(record) else { return false }
+        nextMessageId += 1
+        let id = ProducerMessageID(rawValue: nextMessageId)
+        if let batch = target?.batch, batch.partition.partition == partition, batch.partition.topic == record.topic,
+           batch.contents.builder.sizeInBytes + bytes <= configuration.batchSize {
+            batch.contents.append(timestamp: record.timestamp ?? now, key: record.key, value: record.value,
+                                  headers: record.headers, reserved: bytes) { $0.appendReport(id, timestamp: $1) }
+            if batch.contents.builder.sizeInBytes >= configuration.batchSize {
+                close(target!.queue)
+                target = nil
+                drain()
+            }
+        } else {
+            target = append(timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers,
+                            to: TopicPartitionKey(topic: record.topic, partition: partition),
+                            reserved: bytes, now: now) { $0.appendReport(id, timestamp: $1) }
+        }
+        ids.append(id)
+        return true
+    }
+
     /// The synchronous path of `prepare`: producer id, partition count and buffer room all at hand.
-    private func readyToAppend(_ record: ProducerRecord) -> (partition: Int32, bytes: Int)? {
+    private func readyToAppend(_ record: borrowing ProducerRecord) -> (partition: Int32, bytes: Int)? {
         guard !closed, !configuration.enableIdempotence || producerId >= 0, spaceWaiters.isEmpty else { return nil }
         let count: Int32
         if let last = lastTopicCount, last.topic == record.topic {

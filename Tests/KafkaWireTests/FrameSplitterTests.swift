@@ -48,4 +48,51 @@ import Testing
         var negative = FrameSplitter(validSizes: 0...1000) { Refused(size: $0) }
         #expect(throws: Refused(size: -1)) { try negative.append(ByteBuffer(bytes: [0xFF, 0xFF, 0xFF, 0xFF])) }
     }
+
+    /// Reads lent the frame being assembled (as `FrameDecoder` lends it to the channel) fill it in
+    /// place: every frame comes out whole, and a frame that spans reads is the very buffer the reads
+    /// went into — the bytes read into it are not copied again.
+    @Test(arguments: [3, 64, 1000, 4096, 50_000])
+    func framesReadInPlaceComeOutWholeWithoutACopy(_ readSize: Int) throws {
+        let (bytes, frames) = Self.stream([0, 9, 300, 4, 70_000, 5, 1200, 0, 33, 200_000])
+        var splitter = FrameSplitter(validSizes: 0...300_000) { Refused(size: $0) }
+        var received: [[UInt8]] = []
+        var readsInPlace = 0
+        var lentStorage: Set<UnsafeRawPointer> = []
+        var offset = 0
+        while offset < bytes.count {
+            var buffer = splitter.lendPartialFrame() ?? ByteBuffer()
+            if buffer.readableBytes > 0 {
+                readsInPlace += 1
+                buffer.withVeryUnsafeBytes { lentStorage.insert(UnsafeRawPointer($0.baseAddress!)) }
+            }
+            let end = min(offset + readSize, bytes.count, buffer.readableBytes > 0 ? offset + buffer.writableBytes : .max)
+            buffer.writeBytes(bytes[offset..<end])
+            try splitter.append(buffer)
+            while let frame = splitter.nextFrame() {
+                received.append(Array(frame.readableBytesView))
+                if frame.readableBytes >= 70_000 {
+                    // The large frames span reads: each is one of the buffers lent to them, past
+                    // its size prefix.
+                    let storage = frame.withVeryUnsafeBytes { UnsafeRawPointer($0.baseAddress!) }
+                    #expect(lentStorage.contains(storage - 4))
+                }
+            }
+            offset = end
+        }
+        #expect(received == frames)
+        #expect(readsInPlace > 0)
+    }
+
+    /// A lent frame that does not come back (the read into it was dropped) is not papered over: the
+    /// next chunk fails with `LostFrameBytes` and nothing after it comes out as frames.
+    @Test func aLentFrameThatDoesNotComeBackFailsTheStream() throws {
+        var splitter = FrameSplitter(validSizes: 0...1000) { Refused(size: $0) }
+        try splitter.append(ByteBuffer(bytes: [0, 0, 0, 1, 7, 0, 0, 0, 4, 1, 2]))
+        #expect(splitter.nextFrame().map { Array($0.readableBytesView) } == [7])
+        let lent = splitter.lendPartialFrame()
+        #expect(lent.map { Array($0.readableBytesView) } == [0, 0, 0, 4, 1, 2])
+        #expect(throws: LostFrameBytes.self) { try splitter.append(ByteBuffer(bytes: [3, 4, 0, 0, 0, 1, 9])) }
+        #expect(splitter.nextFrame() == nil)
+    }
 }

@@ -39,9 +39,6 @@ public final class BrokerServer: Service, @unchecked Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            // Produce requests run to a megabyte: reads of up to 1 MB (NIO's default stops at 64 KB).
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 1 << 20))
             .childChannelInitializer { channel in
                 let id = ObjectIdentifier(channel)
                 // max.connections: one past the limit is closed at once (the client backs off and retries).

@@ -7,10 +7,11 @@ public struct InvalidFrame: Error, CustomStringConvertible {
 
 extension FrameDecoder {
     /// Splits a connection's bytes into request frames. A size above `socket.request.max.bytes` (or
-    /// negative) is refused before any of the body is read or buffered.
+    /// negative) is refused before any of the body is read or buffered. Produce requests run to a
+    /// megabyte: read in place, not copied.
     static func requests(maxFrameSize: Int) -> FrameDecoder {
         FrameDecoder(FrameSplitter(validSizes: 0...maxFrameSize) { size in
             InvalidFrame(description: "frame size \(size) is outside 0...\(maxFrameSize) (socket.request.max.bytes)")
-        })
+        }, readsFramesInPlace: true)
     }
 }
