@@ -79,7 +79,7 @@ public final class BrokerConnection: @unchecked Sendable {
                         let frames = FrameSplitter(validSizes: 4...Int(Int32.max)) { size in
                             KafkaClientError(.protocolViolation, "response frame size \(size)")
                         }
-                        try channel.pipeline.syncOperations.addHandler(FrameDecoder(frames, readsFramesInPlace: true))
+                        try channel.pipeline.syncOperations.addHandler(FrameDecoder(frames))
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }
                 }

@@ -4,11 +4,10 @@ import NIOCore
 /// channel below it does the reading). The client's response path and the broker's request path
 /// each put one first in their pipeline.
 ///
-/// With `readsFramesInPlace` it also chooses the buffers the channel reads into: while a frame is
-/// being assembled, the next read goes straight into that frame's free room, so a large frame (a
-/// fetch answer, a produce request: a megabyte) is not copied after it arrives; between frames,
-/// reads go into small buffers (NIO's adaptive sizes up to 64 KB), so that the start of a large frame
-/// copied out of one is small. The channel then reads once per wake-up: a read lent a frame and
+/// It also chooses the buffers the channel reads into: while a frame is being assembled, the next
+/// read goes straight into that frame's free room, so a large frame (a fetch answer, a produce
+/// request: a megabyte) is not copied after it arrives; between frames, reads go into small buffers
+/// (NIO's adaptive sizes up to 64 KB), so that the start of a large frame copied out of one is small. The channel then reads once per wake-up: a read lent a frame and
 /// finding nothing (EAGAIN) would drop it, and that can only happen to a read the socket did not
 /// announce. Should it happen all the same, the splitter notices and the connection fails with
 /// `LostFrameBytes` (it is not silently corrupted).
@@ -17,15 +16,13 @@ public final class FrameDecoder: ChannelInboundHandler {
     public typealias InboundOut = ByteBuffer
     private var splitter: FrameSplitter
     private var delivering = false
-    private let readsFramesInPlace: Bool
 
-    public init(_ splitter: FrameSplitter, readsFramesInPlace: Bool = false) {
+    public init(_ splitter: FrameSplitter) {
         self.splitter = splitter
-        self.readsFramesInPlace = readsFramesInPlace
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
-        guard readsFramesInPlace, let options = context.channel.syncOptions else { return }
+        guard let options = context.channel.syncOptions else { return }
         try? options.setOption(.maxMessagesPerRead, value: 1)
         try? options.setOption(.recvAllocator, value: FrameReadBuffers(decoder: self))
     }
@@ -48,7 +45,7 @@ public final class FrameDecoder: ChannelInboundHandler {
     }
 }
 
-/// The receive allocator of a channel whose `FrameDecoder` reads frames in place. NIO's pool of
+/// The receive allocator of a channel with a `FrameDecoder`, which reads frames in place. NIO's pool of
 /// receive buffers is kept from reusing a buffer of its own (`nextBufferSize` nil, `record` answering
 /// "may grow"), so every read goes into the buffer chosen here. Used only on the channel's event loop.
 struct FrameReadBuffers: RecvByteBufferAllocator, @unchecked Sendable {

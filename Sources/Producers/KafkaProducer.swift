@@ -135,15 +135,10 @@ public actor KafkaProducer {
         guard let (partition, bytes) = readyToAppend(record) else { return false }
         nextMessageId += 1
         let id = ProducerMessageID(rawValue: nextMessageId)
-        if let batch = target?.batch, batch.partition.partition == partition, batch.partition.topic == record.topic,
+        if let (queue, batch) = target, batch.partition.partition == partition, batch.partition.topic == record.topic,
            batch.contents.builder.sizeInBytes + bytes <= configuration.batchSize {
-            batch.contents.append(timestamp: record.timestamp ?? now, key: record.key, value: record.value,
-                                  headers: record.headers, reserved: bytes) { $0.appendReport(id, timestamp: $1) }
-            if batch.contents.builder.sizeInBytes >= configuration.batchSize {
-                close(target!.queue)
-                target = nil
-                drain()
-            }
+            target = add(timestamp: record.timestamp ?? now, key: record.key, value: record.value, headers: record.headers,
+                         reserved: bytes, to: batch, of: queue) { $0.appendReport(id, timestamp: $1) }
         } else {
             target = append(timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers,
                             to: TopicPartitionKey(topic: record.topic, partition: partition),
@@ -333,9 +328,17 @@ public actor KafkaProducer {
             scheduleLingerSweep()
             return created
         }()
-        batch.contents.append(timestamp: timestamp ?? now ?? Self.nowMs(), key: recordKey, value: value, headers: headers,
-                              reserved: reserved, completion: completion)
-        if batch.contents.builder.sizeInBytes >= configuration.batchSize {
+        return add(timestamp: timestamp ?? now ?? Self.nowMs(), key: recordKey, value: value, headers: headers,
+                   reserved: reserved, to: batch, of: queue, completion: completion)
+    }
+
+    /// Encodes a record into `batch`, the open batch of `queue`, and closes the batch once it reaches
+    /// batch.size. Returns the two while the batch is still open.
+    private func add(timestamp: Int64, key: [UInt8]?, value: [UInt8]?, headers: [(String, [UInt8]?)], reserved: Int,
+                     to batch: ProducerBatch, of queue: PartitionQueue,
+                     completion: (inout RecordCompletions, Int64) -> Void) -> (queue: PartitionQueue, batch: ProducerBatch)? {
+        batch.contents.append(timestamp: timestamp, key: key, value: value, headers: headers, reserved: reserved, completion: completion)
+        guard batch.contents.builder.sizeInBytes < configuration.batchSize else {
             close(queue)
             drain()
             return nil

@@ -12,6 +12,6 @@ extension FrameDecoder {
     static func requests(maxFrameSize: Int) -> FrameDecoder {
         FrameDecoder(FrameSplitter(validSizes: 0...maxFrameSize) { size in
             InvalidFrame(description: "frame size \(size) is outside 0...\(maxFrameSize) (socket.request.max.bytes)")
-        }, readsFramesInPlace: true)
+        })
     }
 }
