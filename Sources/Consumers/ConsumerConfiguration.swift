@@ -75,14 +75,9 @@ public struct ConsumerRecord: Sendable {
     public var topic: String
     public var partition: Int32
     /// The record as the batch decoder made it, moved in whole (copying its fields out one by one
-    /// cost a retain and a release per field and record).
+    /// cost a retain and a release per field and record). Built with the memberwise initialiser:
+    /// an explicit one copied the record once more.
     var record: Record
-
-    init(topic: String, partition: Int32, record: consuming Record) {
-        self.topic = topic
-        self.partition = partition
-        self.record = record
-    }
 
     public var offset: Int64 {
         get { record.offset }

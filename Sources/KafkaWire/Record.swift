@@ -23,15 +23,15 @@ public struct Record: Hashable, Sendable {
     public var headers: [RecordHeader]
     /// Unused by Kafka so far; kept so a batch re-encodes to the same bytes.
     public var attributes: Int8
+    // No initialiser in here, so the compiler's memberwise one (all six fields) stays: the decoder
+    // builds records with it. An explicit one stored the record on the stack and copied it out, a
+    // retain and a release per field and record.
+}
 
+extension Record {
     public init(offset: Int64 = 0, timestamp: Int64 = 0, key: ByteBuffer? = nil, value: ByteBuffer? = nil,
-                headers: [RecordHeader] = [], attributes: Int8 = 0) {
-        self.offset = offset
-        self.timestamp = timestamp
-        self.key = key
-        self.value = value
-        self.headers = headers
-        self.attributes = attributes
+                headers: [RecordHeader] = []) {
+        self.init(offset: offset, timestamp: timestamp, key: key, value: value, headers: headers, attributes: 0)
     }
 
     /// Decodes one record; key, value and header values are slices of `buffer`.
@@ -39,7 +39,7 @@ public struct Record: Hashable, Sendable {
         let bytes = buffer
         var position = 0
         self = try bytes.withUnsafeReadableBytes { raw in
-            try Record(decoding: raw, at: &position, of: bytes, baseOffset: baseOffset, baseTimestamp: baseTimestamp)
+            try Record.decoded(from: raw, at: &position, of: bytes, baseOffset: baseOffset, baseTimestamp: baseTimestamp)
         }
         buffer.moveReaderIndex(forwardBy: position)
     }

@@ -183,7 +183,7 @@ public struct RecordBatchView: Sendable {
         try section.withUnsafeReadableBytes { raw in
             var position = 0
             for _ in 0..<count {
-                try body(try Record(decoding: raw, at: &position, of: section, baseOffset: baseOffset, baseTimestamp: baseTimestamp))
+                try body(try Record.decoded(from: raw, at: &position, of: section, baseOffset: baseOffset, baseTimestamp: baseTimestamp))
             }
             guard position == raw.count else {
                 throw KafkaWireError(.corruptRecordBatch, "\(raw.count - position) bytes left after \(count) records")

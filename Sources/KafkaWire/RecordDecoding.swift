@@ -62,8 +62,8 @@ extension Record {
     /// Decodes the record at `position` of `raw`, the readable bytes of `buffer`; key, value and
     /// header values are slices of `buffer`. Moves `position` past the record.
     @usableFromInline
-    init(decoding raw: UnsafeRawBufferPointer, at position: inout Int, of buffer: ByteBuffer, baseOffset: Int64,
-         baseTimestamp: Int64) throws {
+    static func decoded(from raw: UnsafeRawBufferPointer, at position: inout Int, of buffer: ByteBuffer, baseOffset: Int64,
+                        baseTimestamp: Int64) throws -> Record {
         var reader = RawRecordReader(raw: raw, at: position, end: raw.count)
         let length = Int(try reader.varint())
         guard length >= 0, length <= reader.remaining else {
@@ -95,6 +95,7 @@ extension Record {
             throw KafkaWireError(.corruptRecordBatch, "\(body.remaining) bytes left in a record")
         }
         position = body.end
-        self.init(offset: offset, timestamp: timestamp, key: key, value: value, headers: headers, attributes: attributes)
+        // The memberwise initialiser (see `Record`): an explicit one would copy the record out.
+        return Record(offset: offset, timestamp: timestamp, key: key, value: value, headers: headers, attributes: attributes)
     }
 }

@@ -137,6 +137,34 @@ final class BrokerFixture {
         #expect(fixture.broker.topics.topic("dry") == nil)
     }
 
+    @Test func oversizedAdminRequestsAreRefusedWholeAsKafkasControllerDoes() throws {
+        let fixture = try BrokerFixture()
+        // 10,000 records at most: a topic, its partitions and its config overrides each count one.
+        let tooMany = try fixture.send(CreateTopicsRequest(topics: [
+            .init(name: "huge", numPartitions: 1 << 24, replicationFactor: 1),
+            .init(name: "small", numPartitions: 1, replicationFactor: 1),
+        ], timeoutMs: 1000), version: 7)
+        #expect(tooMany.topics.map(\.errorCode) == [ErrorCode.policyViolation.rawValue, ErrorCode.policyViolation.rawValue])
+        #expect(tooMany.topics.first?.errorMessage == "Unable to perform excessively large batch operation.")
+        #expect(fixture.broker.topics.topic("huge") == nil && fixture.broker.topics.topic("small") == nil)
+        let justOver = try fixture.send(CreateTopicsRequest(topics: [.init(name: "over", numPartitions: 9_999, replicationFactor: 1,
+                                                                           configs: [.init(name: "retention.ms", value: "1000")])],
+                                                            timeoutMs: 1000, validateOnly: true), version: 7)
+        #expect(justOver.topics.first?.errorCode == ErrorCode.policyViolation.rawValue)
+        let atTheLimit = try fixture.send(CreateTopicsRequest(topics: [.init(name: "limit", numPartitions: 9_999, replicationFactor: 1)],
+                                                              timeoutMs: 1000, validateOnly: true), version: 7)
+        #expect(atTheLimit.topics.first?.errorCode == 0)
+
+        _ = try fixture.send(CreateTopicsRequest(topics: [.init(name: "grow", numPartitions: 1, replicationFactor: 1)]), version: 7)
+        let grow = try fixture.send(CreatePartitionsRequest(topics: [.init(name: "grow", count: 20_000, assignments: nil)],
+                                                            timeoutMs: 1000, validateOnly: false), version: 3)
+        #expect(grow.results.first?.errorCode == ErrorCode.policyViolation.rawValue)
+        #expect(fixture.broker.topics.topic("grow")?.partitionCount == 1)
+        let growSome = try fixture.send(CreatePartitionsRequest(topics: [.init(name: "grow", count: 3, assignments: nil)],
+                                                                timeoutMs: 1000, validateOnly: false), version: 3)
+        #expect(growSome.results.first?.errorCode == 0 && fixture.broker.topics.topic("grow")?.partitionCount == 3)
+    }
+
     @Test func produceErrorsMapToKafkaCodes() throws {
         let fixture = try BrokerFixture(overrides: ["message.max.bytes": "300"])
         _ = try fixture.send(CreateTopicsRequest(topics: [.init(name: "p", numPartitions: 1, replicationFactor: 1)]), version: 7)

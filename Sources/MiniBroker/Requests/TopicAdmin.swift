@@ -3,9 +3,29 @@ import KafkaWire
 
 // CreateTopics, DeleteTopics, CreatePartitions.
 
+/// Kafka's controller refuses a request that would write more than 10,000 metadata records (a topic,
+/// each of its partitions and each config override count one) with POLICY_VIOLATION. Here it also
+/// keeps one request (a mistyped or hostile partition count) from creating millions of log
+/// directories while every other request waits.
+enum AdminRequestLimit {
+    static let maxRecords = 10_000
+    static let message = "Unable to perform excessively large batch operation."
+}
+
 extension RequestDispatcher {
     func createTopics(_ request: CreateTopicsRequest, version: Int16) -> CreateTopicsResponse {
         typealias Result = CreateTopicsResponse.CreatableTopicResult
+        let records = request.topics.reduce(0) { total, topic in
+            let partitions = topic.assignments.isEmpty ? Int(topic.numPartitions == -1 ? broker.config.numPartitions : topic.numPartitions)
+                                                       : topic.assignments.count
+            return total + 1 + max(partitions, 0) + topic.configs.count
+        }
+        guard records <= AdminRequestLimit.maxRecords else {
+            return CreateTopicsResponse(throttleTimeMs: 0, topics: request.topics.map {
+                Result(name: $0.name, errorCode: ErrorCode.policyViolation.rawValue, errorMessage: AdminRequestLimit.message,
+                       numPartitions: -1, replicationFactor: -1, configs: [])
+            })
+        }
         var seen: [String: Int] = [:]
         for topic in request.topics { seen[topic.name, default: 0] += 1 }
         let results = request.topics.map { wanted -> Result in
@@ -71,6 +91,14 @@ extension RequestDispatcher {
     }
 
     func createPartitions(_ request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+        let records = request.topics.reduce(0) { total, wanted in
+            total + max(Int(wanted.count) - Int(broker.topics.topic(wanted.name)?.partitionCount ?? 0), 0)
+        }
+        guard records <= AdminRequestLimit.maxRecords else {
+            return CreatePartitionsResponse(throttleTimeMs: 0, results: request.topics.map {
+                .init(name: $0.name, errorCode: ErrorCode.policyViolation.rawValue, errorMessage: AdminRequestLimit.message)
+            })
+        }
         let results = request.topics.map { wanted -> CreatePartitionsResponse.CreatePartitionsTopicResult in
             if let assignments = wanted.assignments,
                let current = broker.topics.topic(wanted.name)?.partitionCount, assignments.count != Int(wanted.count - current) {
