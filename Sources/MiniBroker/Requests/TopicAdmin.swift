@@ -16,9 +16,7 @@ extension RequestDispatcher {
     func createTopics(_ request: CreateTopicsRequest, version: Int16) -> CreateTopicsResponse {
         typealias Result = CreateTopicsResponse.CreatableTopicResult
         let records = request.topics.reduce(0) { total, topic in
-            let partitions = topic.assignments.isEmpty ? Int(topic.numPartitions == -1 ? broker.config.numPartitions : topic.numPartitions)
-                                                       : topic.assignments.count
-            return total + 1 + max(partitions, 0) + topic.configs.count
+            total + 1 + max(Int(partitionsAsked(by: topic)), 0) + topic.configs.count
         }
         guard records <= AdminRequestLimit.maxRecords else {
             return CreateTopicsResponse(throttleTimeMs: 0, topics: request.topics.map {
@@ -33,7 +31,7 @@ extension RequestDispatcher {
                 Result(name: wanted.name, errorCode: code.rawValue, errorMessage: message, numPartitions: -1, replicationFactor: -1, configs: [])
             }
             if seen[wanted.name, default: 0] > 1 { return failure(.invalidRequest, "Duplicate topic name.") }
-            var partitions = wanted.numPartitions == -1 ? broker.config.numPartitions : wanted.numPartitions
+            let partitions = partitionsAsked(by: wanted)
             if !wanted.assignments.isEmpty {
                 guard wanted.numPartitions == -1, wanted.replicationFactor == -1 else {
                     return failure(.invalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.")
@@ -41,7 +39,6 @@ extension RequestDispatcher {
                 guard wanted.assignments.allSatisfy({ $0.brokerIds == [broker.brokerId] }) else {
                     return failure(.invalidReplicaAssignment, "Replicas may only be assigned to broker \(broker.brokerId), the only broker.")
                 }
-                partitions = Int32(wanted.assignments.count)
             }
             let replication = wanted.replicationFactor == -1 ? Int16(1) : wanted.replicationFactor
             guard replication > 0 else {
@@ -66,6 +63,13 @@ extension RequestDispatcher {
             }
         }
         return CreateTopicsResponse(throttleTimeMs: 0, topics: results)
+    }
+
+    /// The partitions a topic of a CreateTopics asks for: one per replica assignment when it lists
+    /// them, else its count (-1: the broker's num.partitions).
+    private func partitionsAsked(by topic: CreateTopicsRequest.CreatableTopic) -> Int32 {
+        guard topic.assignments.isEmpty else { return Int32(topic.assignments.count) }
+        return topic.numPartitions == -1 ? broker.config.numPartitions : topic.numPartitions
     }
 
     func deleteTopics(_ request: DeleteTopicsRequest, version: Int16) -> DeleteTopicsResponse {
