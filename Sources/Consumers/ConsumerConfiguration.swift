@@ -74,31 +74,13 @@ public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConver
 public struct ConsumerRecord: Sendable {
     public var topic: String
     public var partition: Int32
-    /// The record as the batch decoder made it, moved in whole (copying its fields out one by one
-    /// cost a retain and a release per field and record). Built with the memberwise initialiser:
-    /// an explicit one copied the record once more.
-    var record: Record
-
-    public var offset: Int64 {
-        get { record.offset }
-        set { record.offset = newValue }
-    }
-    public var timestamp: Int64 {
-        get { record.timestamp }
-        set { record.timestamp = newValue }
-    }
-    public var key: ByteBuffer? {
-        get { record.key }
-        set { record.key = newValue }
-    }
-    public var value: ByteBuffer? {
-        get { record.value }
-        set { record.value = newValue }
-    }
-    public var headers: [RecordHeader] {
-        get { record.headers }
-        set { record.headers = newValue }
-    }
+    public var offset: Int64
+    public var timestamp: Int64
+    public var key: ByteBuffer?
+    public var value: ByteBuffer?
+    public var headers: [RecordHeader]
+    // No initialiser in here: the decoder builds records with the compiler's memberwise one, in
+    // place (an explicit one built each record on the stack and copied it out).
 
     public var topicPartition: TopicPartition { TopicPartition(topic, partition) }
 }

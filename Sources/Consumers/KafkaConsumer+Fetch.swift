@@ -235,10 +235,11 @@ extension KafkaConsumer {
             if batch.attributes.isControl || batch.lastOffset < offset { continue }
             let logAppendTime = batch.attributes.timestampType == .logAppendTime
             records.reserveCapacity(records.count + Int(batch.recordCount))
-            try batch.forEachRecord { (record: consuming Record) in
-                guard record.offset >= offset else { return }
-                if logAppendTime { record.timestamp = batch.maxTimestamp }
-                records.append(ConsumerRecord(topic: partition.topic, partition: partition.partition, record: consume record))
+            let maxTimestamp = batch.maxTimestamp
+            try batch.forEachRecordFields { recordOffset, timestamp, key, value, headers, _ in
+                guard recordOffset >= offset else { return }
+                records.append(ConsumerRecord(topic: partition.topic, partition: partition.partition, offset: recordOffset,
+                                              timestamp: logAppendTime ? maxTimestamp : timestamp, key: key, value: value, headers: headers))
             }
         }
         if let error = batches.error { throw KafkaClientError(.protocolViolation, "a record batch of \(partition) is malformed: \(error)") }

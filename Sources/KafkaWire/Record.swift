@@ -23,9 +23,8 @@ public struct Record: Hashable, Sendable {
     public var headers: [RecordHeader]
     /// Unused by Kafka so far; kept so a batch re-encodes to the same bytes.
     public var attributes: Int8
-    // No initialiser in here, so the compiler's memberwise one (all six fields) stays: the decoder
-    // builds records with it. An explicit one stored the record on the stack and copied it out, a
-    // retain and a release per field and record.
+    // No initialiser in here, so the compiler's memberwise one (all six fields) stays: an explicit
+    // one stored the record on the stack and copied it out, a retain and a release per field.
 }
 
 extension Record {

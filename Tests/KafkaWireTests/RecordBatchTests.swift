@@ -114,6 +114,36 @@ import Testing
         for i in stride(from: 61, to: garbage.writerIndex, by: 3) { garbage.setInteger(UInt8(0xFF), at: i) }
         #expect(throws: KafkaWireError.self) { try RecordBatchView(unchecked: garbage).records() }
     }
+
+    /// Lengths and deltas of one, two and three varint bytes (the decoder reads the first two widths
+    /// inline), negative deltas, and a varint cut off or overlong at the end of the records.
+    @Test func recordsDecodeAcrossVarintWidths() throws {
+        let sizes = [0, 1, 63, 64, 65, 127, 128, 8191, 8192, 70_000]
+        let records = sizes.enumerated().map { index, size in
+            Record(offset: Int64(index), timestamp: index % 2 == 0 ? 1_700_000_000_000 - Int64(index) * 1_000_000 : 1_700_000_000_000,
+                   key: index % 3 == 0 ? ByteBuffer(repeating: 1, count: size / 2) : nil, value: ByteBuffer(repeating: UInt8(index), count: size),
+                   headers: index == 4 ? [RecordHeader(key: String(repeating: "h", count: 200), value: ByteBuffer(repeating: 9, count: 300))] : [])
+        }
+        let view = try RecordBatchView(validating: try RecordBatch(records: records).encoded())
+        #expect(try view.records() == records)
+        var fields: [(Int64, Int64, Int?, Int?, Int)] = []
+        try view.forEachRecordFields { offset, timestamp, key, value, headers, attributes in
+            #expect(attributes == 0)
+            fields.append((offset, timestamp, key?.readableBytes, value?.readableBytes, headers.count))
+        }
+        #expect(fields.map(\.0) == records.map(\.offset) && fields.map(\.1) == records.map(\.timestamp))
+        #expect(fields.map(\.2) == records.map { $0.key?.readableBytes } && fields.map(\.3) == sizes)
+        #expect(fields.map(\.4) == records.map(\.headers.count))
+
+        // One record whose length prefix is cut after a continuation byte, then one with a 6-byte length.
+        for tail: [UInt8] in [[0x80], [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]] {
+            var bytes = try RecordBatch(records: [Record(value: ByteBuffer(string: "x"))]).encoded()
+            bytes.moveWriterIndex(to: RecordBatchLayout.headerSize)
+            bytes.writeBytes(tail)
+            bytes.setInteger(Int32(bytes.readableBytes - RecordBatchLayout.logOverhead), at: RecordBatchLayout.batchLength)
+            #expect(throws: KafkaWireError.self) { try RecordBatchView(unchecked: bytes).records() }
+        }
+    }
 }
 
 @Suite struct RecordBatchBuilderTests {
