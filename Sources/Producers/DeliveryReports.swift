@@ -65,6 +65,37 @@ public struct DeliveryReportBatch: RandomAccessCollection, Sendable {
     }
 }
 
+extension DeliveryReportBatch {
+    /// Reads the reports in order, walking the runs: O(1) per report, where the subscript searches
+    /// the runs (reading every report by index was a tenth of a 100-byte producer's profile).
+    public struct Iterator: IteratorProtocol {
+        let batch: DeliveryReportBatch
+        var run = 0
+        /// The next report's place in its run.
+        var step = 0
+        var timestamps: TimestampRuns.Cursor
+
+        public mutating func next() -> DeliveryReport? {
+            while run < batch.runs.count, step == batch.runs[run].count {
+                run += 1
+                step = 0
+            }
+            guard run < batch.runs.count else { return nil }
+            let index = batch.runs[run].firstIndex + step
+            let id = ProducerMessageID(rawValue: batch.runs[run].firstId + UInt64(step))
+            step += 1
+            let createTime = timestamps.value(at: index)
+            return DeliveryReport(id: id, topic: batch.topic, result: batch.outcome.map { answer in
+                RecordMetadata(topic: batch.topic, partition: batch.partition, batch: answer, index: index, createTime: createTime)
+            })
+        }
+    }
+
+    public func makeIterator() -> Iterator {
+        Iterator(batch: self, timestamps: TimestampRuns.Cursor(timestamps))
+    }
+}
+
 extension RecordMetadata {
     /// Where the record at `index` of an acknowledged batch landed: the batch's base offset plus the
     /// index (-1 without an answer, acks=0), stamped with the broker's LogAppendTime when it set one.
@@ -99,17 +130,14 @@ public struct DeliveryReports: AsyncSequence, Sendable {
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         var batches: AsyncStream<DeliveryReportBatch>.AsyncIterator
-        var current: DeliveryReportBatch?
-        var index = 0
+        var current: DeliveryReportBatch.Iterator?
 
         public mutating func next() async -> DeliveryReport? {
-            while current == nil || index == current!.endIndex {
+            while true {
+                if let report = current?.next() { return report }
                 guard let batch = await batches.next() else { return nil }
-                current = batch
-                index = 0
+                current = batch.makeIterator()
             }
-            index += 1
-            return current![index - 1]
         }
     }
 

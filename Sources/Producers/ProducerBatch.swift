@@ -53,6 +53,22 @@ struct TimestampRuns: Sendable {
     subscript(index: Int) -> Int64 {
         values[starts.runContaining(index)]
     }
+
+    /// Timestamps read at ascending indexes, each in O(1).
+    struct Cursor: Sendable {
+        let runs: TimestampRuns
+        var run = 0
+
+        init(_ runs: TimestampRuns) {
+            self.runs = runs
+        }
+
+        /// The timestamp of the record at `index`, no lower than the last one asked for.
+        mutating func value(at index: Int) -> Int64 {
+            while run + 1 < runs.starts.count, runs.starts[run + 1] <= index { run += 1 }
+            return runs.values[run]
+        }
+    }
 }
 
 /// What an open batch holds: the records encoded so far, who hears of each, and the bytes of
@@ -92,6 +108,11 @@ final class ProducerBatch {
         contents = BatchContents(builder: RecordBatchBuilder(reusing: buffer, capacity: capacity))
         createdAt = .now
         deadline = createdAt + deliveryTimeout
+    }
+
+    /// The contents for a run of appends, with one exclusivity check for the run.
+    func withContents<R>(_ body: (inout BatchContents) -> R) -> R {
+        body(&contents)
     }
 
     var builder: RecordBatchBuilder { contents.builder }

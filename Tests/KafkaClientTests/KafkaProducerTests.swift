@@ -106,7 +106,13 @@ import Testing
             for await batch in reports.batches {
                 batches += 1
                 #expect(batch.topic == "mixed" && batch.partition == 0 && batch.error == nil)
-                all.append(contentsOf: batch)
+                // Read in order (the iterator walks the runs) and by index (the subscript searches them): the same reports.
+                let inOrder = Array(batch)
+                #expect(inOrder.count == batch.count)
+                for (position, report) in inOrder.enumerated() {
+                    #expect(report.id == batch[position].id && (try? report.result.get()) == (try? batch[position].result.get()))
+                }
+                all.append(contentsOf: inOrder)
             }
             return (all, batches)
         }
@@ -144,6 +150,61 @@ import Testing
         }
         #expect(Set(all.map { try! $0.result.get().offset }).union(sendOffsets) == Set(0..<505))
         for offset in sendOffsets { #expect(stored[offset].map { String(decoding: $0.value, as: UTF8.self).hasPrefix("s") } == true) }
+    }
+
+    /// One `produce(contentsOf:)` call of records that change topic, partition rule (given, keyed,
+    /// sticky) and size along the way, through small batches and a buffer.memory it has to wait for:
+    /// each record lands once, where its rule puts it, in order, and its report says where.
+    @Test func oneCallOfMixedRecordsLandsEachWhereItBelongs() async throws {
+        let broker = try RunningBroker(overrides: ["num.partitions=3"])
+        var configuration = KafkaProducerConfiguration(bootstrapServers: broker.bootstrap)
+        configuration.batchSize = 2048
+        configuration.bufferMemory = 32 * 1024
+        let (producer, reports) = try KafkaProducer.makeProducerWithDeliveryReports(configuration: configuration)
+        let collected = Task {
+            var landed: [ProducerMessageID: RecordMetadata] = [:]
+            for await report in reports { landed[report.id] = try? report.result.get() }
+            return landed
+        }
+        let records = (0..<3000).map { i in
+            ProducerRecord(topic: (i / 50) % 2 == 0 ? "mix-a" : "mix-b", partition: i % 7 == 0 ? Int32(i % 3) : nil,
+                           key: i % 7 == 1 || i % 7 == 2 ? Array("k\(i % 11)".utf8) : nil,
+                           value: Array("v\(i)-".utf8) + [UInt8](repeating: UInt8(i % 256), count: (i % 13) * 10))
+        }
+        let ids = try await producer.produce(contentsOf: records)
+        await producer.close()
+        let landed = await collected.value
+        #expect(ids.count == 3000 && Set(ids).count == 3000 && landed.count == 3000)
+
+        var lastOffset: [String: Int64] = [:]
+        for (record, id) in zip(records, ids) {
+            guard let metadata = landed[id] else {
+                Issue.record("no successful report for \(id)")
+                continue
+            }
+            #expect(metadata.topic == record.topic)
+            if let partition = record.partition { #expect(metadata.partition == partition) }
+            if let key = record.key { #expect(metadata.partition == Partitioner.partition(forKey: key, count: 3)) }
+            let place = "\(metadata.topic)-\(metadata.partition)"
+            #expect(metadata.offset > lastOffset[place, default: -1], "records of \(place) out of order")
+            lastOffset[place] = metadata.offset
+        }
+        // Read back: each partition dense from 0, each record's value where its report put it.
+        var consumerConfiguration = KafkaConsumerConfiguration(bootstrapServers: broker.bootstrap)
+        consumerConfiguration.autoOffsetReset = .earliest
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration)
+        await consumer.assign(["mix-a", "mix-b"].flatMap { topic in (0..<3).map { TopicPartition(topic, Int32($0)) } })
+        var stored: [String: [UInt8]] = [:]
+        for try await record in consumer.records {
+            stored["\(record.topic)-\(record.partition)@\(record.offset)"] = record.value.map { Array($0.readableBytesView) }
+            if stored.count == 3000 { break }
+        }
+        await consumer.close()
+        for (place, last) in lastOffset { #expect((0...last).allSatisfy { stored["\(place)@\($0)"] != nil }, "\(place)") }
+        for (record, id) in zip(records, ids) {
+            guard let metadata = landed[id] else { continue }
+            #expect(stored["\(metadata.topic)-\(metadata.partition)@\(metadata.offset)"] == record.value)
+        }
     }
 
     @Test func bufferMemoryFullMakesSendWaitThenFailAfterMaxBlock() async throws {
