@@ -27,6 +27,7 @@ public struct RecordBatchBuilder: Sendable {
     public var sizeInBytes: Int { buffer.readableBytes }
 
     /// What a record with these fields will add to the batch, at most.
+    @inlinable
     public static func estimatedSize(keyCount: Int?, valueCount: Int?, headers: [(String, [UInt8]?)]) -> Int {
         var size = 5 + 1 + 10 + 5 + 5 + (keyCount ?? 0) + 5 + (valueCount ?? 0) + 5
         for header in headers { size += 10 + header.0.utf8.count + (header.1?.count ?? 0) }

@@ -166,6 +166,7 @@ public actor KafkaProducer {
         let budget = configuration.bufferMemory - bufferedBytes, batchSize = configuration.batchSize
         var reserved = 0
         var messageId = nextMessageId
+        var reports: (firstId: UInt64, count: Int, timestamp: Int64) = (messageId + 1, 0, now)
         var index = start
         var full = false
         batch.withContents { contents in
@@ -183,18 +184,26 @@ public actor KafkaProducer {
                                                              headers: record.pointee.headers)
                 guard reserved + bytes <= budget, contents.builder.sizeInBytes + bytes <= batchSize else { break }
                 reserved += bytes
+                let timestamp = record.pointee.timestamp ?? now
+                if timestamp != reports.timestamp {
+                    contents.completions.appendReports(reports)
+                    reports = (messageId + 1, 0, timestamp)
+                }
+                contents.builder.append(timestamp: timestamp, key: record.pointee.key, value: record.pointee.value,
+                                        headers: record.pointee.headers)
                 messageId += 1
-                let id = ProducerMessageID(rawValue: messageId)
-                contents.append(timestamp: record.pointee.timestamp ?? now, key: record.pointee.key, value: record.pointee.value,
-                                headers: record.pointee.headers, reserved: bytes) { $0.appendReport(id, timestamp: $1) }
-                ids.append(id)
+                reports.count += 1
                 index += 1
                 if contents.builder.sizeInBytes >= batchSize {
                     full = true
                     break
                 }
             }
+            // Who hears of these records: one run of ids per timestamp, not an entry per record.
+            contents.completions.appendReports(reports)
+            contents.reservedBytes += reserved
         }
+        ids.append(contentsOf: (nextMessageId + 1..<messageId + 1).lazy.map { ProducerMessageID(rawValue: $0) })
         bufferedBytes += reserved
         nextMessageId = messageId
         return (index, full)

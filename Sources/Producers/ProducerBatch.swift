@@ -19,15 +19,21 @@ struct RecordCompletions {
     private(set) var count = 0
 
     mutating func appendReport(_ id: ProducerMessageID, timestamp: Int64) {
+        appendReports((id.rawValue, 1, timestamp))
+    }
+
+    /// `reports.count` records with consecutive ids from `reports.firstId`, all with one timestamp.
+    mutating func appendReports(_ reports: (firstId: UInt64, count: Int, timestamp: Int64)) {
+        guard reports.count > 0 else { return }
         let last = reportRuns.count - 1
         if last >= 0, reportRuns[last].firstIndex + reportRuns[last].count == count,
-           reportRuns[last].firstId &+ UInt64(reportRuns[last].count) == id.rawValue {
-            reportRuns[last].count += 1
+           reportRuns[last].firstId &+ UInt64(reportRuns[last].count) == reports.firstId {
+            reportRuns[last].count += reports.count
         } else {
-            reportRuns.append(DeliveryReportBatch.Run(firstIndex: count, firstId: id.rawValue, count: 1))
+            reportRuns.append(DeliveryReportBatch.Run(firstIndex: count, firstId: reports.firstId, count: reports.count))
         }
-        timestamps.append(timestamp, at: count)
-        count += 1
+        timestamps.append(reports.timestamp, at: count)
+        count += reports.count
     }
 
     mutating func appendWaiter(_ continuation: CheckedContinuation<RecordMetadata, Error>, timestamp: Int64) {
