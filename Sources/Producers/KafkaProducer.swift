@@ -148,8 +148,8 @@ public actor KafkaProducer {
         let id = ProducerMessageID(rawValue: nextMessageId)
         ids.append(id)
         return (true, append(timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers,
-                      to: TopicPartitionKey(topic: record.topic, partition: partition),
-                            reserved: bytes, now: now) { $0.appendReport(id, timestamp: $1) })
+                             to: TopicPartitionKey(topic: record.topic, partition: partition),
+                             reserved: bytes, now: now) { $0.appendReport(id, timestamp: $1) })
     }
 
     /// Appends the records from `start` on that go to `batch`, the open batch the previous record
