@@ -7,10 +7,11 @@ import NIOCore
 /// It also chooses the buffers the channel reads into: while a frame is being assembled, the next
 /// read goes straight into that frame's free room, so a large frame (a fetch answer, a produce
 /// request: a megabyte) is not copied after it arrives; between frames, reads go into small buffers
-/// (NIO's adaptive sizes up to 64 KB), so that the start of a large frame copied out of one is small. The channel then reads once per wake-up: a read lent a frame and
-/// finding nothing (EAGAIN) would drop it, and that can only happen to a read the socket did not
-/// announce. Should it happen all the same, the splitter notices and the connection fails with
-/// `LostFrameBytes` (it is not silently corrupted).
+/// (NIO's adaptive sizes up to 64 KB), so that the start of a large frame copied out of one is
+/// small. The channel then reads once per wake-up: a read lent a frame and finding nothing (EAGAIN)
+/// would drop it, and that can only happen to a read the socket did not announce. Should it happen
+/// all the same, the splitter notices and the connection fails with `LostFrameBytes` (it is not
+/// silently corrupted).
 public final class FrameDecoder: ChannelInboundHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
@@ -45,9 +46,10 @@ public final class FrameDecoder: ChannelInboundHandler {
     }
 }
 
-/// The receive allocator of a channel with a `FrameDecoder`, which reads frames in place. NIO's pool of
-/// receive buffers is kept from reusing a buffer of its own (`nextBufferSize` nil, `record` answering
-/// "may grow"), so every read goes into the buffer chosen here. Used only on the channel's event loop.
+/// The receive allocator of a channel with a `FrameDecoder`, which reads frames in place. NIO's
+/// pool of receive buffers is kept from reusing a buffer of its own (`nextBufferSize` nil, `record`
+/// answering "may grow"), so every read goes into the buffer chosen here. Used only on the channel's
+/// event loop.
 struct FrameReadBuffers: RecvByteBufferAllocator, @unchecked Sendable {
     let decoder: FrameDecoder
     var between = AdaptiveRecvByteBufferAllocator()

@@ -4,10 +4,10 @@ import NIOCore
 /// record of the batch: reading field by field through `ByteBuffer` costs an exclusivity check per
 /// varint, which was a fifth of the consumer's profile.
 ///
-/// Inlinable, with `Record.decoded`, so the decoder is specialised into its reader: called across
-/// the module boundary, each record was returned through memory and reloaded with wider, unaligned
-/// moves than it was stored with (store-forwarding stalls were a third of the consumer's decode).
-/// The error paths stay out of line.
+/// Inlinable, with `Record.decodeFields`, so the decoder is specialised into its reader: called
+/// across the module boundary, each record was returned through memory and reloaded with wider,
+/// unaligned moves than it was stored with (store-forwarding stalls were a third of the consumer's
+/// decode). The error paths stay out of line.
 @usableFromInline
 struct RawRecordReader {
     @usableFromInline let raw: UnsafeRawBufferPointer

@@ -362,8 +362,8 @@ public actor KafkaProducer {
     }
 
     /// Encodes a record into its partition's open batch (closing the batch first when it would
-    /// overflow batch.size); `completion` records who hears of the outcome. Returns the batch when
-    /// it is still open.
+    /// overflow batch.size, and after it once it reaches batch.size); `completion` records who hears
+    /// of the outcome. Returns the batch when it is still open.
     @discardableResult
     private func append(timestamp: Int64?, key recordKey: [UInt8]?, value: [UInt8]?, headers: [(String, [UInt8]?)],
                         to key: TopicPartitionKey, reserved: Int, now: Int64?,
@@ -389,16 +389,8 @@ public actor KafkaProducer {
             scheduleLingerSweep()
             return created
         }()
-        return add(timestamp: timestamp ?? now ?? Self.nowMs(), key: recordKey, value: value, headers: headers,
-                   reserved: reserved, to: batch, of: queue, completion: completion)
-    }
-
-    /// Encodes a record into `batch`, the open batch of `queue`, and closes the batch once it reaches
-    /// batch.size. Returns the two while the batch is still open.
-    private func add(timestamp: Int64, key: [UInt8]?, value: [UInt8]?, headers: [(String, [UInt8]?)], reserved: Int,
-                     to batch: ProducerBatch, of queue: PartitionQueue,
-                     completion: (inout RecordCompletions, Int64) -> Void) -> (queue: PartitionQueue, batch: ProducerBatch)? {
-        batch.contents.append(timestamp: timestamp, key: key, value: value, headers: headers, reserved: reserved, completion: completion)
+        batch.contents.append(timestamp: timestamp ?? now ?? Self.nowMs(), key: recordKey, value: value, headers: headers,
+                              reserved: reserved, completion: completion)
         guard batch.contents.builder.sizeInBytes < configuration.batchSize else {
             close(queue)
             drain()
