@@ -19,9 +19,12 @@ extension KafkaProducer {
         var byLeader: [Int32: [PartitionQueue]] = [:]
         var nextWake: ContinuousClock.Instant?
         var needsMetadata = false
-        for (key, queue) in partitions where !queue.ready.isEmpty {
+        for (key, queue) in partitions {
+            guard let next = nextBatch(of: queue, now: now) else { continue }
+            // Past delivery.timeout.ms: closed, so it fails below like a ready batch.
+            if next === queue.open && next.deadline <= now { close(queue) }
             expireUnsent(queue, now: now)
-            guard !queue.ready.isEmpty else { continue }
+            guard nextBatch(of: queue, now: now) != nil else { continue }
             if let after = queue.retryAfter, after > now {
                 nextWake = min(nextWake ?? after, after)
                 continue
@@ -41,9 +44,10 @@ extension KafkaProducer {
                 var batches: [ProducerBatch] = []
                 var size = 0
                 for queue in queues {
-                    guard queue.inFlight < (queue.recovering ? 1 : maxInFlight), let batch = queue.ready.first else { continue }
+                    guard queue.inFlight < (queue.recovering ? 1 : maxInFlight), let batch = nextBatch(of: queue, now: now) else { continue }
                     let batchSize = batch.encoded?.readableBytes ?? batch.builder.sizeInBytes
                     guard batches.isEmpty || size + batchSize <= configuration.maxRequestSize else { continue }
+                    if queue.ready.isEmpty { close(queue) }
                     queue.ready.removeFirst()
                     do {
                         try seal(batch, in: queue)
@@ -64,6 +68,15 @@ extension KafkaProducer {
         if needsMetadata { scheduleMetadataRefresh() }
         if let nextWake { scheduleWake(at: nextWake) }
         notifyIfIdle()
+    }
+
+    /// The batch a partition sends next: its oldest closed batch, else its open batch once linger.ms has
+    /// passed. As in Kafka's accumulator, an open batch is closed only when it is taken, so while the
+    /// sender cannot take it (max.in.flight reached) the records that follow still join it.
+    private func nextBatch(of queue: PartitionQueue, now: ContinuousClock.Instant) -> ProducerBatch? {
+        if let first = queue.ready.first { return first }
+        guard let open = queue.open, now - open.createdAt >= .milliseconds(configuration.lingerMs) else { return nil }
+        return open
     }
 
     /// Gives a batch its bytes and, with idempotence, its epoch and sequence (kept on a retry in the
@@ -189,8 +202,8 @@ extension KafkaProducer {
             } catch {
                 let failure = error as? KafkaClientError ?? KafkaClientError(.connection, "\(error)")
                 let retryAfter = ContinuousClock.now + .milliseconds(configuration.retryBackoffMs)
-                for (key, queue) in partitions where leaders[key] == leader && !queue.ready.isEmpty {
-                    queue.ready.first?.lastError = failure
+                for (key, queue) in partitions where leaders[key] == leader && (queue.open != nil || !queue.ready.isEmpty) {
+                    (queue.ready.first ?? queue.open)?.lastError = failure
                     queue.retryAfter = retryAfter
                 }
                 scheduleMetadataRefresh()

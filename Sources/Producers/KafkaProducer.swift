@@ -47,6 +47,8 @@ public actor KafkaProducer {
     private let reports: AsyncStream<DeliveryReportBatch>.Continuation?
     private var closed = false
     private var lingerSweepScheduled = false
+    /// linger.ms=0 and a batch was opened: drain before the current call returns or waits.
+    private var drainPending = false
     var wakeScheduled: ContinuousClock.Instant?
     var metadataRefreshScheduled = false
     /// When metadata last came in: past metadata.max.age.ms it is refreshed.
@@ -76,6 +78,7 @@ public actor KafkaProducer {
         let (key, bytes) = try await prepare(record)
         return try await withCheckedThrowingContinuation { continuation in
             append(record, to: key, reserved: bytes) { $0.appendWaiter(continuation, timestamp: $1) }
+            drainIfPending()
         }
     }
 
@@ -87,6 +90,7 @@ public actor KafkaProducer {
         nextMessageId += 1
         let id = ProducerMessageID(rawValue: nextMessageId)
         append(record, to: key, reserved: bytes) { $0.appendReport(id, timestamp: $1) }
+        drainIfPending()
         return id
     }
 
@@ -94,6 +98,7 @@ public actor KafkaProducer {
     /// records fast); returns their ids in order. Waits for buffer space like `produce`.
     @discardableResult
     public func produce(contentsOf records: [ProducerRecord]) async throws -> [ProducerMessageID] {
+        defer { drainIfPending() }
         var ids: [ProducerMessageID] = []
         ids.reserveCapacity(records.count)
         let now = Self.nowMs()  // one CreateTime for the records of one call
@@ -104,7 +109,9 @@ public actor KafkaProducer {
             // for each of their arrays and strings).
             index = records.withUnsafeBufferPointer { records in appendReady(records, from: index, now: now, ids: &ids) }
             guard index < records.count else { break }
-            // One that has to wait: for the producer id, metadata or buffer space.
+            // One that has to wait: for the producer id, metadata or buffer space (which the batches
+            // opened so far free once sent).
+            drainIfPending()
             let record = records[index]
             let (key, bytes) = try await prepare(record)
             nextMessageId += 1
@@ -400,7 +407,7 @@ public actor KafkaProducer {
     }
 
     /// Moves the open batch to the ready queue.
-    private func close(_ queue: PartitionQueue) {
+    func close(_ queue: PartitionQueue) {
         guard let batch = queue.open else { return }
         queue.open = nil
         queue.ready.append(batch)
@@ -410,28 +417,37 @@ public actor KafkaProducer {
         }
     }
 
-    /// One timer for all partitions: closes the batches that lingered long enough.
+    /// One timer for all partitions: sends the batches that lingered long enough, as far as the sender
+    /// can take them (the rest go when an answer frees a slot). With linger.ms=0 no timer: the call that
+    /// opened the batch drains before it returns or waits.
     private func scheduleLingerSweep() {
+        guard configuration.lingerMs > 0 else {
+            drainPending = true
+            return
+        }
         guard !lingerSweepScheduled else { return }
         lingerSweepScheduled = true
         let lingerMs = configuration.lingerMs
         Task { [weak self] in
-            if lingerMs > 0 { try? await Task.sleep(for: .milliseconds(lingerMs)) }
+            try? await Task.sleep(for: .milliseconds(lingerMs))
             await self?.lingerSweep()
         }
     }
 
+    private func drainIfPending() {
+        guard drainPending else { return }
+        drainPending = false
+        drain()
+    }
+
     private func lingerSweep() {
         lingerSweepScheduled = false
+        drain()
         let now = ContinuousClock.now
         let linger = Duration.milliseconds(configuration.lingerMs)
-        var pending = false
-        for queue in partitions.values {
-            guard let batch = queue.open else { continue }
-            if now - batch.createdAt >= linger { close(queue) } else { pending = true }
+        if partitions.values.contains(where: { queue in queue.open.map { now - $0.createdAt < linger } ?? false }) {
+            scheduleLingerSweep()
         }
-        drain()
-        if pending { scheduleLingerSweep() }
     }
 
     /// Wakes `flush()` callers when nothing is left.

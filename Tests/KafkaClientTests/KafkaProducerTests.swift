@@ -3,6 +3,7 @@ import KafkaWire
 import Consumers
 import Producers
 import Foundation
+import NIOCore
 import Testing
 
 @Suite(.serialized) struct KafkaProducerTests {
@@ -256,6 +257,76 @@ import Testing
         ]))
         #expect(offsets.topics.first?.partitions.first?.offset == 1)
         await client.close()
+    }
+
+    /// linger.ms=0 sends a record at once, but the records that come while max.in.flight requests wait
+    /// for their answers join the open batch (as in Kafka's accumulator) instead of queueing a batch
+    /// each, so a producer that falls behind catches up with bigger requests.
+    @Test func atLingerZeroRecordsWaitingForAnAnswerShareABatch() async throws {
+        let proxy = try DelayingProxy(delay: .milliseconds(150))
+        let broker = try RunningBroker(overrides: ["advertised.listeners=PLAINTEXT://127.0.0.1:\(proxy.port)"])
+        proxy.targetPort.withLockedValue { $0 = broker.port }
+        var configuration = KafkaProducerConfiguration(bootstrapServers: broker.bootstrap)
+        configuration.lingerMs = 0
+        configuration.maxInFlightRequestsPerConnection = 1
+        let producer = try KafkaProducer(configuration: configuration)
+        _ = try await producer.send(ProducerRecord(topic: "linger-0", partition: 0, value: [0]))  // metadata, producer id, connection
+        for i in 1...40 {
+            try await producer.produce(ProducerRecord(topic: "linger-0", partition: 0, value: Array("\(i)".utf8)))
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        await producer.flush()
+        await producer.close()
+        let batches = try Self.recordCountsOfBatches(inPartitionDirectory: broker.directory + "/linger-0-0")
+        #expect(batches.reduce(0, +) == 41)
+        // 40 records over 400+ ms, each answer 150 ms late: a request per answer, carrying what came meanwhile.
+        #expect(batches.count <= 8, "record batches of \(batches) records")
+        #expect(batches.count >= 3, "linger.ms=0 sent records at once: \(batches)")
+    }
+
+    /// A batch whose broker went away fails once delivery.timeout.ms has passed, whether it was still
+    /// open (linger.ms=0: it never left the producer) or closed by the linger timer.
+    @Test func batchesForAGoneBrokerFailAfterDeliveryTimeout() async throws {
+        let broker = try RunningBroker()
+        var producers: [(Int, KafkaProducer)] = []
+        for lingerMs in [0, 5] {
+            var configuration = KafkaProducerConfiguration(bootstrapServers: broker.bootstrap)
+            configuration.lingerMs = lingerMs
+            configuration.deliveryTimeoutMs = 1500
+            configuration.requestTimeoutMs = 1000
+            let producer = try KafkaProducer(configuration: configuration)
+            _ = try await producer.send(ProducerRecord(topic: "gone", partition: 0, value: [1]))
+            producers.append((lingerMs, producer))
+        }
+        broker.process.terminate()
+        broker.process.waitUntilExit()
+        for (lingerMs, producer) in producers {
+            let started = ContinuousClock.now
+            do {
+                _ = try await producer.send(ProducerRecord(topic: "gone", partition: 0, value: [2]))
+                Issue.record("linger.ms=\(lingerMs): delivered to a stopped broker")
+            } catch let error as KafkaClientError {
+                #expect(error.kind == .timeout, "linger.ms=\(lingerMs): \(error)")
+                #expect(error.message.contains("delivery.timeout.ms"), "linger.ms=\(lingerMs): \(error)")
+            }
+            #expect(ContinuousClock.now - started < .seconds(10), "linger.ms=\(lingerMs)")
+            await producer.close()
+        }
+    }
+
+    /// Records per record batch, read from the broker's segment files (Kafka's on-disk format).
+    static func recordCountsOfBatches(inPartitionDirectory path: String) throws -> [Int] {
+        var counts: [Int] = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: path).filter({ $0.hasSuffix(".log") }).sorted() {
+            let log = ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: path + "/" + name)))
+            var position = 0
+            while let length = log.getInteger(at: position + RecordBatchLayout.batchLength, as: Int32.self), length > 0,
+                  let records = log.getInteger(at: position + RecordBatchLayout.recordCount, as: Int32.self) {
+                counts.append(Int(records))
+                position += RecordBatchLayout.logOverhead + Int(length)
+            }
+        }
+        return counts
     }
 
     @Test func settingsKafkaRefusesAreRefusedByName() throws {
