@@ -114,6 +114,10 @@ extension RequestDispatcher {
         }
         for log in logs { arm(log) }
         let timeout = eventLoop.scheduleTask(deadline: deadline) { finish() }
+        // An append that landed after the first read but before the listeners were armed wakes none of
+        // them: read once more, or the fetch would sit out max_wait_ms with data there to send.
+        let second = readFetch(request, version: version)
+        if second.byteCount >= Int(request.minBytes) || second.hasErrors { finish(second) }
         promise.futureResult.whenComplete { _ in
             timeout.cancel()
             for (log, token) in tokens.withLockedValue({ $0 }) { log.removeAppendListener(token) }
