@@ -155,7 +155,8 @@ let package = Package(
         ),
         .testTarget(
             name: "KafkaLogTests",
-            dependencies: ["KafkaLog", "KafkaWire", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["KafkaLog", "KafkaWire", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
             path: "Tests/KafkaLogTests"
         ),
         .testTarget(

@@ -306,15 +306,19 @@ public final class PartitionLog: @unchecked Sendable {
         logger.debug("rolled new segment", metadata: ["partition": "\(topicPartition)", "baseOffset": "\(offset)"])
     }
 
-    /// Calls `listener` once, at the next append (long-poll fetches wait this way). The token removes
-    /// it when the wait ends otherwise.
-    @discardableResult
-    public func onNextAppend(_ listener: @escaping @Sendable () -> Void) -> UInt64 {
-        lock.withLock {
+    /// Calls `listener` once the log ends beyond `offset` (long-poll fetches wait this way): at once, and
+    /// nil, when it already does; else at the next append, and a token that removes it when the wait ends
+    /// otherwise. Checking the end and registering under one lock leaves no gap for an append to slip
+    /// through between a reader's look at the log and its listening.
+    public func onAppend(beyond offset: Int64, _ listener: @escaping @Sendable () -> Void) -> UInt64? {
+        let token: UInt64? = lock.withLock {
+            guard segments.last!.nextOffset <= offset else { return nil }
             nextListenerId += 1
             appendListeners[nextListenerId] = listener
             return nextListenerId
         }
+        if token == nil { listener() }
+        return token
     }
 
     public func removeAppendListener(_ token: UInt64) {

@@ -1,6 +1,7 @@
 import Foundation
 import KafkaLog
 import KafkaWire
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
@@ -35,6 +36,32 @@ import Testing
         }
         let batches = try RecordBatch.decodeAll(try slice.segment.read(at: slice.position, length: slice.length))
         #expect(batches.first?.baseOffset == 5 && batches.first?.records.count == 5)
+    }
+
+    /// A waiting fetch listens for the log to grow beyond where it was when the fetch read it: an append
+    /// in between calls the listener at once rather than leaving it for the next append.
+    @Test func appendListenersFireOnceTheLogGrowsBeyondAnOffset() throws {
+        let dir = TemporaryDirectory()
+        let log = try open(dir)
+        _ = try log.append(clientBatch(count: 3))
+        let seen = log.logEndOffset
+        let calls = NIOLockedValueBox(0)
+        let waiting = log.onAppend(beyond: seen) { calls.withLockedValue { $0 += 1 } }
+        #expect(waiting != nil && calls.withLockedValue { $0 } == 0 && log.appendListenerCount == 1)
+        _ = try log.append(clientBatch(count: 2))
+        #expect(calls.withLockedValue { $0 } == 1 && log.appendListenerCount == 0)
+        _ = try log.append(clientBatch(count: 2))
+        #expect(calls.withLockedValue { $0 } == 1, "called once, not at every append")
+
+        // Listening with an end the log has already passed: called at once, nothing registered.
+        let late = log.onAppend(beyond: seen) { calls.withLockedValue { $0 += 1 } }
+        #expect(late == nil && calls.withLockedValue { $0 } == 2 && log.appendListenerCount == 0)
+
+        // A listener removed before any append is never called.
+        let removed = try #require(log.onAppend(beyond: log.logEndOffset) { calls.withLockedValue { $0 += 100 } })
+        log.removeAppendListener(removed)
+        _ = try log.append(clientBatch(count: 1))
+        #expect(calls.withLockedValue { $0 } == 2)
     }
 
     @Test func readBoundaries() throws {

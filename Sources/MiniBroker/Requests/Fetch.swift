@@ -83,14 +83,17 @@ extension RequestDispatcher {
         if request.sessionId != 0 && request.sessionEpoch > 0 {
             return eventLoop.makeSucceededFuture(.message(FetchResponse(errorCode: ErrorCode.fetchSessionIdNotFound.rawValue, sessionId: 0)))
         }
-        let first = readFetch(request, version: version)
         let waitMs = Int64(request.maxWaitMs)
-        guard waitMs > 0, first.byteCount < Int(request.minBytes), !first.hasErrors else {
-            return eventLoop.makeSucceededFuture(.fetch(first.parts))
-        }
-        let logs = request.topics.flatMap { topic -> [PartitionLog] in
+        let mayWait = waitMs > 0 && request.minBytes > 0
+        // Where each log ends before the first read: a wait listens for appends beyond that, so one that
+        // lands between the read and the listening still wakes it.
+        let watched = mayWait ? request.topics.flatMap { topic -> [(PartitionLog, Int64)] in
             let name = version >= 13 ? broker.topics.topic(id: topic.topicId)?.name : topic.topic
-            return topic.partitions.compactMap { p in name.flatMap { broker.topics.log($0, p.partition) } }
+            return topic.partitions.compactMap { p in name.flatMap { broker.topics.log($0, p.partition) }.map { ($0, $0.logEndOffset) } }
+        } : []
+        let first = readFetch(request, version: version)
+        guard mayWait, first.byteCount < Int(request.minBytes), !first.hasErrors else {
+            return eventLoop.makeSucceededFuture(.fetch(first.parts))
         }
         let promise = eventLoop.makePromise(of: BrokerResponse.self)
         let done = NIOLockedValueBox(false)
@@ -101,23 +104,20 @@ extension RequestDispatcher {
             promise.succeed(.fetch((read ?? self.readFetch(request, version: version)).parts))
         }
         let tokens = NIOLockedValueBox<[(PartitionLog, UInt64)]>([])
-        /// Waits for the next append to `log`; after one that still leaves too little, waits on that log again.
-        @Sendable func arm(_ log: PartitionLog) {
-            let token = log.onNextAppend {
+        /// Waits for `log` to grow beyond `end`; when what it then holds is still too little, waits again.
+        @Sendable func arm(_ log: PartitionLog, beyond end: Int64) {
+            let token = log.onAppend(beyond: end) {
                 eventLoop.execute {
                     guard !done.withLockedValue({ $0 }) else { return }
+                    let end = log.logEndOffset
                     let read = self.readFetch(request, version: version)
-                    if read.byteCount >= Int(request.minBytes) { finish(read) } else { arm(log) }
+                    if read.byteCount >= Int(request.minBytes) { finish(read) } else { arm(log, beyond: end) }
                 }
             }
-            tokens.withLockedValue { $0.append((log, token)) }
+            if let token { tokens.withLockedValue { $0.append((log, token)) } }
         }
-        for log in logs { arm(log) }
+        for (log, end) in watched { arm(log, beyond: end) }
         let timeout = eventLoop.scheduleTask(deadline: deadline) { finish() }
-        // An append that landed after the first read but before the listeners were armed wakes none of
-        // them: read once more, or the fetch would sit out max_wait_ms with data there to send.
-        let second = readFetch(request, version: version)
-        if second.byteCount >= Int(request.minBytes) || second.hasErrors { finish(second) }
         promise.futureResult.whenComplete { _ in
             timeout.cancel()
             for (log, token) in tokens.withLockedValue({ $0 }) { log.removeAppendListener(token) }
