@@ -157,16 +157,8 @@ public final class BrokerConnection: @unchecked Sendable {
             value = value == Int32.max ? 0 : value + 1
             return value
         }
-        let minimumDetachedSize = Self.minimumDetachedSize
-        var encoded = channel.allocator.buffer(capacity: request.encodedSizeHint(detachingBytesOf: minimumDetachedSize))
-        var detached: [DetachedBytes] = []
-        encoded.writeInteger(Int32(0))
-        RequestHeader(requestApiKey: R.apiKey.rawValue, requestApiVersion: version, correlationId: id, clientId: clientId)
-            .write(into: &encoded, version: R.apiKey.requestHeaderVersion(version))
-        request.write(into: &encoded, version: version, detachingBytesOf: minimumDetachedSize, into: &detached)
-        let size = encoded.readableBytes - 4 + detached.reduce(0) { $0 + $1.bytes.readableBytes }
-        encoded.setInteger(Int32(size), at: encoded.readerIndex)
-        return (id, RequestFrame(encoded: encoded, detached: detached))
+        return (id, RequestFrame(request, version: version, correlationId: id, clientId: clientId, allocator: channel.allocator,
+                                 minimumDetachedSize: Self.minimumDetachedSize))
     }
 
     /// Writes a request the broker does not answer (Produce with acks=0); the future completes once

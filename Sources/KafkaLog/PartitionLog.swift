@@ -191,6 +191,9 @@ public final class PartitionLog: @unchecked Sendable {
             }
         }
 
+        // Called once the lock is released (defers run last to first), so a listener may read the log.
+        var listeners: [@Sendable () -> Void] = []
+        defer { for listener in listeners { listener() } }
         lock.lock()
         defer { lock.unlock() }
         do {
@@ -256,9 +259,8 @@ public final class PartitionLog: @unchecked Sendable {
             if unflushedMessages >= config.flushMessages || nowMs - lastFlushMs >= config.flushMs {
                 do { try flushLocked(nowMs: nowMs) } catch { throw .storage("\(error)") }
             }
-            let listeners = appendListeners.values
+            listeners = Array(appendListeners.values)
             appendListeners = [:]
-            for listener in listeners { listener() }
             return AppendResult(firstOffset: summaries.first!.baseOffset, lastOffset: summaries.last!.lastOffset,
                                 logAppendTime: config.logAppendTime ? nowMs : -1, logStartOffset: _logStartOffset, recordCount: count)
         }

@@ -40,16 +40,22 @@ import Testing
 
     /// A waiting fetch listens for the log to grow beyond where it was when the fetch read it: an append
     /// in between calls the listener at once rather than leaving it for the next append.
-    @Test func appendListenersFireOnceTheLogGrowsBeyondAnOffset() throws {
+    @Test(.timeLimit(.minutes(1))) func appendListenersFireOnceTheLogGrowsBeyondAnOffset() throws {
         let dir = TemporaryDirectory()
         let log = try open(dir)
         _ = try log.append(clientBatch(count: 3))
         let seen = log.logEndOffset
         let calls = NIOLockedValueBox(0)
-        let waiting = log.onAppend(beyond: seen) { calls.withLockedValue { $0 += 1 } }
+        let endSeenByListener = NIOLockedValueBox<Int64>(-1)
+        // The listener reads the log: it is called once the append has released the log's lock.
+        let waiting = log.onAppend(beyond: seen) {
+            calls.withLockedValue { $0 += 1 }
+            endSeenByListener.withLockedValue { $0 = log.logEndOffset }
+        }
         #expect(waiting != nil && calls.withLockedValue { $0 } == 0 && log.appendListenerCount == 1)
         _ = try log.append(clientBatch(count: 2))
         #expect(calls.withLockedValue { $0 } == 1 && log.appendListenerCount == 0)
+        #expect(endSeenByListener.withLockedValue { $0 } == 5)
         _ = try log.append(clientBatch(count: 2))
         #expect(calls.withLockedValue { $0 } == 1, "called once, not at every append")
 
