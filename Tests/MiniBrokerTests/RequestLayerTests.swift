@@ -165,6 +165,44 @@ final class BrokerFixture {
         #expect(growSome.results.first?.errorCode == 0 && fixture.broker.topics.topic("grow")?.partitionCount == 3)
     }
 
+    /// A long-poll fetch (max_wait_ms, min_bytes) is answered once enough has been appended, and not
+    /// before: an append that leaves too little re-arms the wait from where the log then ended.
+    @Test func longPollFetchWaitsForMinBytesAcrossAppends() throws {
+        let fixture = try BrokerFixture()
+        _ = try fixture.send(CreateTopicsRequest(topics: [.init(name: "w", numPartitions: 1, replicationFactor: 1)]), version: 7)
+        let log = try #require(fixture.broker.topics.log("w", 0))
+        func batch() throws -> ByteBuffer {
+            try RecordBatch(records: [Record(timestamp: PartitionLog.currentTimeMs(), value: ByteBuffer(repeating: 1, count: 300))]).encoded()
+        }
+        let oneBatch = try batch().readableBytes
+        var frame = ByteBuffer()
+        RequestHeader(requestApiKey: ApiKey.fetch.rawValue, requestApiVersion: 12, correlationId: 1, clientId: "test")
+            .write(into: &frame, version: ApiKey.fetch.requestHeaderVersion(12))
+        FetchRequest(replicaId: -1, maxWaitMs: 60_000, minBytes: Int32(oneBatch + 1), maxBytes: 1 << 20, topics: [
+            .init(topic: "w", partitions: [.init(partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20)]),
+        ]).write(into: &frame, version: 12)
+        let answer = fixture.dispatcher.handle(frame, eventLoop: fixture.loop)
+        var answered = false
+        answer.whenComplete { _ in answered = true }
+        fixture.loop.run()
+        #expect(!answered, "an empty log answered a fetch waiting for min_bytes")
+        _ = try log.append(try batch())
+        fixture.loop.run()
+        #expect(!answered, "one batch is less than min_bytes")
+        _ = try log.append(try batch())
+        fixture.loop.run()
+        #expect(answered, "two batches reach min_bytes")
+        let response = try #require(try answer.wait())
+        let bytes = response.parts.reduce(0) { total, part in
+            switch part {
+            case .byteBuffer(let buffer): return total + buffer.readableBytes
+            case .fileRegion(let region): return total + region.readableBytes
+            }
+        }
+        #expect(bytes > 2 * oneBatch, "both batches sent")
+        for handle in response.fileHandles { try handle.close() }  // the connection closes them once sent
+    }
+
     @Test func produceErrorsMapToKafkaCodes() throws {
         let fixture = try BrokerFixture(overrides: ["message.max.bytes": "300"])
         _ = try fixture.send(CreateTopicsRequest(topics: [.init(name: "p", numPartitions: 1, replicationFactor: 1)]), version: 7)

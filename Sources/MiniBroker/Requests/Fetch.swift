@@ -83,16 +83,9 @@ extension RequestDispatcher {
         if request.sessionId != 0 && request.sessionEpoch > 0 {
             return eventLoop.makeSucceededFuture(.message(FetchResponse(errorCode: ErrorCode.fetchSessionIdNotFound.rawValue, sessionId: 0)))
         }
-        let waitMs = Int64(request.maxWaitMs)
-        let mayWait = waitMs > 0 && request.minBytes > 0
-        // Where each log ends before the first read: a wait listens for appends beyond that, so one that
-        // lands between the read and the listening still wakes it.
-        let watched = mayWait ? request.topics.flatMap { topic -> [(PartitionLog, Int64)] in
-            let name = version >= 13 ? broker.topics.topic(id: topic.topicId)?.name : topic.topic
-            return topic.partitions.compactMap { p in name.flatMap { broker.topics.log($0, p.partition) }.map { ($0, $0.logEndOffset) } }
-        } : []
         let first = readFetch(request, version: version)
-        guard mayWait, first.byteCount < Int(request.minBytes), !first.hasErrors else {
+        let waitMs = Int64(request.maxWaitMs)
+        guard waitMs > 0, first.byteCount < Int(request.minBytes), !first.hasErrors else {
             return eventLoop.makeSucceededFuture(.fetch(first.parts))
         }
         let promise = eventLoop.makePromise(of: BrokerResponse.self)
@@ -104,19 +97,21 @@ extension RequestDispatcher {
             promise.succeed(.fetch((read ?? self.readFetch(request, version: version)).parts))
         }
         let tokens = NIOLockedValueBox<[(PartitionLog, UInt64)]>([])
-        /// Waits for `log` to grow beyond `end`; when what it then holds is still too little, waits again.
+        /// Waits for `log` to grow beyond `end`, where it ended when last read: an append between that
+        /// read and the listening still wakes the wait. When what it then holds is still too little,
+        /// waits again.
         @Sendable func arm(_ log: PartitionLog, beyond end: Int64) {
             let token = log.onAppend(beyond: end) {
                 eventLoop.execute {
                     guard !done.withLockedValue({ $0 }) else { return }
-                    let end = log.logEndOffset
                     let read = self.readFetch(request, version: version)
-                    if read.byteCount >= Int(request.minBytes) { finish(read) } else { arm(log, beyond: end) }
+                    guard read.byteCount < Int(request.minBytes) else { return finish(read) }
+                    if let end = read.logEnds.first(where: { $0.log === log })?.end { arm(log, beyond: end) }
                 }
             }
             if let token { tokens.withLockedValue { $0.append((log, token)) } }
         }
-        for (log, end) in watched { arm(log, beyond: end) }
+        for (log, end) in first.logEnds { arm(log, beyond: end) }
         let timeout = eventLoop.scheduleTask(deadline: deadline) { finish() }
         promise.futureResult.whenComplete { _ in
             timeout.cancel()
@@ -128,6 +123,8 @@ extension RequestDispatcher {
     struct FetchRead {
         var parts: FetchResponseParts
         var hasErrors: Bool
+        /// Each log read and where it ended just before the read.
+        var logEnds: [(log: PartitionLog, end: Int64)]
         var byteCount: Int { parts.byteCount }
     }
 
@@ -136,6 +133,7 @@ extension RequestDispatcher {
         var remaining = Int(request.maxBytes)
         var minOneBatch = true  // KIP-74: the first batch of the response goes out whole
         var hasErrors = false
+        var logEnds: [(log: PartitionLog, end: Int64)] = []
         var slices: [[LogReadSlice?]] = []
         var topics: [FetchResponse.FetchableTopicResponse] = []
         for wanted in request.topics {
@@ -153,6 +151,7 @@ extension RequestDispatcher {
                 if p.currentLeaderEpoch > 0 { return failure(.unknownLeaderEpoch) }
                 if p.currentLeaderEpoch < -1 { return failure(.fencedLeaderEpoch) }
                 let highWatermark = log.logEndOffset
+                logEnds.append((log, highWatermark))
                 let logStart = log.logStartOffset
                 let limit = min(Int(p.partitionMaxBytes), max(remaining, 0))
                 do {
@@ -178,6 +177,6 @@ extension RequestDispatcher {
             topics.append(.init(topic: wanted.topic, topicId: wanted.topicId, partitions: partitions))
         }
         let response = FetchResponse(throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: topics)
-        return FetchRead(parts: FetchResponseParts(version: version, response: response, slices: slices), hasErrors: hasErrors)
+        return FetchRead(parts: FetchResponseParts(version: version, response: response, slices: slices), hasErrors: hasErrors, logEnds: logEnds)
     }
 }
