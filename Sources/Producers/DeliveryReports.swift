@@ -56,11 +56,18 @@ public struct DeliveryReportBatch: RandomAccessCollection, Sendable {
     public subscript(position: Int) -> DeliveryReport {
         precondition(position >= 0 && position < endIndex, "DeliveryReportBatch index out of range")
         let run = runStarts.runContaining(position)
-        let step = position - runStarts[run]
+        return report(run: run, step: position - runStarts[run]) { timestamps[$0] }
+    }
+
+    /// The report of the record `step` places into run `run`; `createTime` gives the CreateTime of the
+    /// record at an index of the batch.
+    @inline(__always)
+    func report(run: Int, step: Int, createTime: (_ index: Int) -> Int64) -> DeliveryReport {
         let index = runs[run].firstIndex + step
         let id = ProducerMessageID(rawValue: runs[run].firstId + UInt64(step))
+        let created = createTime(index)
         return DeliveryReport(id: id, topic: topic, result: outcome.map { answer in
-            RecordMetadata(topic: topic, partition: partition, batch: answer, index: index, createTime: timestamps[index])
+            RecordMetadata(topic: topic, partition: partition, batch: answer, index: index, createTime: created)
         })
     }
 }
@@ -81,13 +88,8 @@ extension DeliveryReportBatch {
                 step = 0
             }
             guard run < batch.runs.count else { return nil }
-            let index = batch.runs[run].firstIndex + step
-            let id = ProducerMessageID(rawValue: batch.runs[run].firstId + UInt64(step))
             step += 1
-            let createTime = timestamps.value(at: index)
-            return DeliveryReport(id: id, topic: batch.topic, result: batch.outcome.map { answer in
-                RecordMetadata(topic: batch.topic, partition: batch.partition, batch: answer, index: index, createTime: createTime)
-            })
+            return batch.report(run: run, step: step - 1) { timestamps.value(at: $0) }
         }
     }
 
