@@ -38,7 +38,8 @@ extension Record {
         let bytes = buffer
         var position = 0
         self = try bytes.withUnsafeReadableBytes { raw in
-            try Record.decoded(from: raw, at: &position, of: bytes, baseOffset: baseOffset, baseTimestamp: baseTimestamp)
+            try Record.decodeFields(from: raw, at: &position, of: bytes, baseOffset: baseOffset, baseTimestamp: baseTimestamp,
+                                    Record.init(offset:timestamp:key:value:headers:attributes:))
         }
         buffer.moveReaderIndex(forwardBy: position)
     }

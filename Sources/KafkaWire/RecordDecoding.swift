@@ -105,17 +105,8 @@ struct RawRecordReader {
 }
 
 extension Record {
-    /// Decodes the record at `position` of `raw`, the readable bytes of `buffer`; key, value and
-    /// header values are slices of `buffer`. Moves `position` past the record.
-    static func decoded(from raw: UnsafeRawBufferPointer, at position: inout Int, of buffer: ByteBuffer, baseOffset: Int64,
-                        baseTimestamp: Int64) throws -> Record {
-        try decodeFields(from: raw, at: &position, of: buffer, baseOffset: baseOffset, baseTimestamp: baseTimestamp) {
-            // The memberwise initialiser (see `Record`): an explicit one would copy the record out.
-            Record(offset: $0, timestamp: $1, key: $2, value: $3, headers: $4, attributes: $5)
-        }
-    }
-
-    /// Decodes the record at `position` as `decoded` does and hands its fields to `make`.
+    /// Decodes the record at `position` of `raw`, the readable bytes of `buffer`, and hands its fields
+    /// to `make`; key, value and header values are slices of `buffer`. Moves `position` past the record.
     @inlinable @inline(__always)
     static func decodeFields<R>(
         from raw: UnsafeRawBufferPointer, at position: inout Int, of buffer: ByteBuffer, baseOffset: Int64, baseTimestamp: Int64,
