@@ -7,7 +7,7 @@ import NIOCore
 struct PendingFetch {
     var requested: [TopicPartition: Int64]
     var generation: Int
-    var response: EventLoopFuture<FetchResponse>
+    var response: AnswerSlot<FetchResponse>
 }
 
 /// Fetching: starting positions (committed offset or auto.offset.reset), Fetch requests to each
@@ -144,7 +144,7 @@ extension KafkaConsumer {
             pendingFetches[leader] = nil
             let response: FetchResponse
             do {
-                response = try await pending.response.get()
+                response = try await pending.response.value
             } catch let error as KafkaClientError {
                 guard case .connection = error.kind else { throw error }
                 try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
@@ -171,16 +171,16 @@ extension KafkaConsumer {
                           logStartOffset: -1, partitionMaxBytes: Int32(configuration.maxPartitionFetchBytes))
                 })
             })
-        let future: EventLoopFuture<FetchResponse>
+        let answer = AnswerSlot<FetchResponse>()
         do {
             let connection = try await client.connection(to: leader)
-            future = try connection.write(request, timeout: requestTimeout + .milliseconds(Int64(configuration.fetchMaxWaitMs)))
+            try connection.write(request, timeout: requestTimeout + .milliseconds(Int64(configuration.fetchMaxWaitMs)), completion: answer.fill)
         } catch let error as KafkaClientError {
             guard case .connection = error.kind else { throw error }
             try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
             return nil
         }
-        let pending = PendingFetch(requested: requested, generation: fetchGeneration, response: future)
+        let pending = PendingFetch(requested: requested, generation: fetchGeneration, response: answer)
         pendingFetches[leader] = pending
         return pending
     }

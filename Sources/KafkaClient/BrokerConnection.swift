@@ -161,51 +161,73 @@ public final class BrokerConnection: @unchecked Sendable {
                                  minimumDetachedSize: Self.minimumDetachedSize))
     }
 
-    /// Writes a request the broker does not answer (Produce with acks=0); the future completes once
-    /// it is written.
-    public func writeWithoutResponse<R: KafkaRequest>(_ request: R) throws -> EventLoopFuture<Void> {
+    /// Writes a request the broker does not answer (Produce with acks=0); `completion` runs on the
+    /// connection's event loop once it is written.
+    public func writeWithoutResponse<R: KafkaRequest>(_ request: R,
+                                                      completion: @escaping @Sendable (Result<Void, KafkaClientError>) -> Void) throws {
         let (_, frame) = frame(request, version: try negotiatedVersion(of: R.self))
-        let host = host, port = port
-        return channel.writeAndFlush(frame).flatMapErrorThrowing { error in
-            throw KafkaClientError(.connection, "writing to \(host):\(port) failed: \(error)")
+        let channel = channel, host = host, port = port
+        onLoop {
+            channel.writeAndFlush(frame).whenComplete { result in
+                completion(result.mapError { KafkaClientError(.connection, "writing to \(host):\(port) failed: \($0)") })
+            }
         }
     }
 
     /// Writes a request now, so requests written one after another reach the broker in that order
-    /// (what the idempotent producer's sequences rely on), and returns its answer's future.
-    /// Without an answer within `timeout` the connection is closed, as Kafka clients do.
-    public func write<R: KafkaRequest>(_ request: R, version: Int16? = nil, timeout: TimeAmount? = nil) throws -> EventLoopFuture<R.Response> {
+    /// (what the idempotent producer's sequences rely on); `completion` runs on the connection's event
+    /// loop with the decoded answer. Without an answer within `timeout` the connection is closed, as
+    /// Kafka clients do.
+    ///
+    /// Everything the write needs on the event loop (listening for the answer, its timer, the write
+    /// itself) goes there in one task: futures chained from another thread cost a hop to the loop each.
+    public func write<R: KafkaRequest>(_ request: R, version: Int16? = nil, timeout: TimeAmount? = nil,
+                                       completion: @escaping @Sendable (Result<R.Response, KafkaClientError>) -> Void) throws {
         let version = try version ?? negotiatedVersion(of: R.self)
         let (id, frame) = frame(request, version: version)
-        let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
-        handler.expect(correlationId: id, headerVersion: R.apiKey.responseHeaderVersion(version), promise: promise, on: channel.eventLoop)
-        if let timeout {
-            let channel = channel
-            let handler = handler
-            let description = "\(R.apiKey) to \(host):\(port) got no answer within \(timeout.nanoseconds / 1_000_000) ms"
-            let timer = channel.eventLoop.scheduleTask(in: timeout) {
-                // Only the side that removes the entry completes the promise.
-                guard handler.abandon(correlationId: id) else { return }
-                promise.fail(KafkaClientError(.timeout, description))
-                channel.close(promise: nil)
+        let channel = channel, handler = handler, host = host, port = port
+        let headerVersion = R.apiKey.responseHeaderVersion(version)
+        let description = timeout.map { "\(R.apiKey) to \(host):\(port) got no answer within \($0.nanoseconds / 1_000_000) ms" }
+        onLoop {
+            let timer = timeout.map { timeout in
+                channel.eventLoop.scheduleTask(in: timeout) {
+                    // Only the side that removes the entry completes the request.
+                    guard handler.abandon(correlationId: id) else { return }
+                    completion(.failure(KafkaClientError(.timeout, description!)))
+                    channel.close(promise: nil)
+                }
             }
-            promise.futureResult.whenComplete { _ in timer.cancel() }
-        }
-        channel.writeAndFlush(frame, promise: nil)
-        let host = host, port = port
-        return promise.futureResult.flatMapThrowing { body in
-            var body = body
-            do {
-                return try R.Response(from: &body, version: version)
-            } catch {
-                throw KafkaClientError(.protocolViolation, "\(R.apiKey) v\(version) response from \(host):\(port) does not parse: \(error)")
+            handler.expect(correlationId: id, headerVersion: headerVersion) { result in
+                timer?.cancel()
+                completion(result.flatMap { body in
+                    var body = body
+                    do {
+                        return .success(try R.Response(from: &body, version: version))
+                    } catch {
+                        return .failure(KafkaClientError(.protocolViolation, "\(R.apiKey) v\(version) response from \(host):\(port) does not parse: \(error)"))
+                    }
+                })
             }
+            channel.writeAndFlush(frame, promise: nil)
         }
+    }
+
+    /// Runs `body` on the connection's event loop: at once when already there, else as one task.
+    /// (Every writer of a connection writes from off the loop or every one from on it, so the order
+    /// of writes is kept either way.)
+    private func onLoop(_ body: @escaping @Sendable () -> Void) {
+        if channel.eventLoop.inEventLoop { body() } else { channel.eventLoop.execute(body) }
     }
 
     /// Sends a request at a given version and waits for its answer.
     public func send<R: KafkaRequest>(_ request: R, version: Int16, timeout: TimeAmount? = nil) async throws -> R.Response {
-        try await write(request, version: version, timeout: timeout).get()
+        try await withCheckedThrowingContinuation { continuation in
+            do {
+                try write(request, version: version, timeout: timeout) { continuation.resume(with: $0) }
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
     }
 
     public func close() {
@@ -217,15 +239,16 @@ public final class BrokerConnection: @unchecked Sendable {
 /// the connection ends.
 final class ResponseMatcher: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
-    private let pending = NIOLockedValueBox<[Int32: (headerVersion: Int16, promise: EventLoopPromise<ByteBuffer>)]>([:])
+    typealias Completion = @Sendable (Result<ByteBuffer, KafkaClientError>) -> Void
+    private let pending = NIOLockedValueBox<[Int32: (headerVersion: Int16, completion: Completion)]>([:])
     private let closed = NIOLockedValueBox(false)
 
-    func expect(correlationId: Int32, headerVersion: Int16, promise: EventLoopPromise<ByteBuffer>, on loop: EventLoop) {
+    func expect(correlationId: Int32, headerVersion: Int16, completion: @escaping Completion) {
         let isClosed = closed.withLockedValue { isClosed in
-            if !isClosed { pending.withLockedValue { $0[correlationId] = (headerVersion, promise) } }
+            if !isClosed { pending.withLockedValue { $0[correlationId] = (headerVersion, completion) } }
             return isClosed
         }
-        if isClosed { promise.fail(KafkaClientError(.connection, "the connection is closed")) }
+        if isClosed { completion(.failure(KafkaClientError(.connection, "the connection is closed"))) }
     }
 
     /// Forgets a request; false when its answer (or a failure) already came.
@@ -242,9 +265,9 @@ final class ResponseMatcher: ChannelInboundHandler, @unchecked Sendable {
         }
         do {
             _ = try ResponseHeader(from: &frame, version: waiting.headerVersion)
-            waiting.promise.succeed(frame)
+            waiting.completion(.success(frame))
         } catch {
-            waiting.promise.fail(KafkaClientError(.protocolViolation, "unreadable response header: \(error)"))
+            waiting.completion(.failure(KafkaClientError(.protocolViolation, "unreadable response header: \(error)")))
         }
     }
 
@@ -260,10 +283,10 @@ final class ResponseMatcher: ChannelInboundHandler, @unchecked Sendable {
 
     private func failAll(_ error: KafkaClientError) {
         closed.withLockedValue { $0 = true }
-        let waiting = pending.withLockedValue { all -> [EventLoopPromise<ByteBuffer>] in
+        let waiting = pending.withLockedValue { all -> [Completion] in
             defer { all.removeAll() }
-            return all.values.map(\.promise)
+            return all.values.map(\.completion)
         }
-        for promise in waiting { promise.fail(error) }
+        for completion in waiting { completion(.failure(error)) }
     }
 }

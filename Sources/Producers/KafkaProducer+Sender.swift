@@ -125,16 +125,16 @@ extension KafkaProducer {
         let outcomes = outcomeStream()
         do {
             if configuration.acks == 0 {
-                try connection.writeWithoutResponse(request).whenComplete { result in
+                try connection.writeWithoutResponse(request) { result in
                     outcomes.yield((id, result.map { nil }))
                 }
             } else {
-                try connection.write(request, timeout: .milliseconds(Int64(configuration.requestTimeoutMs) + 1000)).whenComplete { result in
+                try connection.write(request, timeout: .milliseconds(Int64(configuration.requestTimeoutMs) + 1000)) { result in
                     outcomes.yield((id, result.map { $0 }))
                 }
             }
         } catch {
-            outcomes.yield((id, .failure(error)))
+            outcomes.yield((id, .failure(error as? KafkaClientError ?? KafkaClientError(.connection, "\(error)"))))
         }
     }
 
@@ -153,7 +153,7 @@ extension KafkaProducer {
         return continuation
     }
 
-    private func handle(_ id: Int, _ result: Result<ProduceResponse?, Error>) {
+    private func handle(_ id: Int, _ result: Result<ProduceResponse?, KafkaClientError>) {
         guard let (leader, batches) = pendingRequests.removeValue(forKey: id) else { return }
         inFlightRequests[leader, default: 1] -= 1
         var answers: [TopicPartitionKey: ProduceResponse.PartitionProduceResponse] = [:]
@@ -170,10 +170,8 @@ extension KafkaProducer {
             }
         case .success(nil):
             break
-        case .failure(let error as KafkaClientError):
-            failure = error
         case .failure(let error):
-            failure = KafkaClientError(.connection, "\(error)")
+            failure = error
         }
         for batch in batches {
             guard let queue = partitions[batch.partition] else { continue }
@@ -304,4 +302,4 @@ extension KafkaProducer {
     }
 }
 
-typealias ProduceOutcome = (id: Int, result: Result<ProduceResponse?, Error>)
+typealias ProduceOutcome = (id: Int, result: Result<ProduceResponse?, KafkaClientError>)

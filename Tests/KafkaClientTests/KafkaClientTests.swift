@@ -1,6 +1,7 @@
 import Foundation
 import KafkaClient
 import KafkaWire
+import NIOPosix
 import Testing
 
 /// A real `minibroker` process on a free loopback port, for the client tests.
@@ -110,6 +111,32 @@ final class RunningBroker {
             for try await (asked, answered) in group { #expect(asked == answered) }
         }
         await client.close()
+    }
+
+    /// A request without an answer within its timeout fails as a timeout and closes the connection (as
+    /// Kafka clients do: the answer may still come and must not be taken for another's); one answered in
+    /// time leaves the connection open after its timer would have fired.
+    @Test(.timeLimit(.minutes(1))) func aRequestUnansweredInTimeFailsAndClosesItsConnection() async throws {
+        let proxy = try DelayingProxy(delay: .milliseconds(300))
+        let broker = try RunningBroker()
+        proxy.targetPort.withLockedValue { $0 = broker.port }
+        let group = MultiThreadedEventLoopGroup.singleton
+        let slow = try await BrokerConnection.connect(host: "127.0.0.1", port: proxy.port, clientId: "timeout-test", group: group)
+        do {
+            _ = try await slow.send(MetadataRequest(topics: [], allowAutoTopicCreation: false), timeout: .milliseconds(100))
+            Issue.record("an answer 300 ms late came within 100 ms")
+        } catch let error as KafkaClientError {
+            #expect(error.kind == .timeout && error.message.contains("got no answer within 100 ms"), "\(error)")
+        }
+        for _ in 0..<100 where slow.isActive { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(!slow.isActive, "the connection of a timed-out request is closed")
+
+        let patient = try await BrokerConnection.connect(host: "127.0.0.1", port: proxy.port, clientId: "timeout-test", group: group)
+        let answer = try await patient.send(MetadataRequest(topics: [], allowAutoTopicCreation: false), timeout: .milliseconds(600))
+        #expect(answer.brokers.first?.port == Int32(broker.port))
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(patient.isActive, "an answered request's timer does not close the connection")
+        patient.close()
     }
 
     @Test func unreachableBootstrapFailsClearly() async throws {

@@ -1,0 +1,41 @@
+import KafkaClient
+import Synchronization
+
+/// The answer to a request that is awaited later (a Fetch on the wire while the application works):
+/// filled on the connection's event loop, awaited once from the consumer. Cheaper than awaiting an
+/// EventLoopFuture from off its loop, which first hops to the loop to listen.
+final class AnswerSlot<Value: Sendable>: Sendable {
+    private enum State {
+        case waiting(CheckedContinuation<Value, Error>?)
+        case answered(Result<Value, KafkaClientError>)
+    }
+    private let state = Mutex(State.waiting(nil))
+
+    func fill(_ result: Result<Value, KafkaClientError>) {
+        let waiter = state.withLock { state -> CheckedContinuation<Value, Error>? in
+            guard case .waiting(let waiter) = state else { return nil }
+            state = .answered(result)
+            return waiter
+        }
+        waiter?.resume(with: result)
+    }
+
+    /// The answer, once it came. One awaiter at a time.
+    var value: Value {
+        get async throws {
+            let ready = state.withLock { state -> Result<Value, KafkaClientError>? in
+                if case .answered(let result) = state { return result } else { return nil }
+            }
+            if let ready { return try ready.get() }
+            return try await withCheckedThrowingContinuation { continuation in
+                let answered = state.withLock { state -> Result<Value, KafkaClientError>? in
+                    switch state {
+                    case .answered(let result): return result
+                    case .waiting: state = .waiting(continuation); return nil
+                    }
+                }
+                if let answered { continuation.resume(with: answered) }
+            }
+        }
+    }
+}
