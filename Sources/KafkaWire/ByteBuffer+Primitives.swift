@@ -227,6 +227,20 @@ extension ByteBuffer {
         writeKafkaNullableBytes(value, compact: compact)
     }
 
+    /// Writes the length, and the bytes unless there are `minimumSize` or more of them: those are
+    /// listed in `detached` at this writer index, for the connection to write as they are.
+    public mutating func writeKafkaNullableBytes(_ value: ByteBuffer?, compact: Bool, detachingBytesOf minimumSize: Int,
+                                                 into detached: inout [DetachedBytes]) {
+        guard let value, value.readableBytes >= minimumSize else { return writeKafkaNullableBytes(value, compact: compact) }
+        writeLength(value.readableBytes, compact: compact, wide: true)
+        detached.append(DetachedBytes(writerIndex: writerIndex, bytes: value))
+    }
+
+    public mutating func writeKafkaBytes(_ value: ByteBuffer, compact: Bool, detachingBytesOf minimumSize: Int,
+                                         into detached: inout [DetachedBytes]) {
+        writeKafkaNullableBytes(value, compact: compact, detachingBytesOf: minimumSize, into: &detached)
+    }
+
     // MARK: Arrays
 
     /// Reads an array count; nil for a null array. Every element takes at least one byte, so a

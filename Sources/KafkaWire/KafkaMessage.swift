@@ -48,7 +48,8 @@ public protocol KafkaRequest: KafkaMessage {
     /// Writes the request as `write(into:version:)` does, except that bytes fields of at least
     /// `minimumSize` bytes may be left out of `buffer` and listed in `detached`, each with the writer
     /// index where it belongs, so a connection can hand them to the socket as they are (a gather write)
-    /// rather than copy them into the frame. Only requests that carry large bytes fields detach any.
+    /// rather than copy them into the frame. The generator writes it for requests with a records field
+    /// (Produce); for the others the default below detaches nothing.
     func write(into buffer: inout ByteBuffer, version: Int16, detachingBytesOf minimumSize: Int,
                into detached: inout [DetachedBytes])
 }

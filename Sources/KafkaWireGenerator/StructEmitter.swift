@@ -7,6 +7,9 @@ struct StructEmitter {
     let message: MessageSpec
     let typeName: String      // e.g. "ProduceRequest" or "TopicProduceData"
     let fields: [FieldSpec]
+    /// The structs of a request that hold a records field (themselves or below): they get a second
+    /// encoder that leaves large record batches out of the buffer (`detachingBytesOf`).
+    var detaching: Set<String> = []
 
     var valid: ClosedRange<Int> { message.validVersions }
 
@@ -145,7 +148,10 @@ struct StructEmitter {
 
     // MARK: Writing
 
-    func writeStmt(_ t: FieldType, value: String, buffer: String, compact: String, nullable: Bool, depth: Int = 0) -> String {
+    /// `detach`: in the detaching encoder, where records fields and the structs holding them write
+    /// through `detachingBytesOf:into:`.
+    func writeStmt(_ t: FieldType, value: String, buffer: String, compact: String, nullable: Bool, depth: Int = 0,
+                   detach: Bool = false) -> String {
         switch t {
         case .bool: return "\(buffer).writeKafkaBool(\(value))"
         case .int8: return "\(buffer).writeKafkaInt8(\(value))"
@@ -158,18 +164,48 @@ struct StructEmitter {
         case .uuid: return "\(buffer).writeKafkaUUID(\(value))"
         case .string:
             return "\(buffer).writeKafka\(nullable ? "Nullable" : "")String(\(value), compact: \(compact))"
+        case .records where detach:
+            return "\(buffer).writeKafka\(nullable ? "Nullable" : "")Bytes(\(value), compact: \(compact), detachingBytesOf: minimumSize, into: &detached)"
         case .bytes, .records:
             return "\(buffer).writeKafka\(nullable ? "Nullable" : "")Bytes(\(value), compact: \(compact))"
         case .array(let e):
             let out = "output\(depth)", item = "item\(depth)"
-            let element = writeStmt(e, value: item, buffer: out, compact: compact, nullable: false, depth: depth + 1)
+            let element = writeStmt(e, value: item, buffer: out, compact: compact, nullable: false, depth: depth + 1, detach: detach)
             return "\(buffer).writeKafka\(nullable ? "Nullable" : "")Array(\(value), compact: \(compact)) { \(out), \(item) in \(element) }"
-        case .structure:
+        case .structure(let n):
+            let arguments = detach && detaching.contains(n) ? "version: version, detachingBytesOf: minimumSize, into: &detached" : "version: version"
             if nullable {
-                return "if let present = \(value) { \(buffer).writeKafkaStructPresence(true); present.write(into: &\(buffer), version: version) } else { \(buffer).writeKafkaStructPresence(false) }"
+                return "if let present = \(value) { \(buffer).writeKafkaStructPresence(true); present.write(into: &\(buffer), \(arguments)) } else { \(buffer).writeKafkaStructPresence(false) }"
             }
-            return "\(value).write(into: &\(buffer), version: version)"
+            return "\(value).write(into: &\(buffer), \(arguments))"
         }
+    }
+
+    /// A first guess of the bytes the detaching encoder writes into its buffer: its strings and the
+    /// record batches it keeps, plus a little per field (a frame that grows by doubling copies itself).
+    func sizeHintBody(_ live: [FieldSpec], indent: String) -> String {
+        var fixed = typeName == message.name ? 256 : 16  // the request header; a struct's tagged fields
+        var lines = ""
+        for f in live where condition(regularVersions(f)) != "false" {
+            let p = "self.\(Naming.bare(f.name))"
+            let optional = f.isNullableSomewhere
+            switch f.type {
+            case .string:
+                fixed += 2
+                lines += "\(indent)size += \(optional ? "\(p)?.utf8.count ?? 0" : "\(p).utf8.count")\n"
+            case .records:
+                fixed += 4
+                lines += "\(indent)if let count = \(p)\(optional ? "?" : "").readableBytes, count < minimumSize { size += count }\n"
+            case .structure(let n) where detaching.contains(n):
+                lines += "\(indent)size += \(p)\(optional ? "?" : "").encodedSizeHint(detachingBytesOf: minimumSize)\(optional ? " ?? 0" : "")\n"
+            case .array(.structure(let n)) where detaching.contains(n):
+                fixed += 4
+                lines += "\(indent)size += \(optional ? "(\(p) ?? [])" : p).reduce(0) { $0 + $1.encodedSizeHint(detachingBytesOf: minimumSize) }\n"
+            default:
+                fixed += 8
+            }
+        }
+        return "\(indent)var size = \(fixed)\n" + lines + "\(indent)return size\n"
     }
 
     /// The value to write at a version where the field is not nullable: an optional property falls back
@@ -249,8 +285,22 @@ struct StructEmitter {
         if body.contains("flexible") { out += "\(i2)\(flexibleDecl)\n" }
         out += body + "\(i1)}\n\n"
 
-        // Encode.
-        body = ""
+        out += encoder(live, tagged: tagged, flexibleDecl: flexibleDecl, indent: indent, detach: false)
+        if detaching.contains(typeName) {
+            out += "\n\(i1)/// As `write(into:version:)`, but record batches of `minimumSize` bytes or more are left out of\n"
+            out += "\(i1)/// `buffer` and listed in `detached` (with the writer index where they belong).\n"
+            out += encoder(live, tagged: tagged, flexibleDecl: flexibleDecl, indent: indent, detach: true)
+            out += "\n\(i1)public func encodedSizeHint(detachingBytesOf minimumSize: Int) -> Int {\n"
+            out += sizeHintBody(live, indent: i2) + "\(i1)}\n"
+        }
+        out += "\(indent)}\n"
+        return out
+    }
+
+    /// `write(into:version:)`, or with `detach` its detaching twin.
+    func encoder(_ live: [FieldSpec], tagged: [FieldSpec], flexibleDecl: String, indent: String, detach: Bool) -> String {
+        let i1 = indent + "    ", i2 = i1 + "    ", i3 = i2 + "    "
+        var body = ""
         for f in live {
             let regular = regularVersions(f)
             let cond = condition(regular) ?? "true"
@@ -258,7 +308,7 @@ struct StructEmitter {
             let inner = cond == "true" ? i2 : i3
             let writes = nullableSplit(f, { nullable in
                 writeStmt(f.type, value: nullable ? "self.\(Naming.bare(f.name))" : nonNullValue(f),
-                          buffer: "buffer", compact: compact(f), nullable: nullable)
+                          buffer: "buffer", compact: compact(f), nullable: nullable, detach: detach)
             }, indent: inner)
             body += cond == "true" ? writes : "\(i2)if \(cond) {\n\(writes)\(i2)}\n"
         }
@@ -282,11 +332,12 @@ struct StructEmitter {
             }
             body += "\(i2)}\n"
         }
-        out += "\(i1)public func write(into buffer: inout ByteBuffer, version: Int16) {\n"
+        var out = detach
+            ? "\(i1)public func write(into buffer: inout ByteBuffer, version: Int16, detachingBytesOf minimumSize: Int,\n"
+                + "\(i1)                  into detached: inout [DetachedBytes]) {\n"
+            : "\(i1)public func write(into buffer: inout ByteBuffer, version: Int16) {\n"
         if body.contains("flexible") { out += "\(i2)\(flexibleDecl)\n" }
-        out += body + "\(i1)}\n"
-        out += "\(indent)}\n"
-        return out
+        return out + body + "\(i1)}\n"
     }
 
     // MARK: Random values (for the round-trip property tests)

@@ -31,6 +31,27 @@ func clean(_ directory: URL) throws {
     }
 }
 
+/// The message and the structs of it that hold a records field, directly or in a struct they hold.
+func structsHoldingRecords(_ message: MessageSpec, _ structs: [StructSpec]) -> Set<String> {
+    let fieldsByName = Dictionary(uniqueKeysWithValues: structs.map { ($0.name, $0.fields) } + [(message.name, message.fields)])
+    var holding: Set<String> = []
+    var changed = true
+    while changed {
+        changed = false
+        for (name, fields) in fieldsByName where !holding.contains(name) {
+            let holds = fields.contains { field in
+                if field.type == .records { return true }
+                return field.type.structName.map(holding.contains) ?? false
+            }
+            if holds {
+                holding.insert(name)
+                changed = true
+            }
+        }
+    }
+    return holding
+}
+
 do {
     let messages = try loadMessages(protocolDirectory: protocolDirectory)
     try clean(outputDirectory)
@@ -56,17 +77,18 @@ do {
         statics += "    public static let validVersions: ClosedRange<Int16> = \(message.validVersions.lowerBound)...\(message.validVersions.upperBound)\n"
         statics += "    public static let firstFlexibleVersion: Int16? = \(flexible)\n\n"
 
-        let top = StructEmitter(message: message, typeName: message.name, fields: message.fields)
+        let structs = try message.allStructs()
+        let detaching = message.kind == "request" ? structsHoldingRecords(message, structs) : []
+        let top = StructEmitter(message: message, typeName: message.name, fields: message.fields, detaching: detaching)
         var text = banner("\(message.name).json") + "import NIOCore\n\n"
         text += top.emit(conformance: conformance, statics: statics, indent: "")
-        let structs = try message.allStructs()
         var random = banner("\(message.name).json") + "import NIOCore\nimport KafkaWire\n\n"
         random += "extension \(message.name): RandomizableMessage {}\n\n"
         random += top.emitRandom(qualifiedName: message.name)
         if !structs.isEmpty {
             text += "\nextension \(message.name) {\n"
             for (index, s) in structs.enumerated() {
-                let emitter = StructEmitter(message: message, typeName: s.name, fields: s.fields)
+                let emitter = StructEmitter(message: message, typeName: s.name, fields: s.fields, detaching: detaching)
                 text += (index == 0 ? "" : "\n") + emitter.emit(conformance: "KafkaProtocolStruct", statics: "", indent: "    ")
                 random += "\n" + emitter.emitRandom(qualifiedName: "\(message.name).\(s.name)")
             }

@@ -63,6 +63,29 @@ public struct ProduceRequest: KafkaRequest {
             buffer.writeTaggedFields(self.unknownTaggedFields)
         }
     }
+
+    /// As `write(into:version:)`, but record batches of `minimumSize` bytes or more are left out of
+    /// `buffer` and listed in `detached` (with the writer index where they belong).
+    public func write(into buffer: inout ByteBuffer, version: Int16, detachingBytesOf minimumSize: Int,
+                      into detached: inout [DetachedBytes]) {
+        let flexible = version >= 9
+        if version >= 3 {
+            buffer.writeKafkaNullableString(self.transactionalId, compact: flexible)
+        }
+        buffer.writeKafkaInt16(self.acks)
+        buffer.writeKafkaInt32(self.timeoutMs)
+        buffer.writeKafkaArray(self.topicData, compact: flexible) { output0, item0 in item0.write(into: &output0, version: version, detachingBytesOf: minimumSize, into: &detached) }
+        if flexible {
+            buffer.writeTaggedFields(self.unknownTaggedFields)
+        }
+    }
+
+    public func encodedSizeHint(detachingBytesOf minimumSize: Int) -> Int {
+        var size = 278
+        size += self.transactionalId?.utf8.count ?? 0
+        size += self.topicData.reduce(0) { $0 + $1.encodedSizeHint(detachingBytesOf: minimumSize) }
+        return size
+    }
 }
 
 extension ProduceRequest {
@@ -118,6 +141,30 @@ extension ProduceRequest {
                 buffer.writeTaggedFields(self.unknownTaggedFields)
             }
         }
+
+        /// As `write(into:version:)`, but record batches of `minimumSize` bytes or more are left out of
+        /// `buffer` and listed in `detached` (with the writer index where they belong).
+        public func write(into buffer: inout ByteBuffer, version: Int16, detachingBytesOf minimumSize: Int,
+                          into detached: inout [DetachedBytes]) {
+            let flexible = version >= 9
+            if version <= 12 {
+                buffer.writeKafkaString(self.name, compact: flexible)
+            }
+            if version >= 13 {
+                buffer.writeKafkaUUID(self.topicId)
+            }
+            buffer.writeKafkaArray(self.partitionData, compact: flexible) { output0, item0 in item0.write(into: &output0, version: version, detachingBytesOf: minimumSize, into: &detached) }
+            if flexible {
+                buffer.writeTaggedFields(self.unknownTaggedFields)
+            }
+        }
+
+        public func encodedSizeHint(detachingBytesOf minimumSize: Int) -> Int {
+            var size = 30
+            size += self.name.utf8.count
+            size += self.partitionData.reduce(0) { $0 + $1.encodedSizeHint(detachingBytesOf: minimumSize) }
+            return size
+        }
     }
 
     public struct PartitionProduceData: KafkaProtocolStruct {
@@ -157,6 +204,24 @@ extension ProduceRequest {
             if flexible {
                 buffer.writeTaggedFields(self.unknownTaggedFields)
             }
+        }
+
+        /// As `write(into:version:)`, but record batches of `minimumSize` bytes or more are left out of
+        /// `buffer` and listed in `detached` (with the writer index where they belong).
+        public func write(into buffer: inout ByteBuffer, version: Int16, detachingBytesOf minimumSize: Int,
+                          into detached: inout [DetachedBytes]) {
+            let flexible = version >= 9
+            buffer.writeKafkaInt32(self.index)
+            buffer.writeKafkaNullableBytes(self.records, compact: flexible, detachingBytesOf: minimumSize, into: &detached)
+            if flexible {
+                buffer.writeTaggedFields(self.unknownTaggedFields)
+            }
+        }
+
+        public func encodedSizeHint(detachingBytesOf minimumSize: Int) -> Int {
+            var size = 28
+            if let count = self.records?.readableBytes, count < minimumSize { size += count }
+            return size
         }
     }
 }
