@@ -27,11 +27,15 @@ struct ConsumeBench: AsyncParsableCommand {
         // The clock starts at the first record: joining and metadata are not throughput.
         let clock = ContinuousClock()
         var start: ContinuousClock.Instant?
+        var steal = CPUSteal()
         var records = 0, bytes = 0
         let count = load.count  // read once: a property wrapper's getter per record shows in the profile
         // A poll's records at a time, as librdkafka's consume(num_messages) in compare.py; every record is read.
         reading: for try await batch in consumer.batches {
-            if start == nil { start = clock.now }
+            if start == nil {
+                start = clock.now
+                steal = CPUSteal()
+            }
             for record in batch {
                 records += 1
                 bytes += (record.value?.readableBytes ?? 0) + (record.key?.readableBytes ?? 0)
@@ -44,6 +48,6 @@ struct ConsumeBench: AsyncParsableCommand {
             throw ValidationError("the topic ended after \(records) of \(load.count) records")
         }
         try BenchResult(mode: "consume", records: records, failed: 0, recordSize: load.recordSize, seconds: seconds, bytes: bytes,
-                        latencyMicros: nil).report(jsonPath: load.json)
+                        latencyMicros: nil, steal: steal).report(jsonPath: load.json)
     }
 }

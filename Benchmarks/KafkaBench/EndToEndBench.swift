@@ -34,6 +34,7 @@ struct EndToEndBench: AsyncParsableCommand {
         for (partition, end) in try await consumer.endOffsets(partitions) { try await consumer.seek(partition, to: end) }
 
         let clock = ContinuousClock()
+        let steal = CPUSteal()
         let origin = clock.now
         @Sendable func micros() -> UInt64 { UInt64((clock.now - origin) / .microseconds(1)) }
         let count = load.count
@@ -62,6 +63,6 @@ struct EndToEndBench: AsyncParsableCommand {
         await producer.close()
         await consumer.close()
         try BenchResult(mode: "e2e", records: count, failed: 0, recordSize: load.recordSize, seconds: seconds,
-                        latencyMicros: latency).report(jsonPath: load.json)
+                        latencyMicros: latency, steal: steal).report(jsonPath: load.json)
     }
 }

@@ -58,6 +58,7 @@ struct ProduceBench: AsyncParsableCommand {
         let sentAt = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: count + 1)
         defer { sentAt.deallocate() }
         let clock = ContinuousClock()
+        let steal = CPUSteal()
         let origin = clock.now
         func nanos() -> UInt64 { UInt64((clock.now - origin) / .nanoseconds(1)) }
         nonisolated(unsafe) let stamps = sentAt
@@ -94,7 +95,7 @@ struct ProduceBench: AsyncParsableCommand {
         await producer.close()
         let (delivered, failed, latency) = await tally.value
         let result = BenchResult(mode: "produce", records: delivered, failed: failed, recordSize: load.recordSize, seconds: elapsed,
-                                 latencyMicros: latency)
+                                 latencyMicros: latency, steal: steal)
         try result.report(jsonPath: load.json)
         if failed > 0 { throw ExitCode(1) }
     }
@@ -114,8 +115,11 @@ struct BenchResult: Codable {
     var p99Micros: UInt64?
     var p999Micros: UInt64?
     var maxMicros: UInt64?
+    /// The machine's CPU steal during the run (a shared VM), when the system reports it.
+    var stealPercent: Double?
 
-    init(mode: String, records: Int, failed: Int, recordSize: Int, seconds: Double, bytes: Int? = nil, latencyMicros: Histogram<UInt64>?) {
+    init(mode: String, records: Int, failed: Int, recordSize: Int, seconds: Double, bytes: Int? = nil, latencyMicros: Histogram<UInt64>?,
+         steal: CPUSteal) {
         self.mode = mode
         self.records = records
         self.failed = failed
@@ -127,6 +131,7 @@ struct BenchResult: Codable {
         p99Micros = latencyMicros?.valueAtPercentile(99)
         p999Micros = latencyMicros?.valueAtPercentile(99.9)
         maxMicros = latencyMicros?.max
+        stealPercent = steal.percentSinceStart
     }
 
     func report(jsonPath: String?) throws {
@@ -135,6 +140,7 @@ struct BenchResult: Codable {
         if let p50Micros, let p99Micros, let p999Micros, let maxMicros {
             line += "; latency us p50 \(p50Micros) p99 \(p99Micros) p99.9 \(p999Micros) max \(maxMicros)"
         }
+        if let stealPercent { line += String(format: "; cpu steal %.0f%%", stealPercent) }
         print(line + " (failed \(failed))")
         if let jsonPath {
             let encoder = JSONEncoder()
