@@ -104,6 +104,67 @@ def wait_assigned(consumers, partitions, deadline, seen=None):
     raise AssertionError(f"assignments never covered {partitions} once each: {assignments(consumers)}")
 
 
+class Pollers:
+    """Each member polled and committing on a thread of its own, as applications run consumers. Driven
+    from one thread, a member blocked in a synchronous commit stops the others from polling; its commit
+    can wait behind its own JoinGroup (a broker answers a connection's requests in order), and that join
+    waits for the others to rejoin, which librdkafka does only once they are polled: a deadlock that a
+    cooperative rebalance with records in flight runs into."""
+
+    def __init__(self, seen):
+        self.seen = seen  # (partition, offset) -> index of the member that got it
+        self.lock = threading.Lock()
+        self.errors = []
+        self.running = {}
+        # What each member owns, as its own thread last saw it: a consumer serves one thread at a time, and
+        # asking it from here would wait out a commit in progress.
+        self.assigned = {}
+
+    def start(self, index, consumer):
+        stop = threading.Event()
+        thread = threading.Thread(target=self._run, args=(index, consumer, stop), daemon=True)
+        self.running[index] = (stop, thread)
+        thread.start()
+
+    def _run(self, index, consumer, stop):
+        try:
+            while not stop.is_set():
+                msg = consumer.poll(0.1)
+                self.assigned[index] = sorted(tp.partition for tp in consumer.assignment())
+                if msg is None or msg.error():
+                    continue
+                key = (msg.partition(), msg.offset())
+                with self.lock:
+                    if key in self.seen:
+                        self.errors.append(f"record {key} consumed twice (by {self.seen[key]} and {index})")
+                    self.seen[key] = index
+                commit_sync(consumer, msg)
+        except Exception as error:  # reported by wait_until
+            self.errors.append(f"member {index}: {error!r}")
+
+    def covers_once(self, indices, partitions):
+        owned = [self.assigned.get(index, []) for index in indices]
+        return sorted(p for a in owned for p in a) == sorted(partitions) and all(owned)
+
+    def stop(self, index):
+        stop, thread = self.running.pop(index)
+        stop.set()
+        thread.join(timeout=TIMEOUT * 3)
+        assert not thread.is_alive(), f"member {index} did not stop polling"
+
+    def stop_all(self):
+        for index in list(self.running):
+            self.stop(index)
+
+    def wait_until(self, condition, deadline, what):
+        while time.monotonic() < deadline:
+            assert not self.errors, self.errors
+            if condition():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{what()}")
+
+
 @pytest.mark.parametrize("protocol, strategy", [
     ("classic", "range"),
     ("classic", "cooperative-sticky"),
@@ -118,25 +179,29 @@ def test_three_members_share_then_take_over(broker, topic, protocol, strategy):
     # Every member is closed, whatever fails: librdkafka's destroy of an unclosed group member can block
     # for good when the garbage collector gets to it, which would hang the whole run.
     still_open = list(members)
+    seen = {}
+    pollers = Pollers(seen)
     try:
-        for c in members:
+        for index, c in enumerate(members):
             c.subscribe([topic])
-        deadline = time.monotonic() + 60
-        seen = {}
-        wait_assigned(members, range(6), deadline, seen)
+            pollers.start(index, c)
         # Every partition owned by exactly one member.
-        owned = assignments(members)
-        assert sorted(p for a in owned for p in a) == list(range(6)) and all(owned), owned
-        poll_all(members, seen, lambda: len(seen) >= 150, deadline)
+        pollers.wait_until(lambda: pollers.covers_once([0, 1, 2], range(6)), time.monotonic() + 60,
+                           lambda: f"assignments never covered the 6 partitions once each: {pollers.assigned}")
+        pollers.wait_until(lambda: len(seen) >= 150, time.monotonic() + 60, lambda: f"only {len(seen)} records consumed")
         # One member leaves: the other two take its partitions within the session timeout.
+        pollers.stop(2)
         still_open.remove(members[2])
         members[2].close()
-        survivors = members[:2]
-        wait_assigned(survivors, range(6), time.monotonic() + SESSION_MS / 1000 + 20, seen)
-        poll_all(survivors, seen, lambda: len(seen) >= 300, time.monotonic() + 60)
-        # Exactly once: synchronous commits mean nothing is delivered twice (poll_all asserts) or lost.
+        pollers.wait_until(lambda: pollers.covers_once([0, 1], range(6)), time.monotonic() + SESSION_MS / 1000 + 20,
+                           lambda: f"the survivors never took over: {pollers.assigned}")
+        pollers.wait_until(lambda: len(seen) >= 300, time.monotonic() + 60, lambda: f"only {len(seen)} records consumed")
+        # Exactly once: synchronous commits mean nothing is delivered twice (the pollers check) or lost.
+        pollers.stop_all()
+        assert not pollers.errors, pollers.errors
         assert len(seen) == 300
     finally:
+        pollers.stop_all()
         for c in still_open:
             c.close()
 
