@@ -83,11 +83,6 @@ def commit_sync(consumer, msg, deadline_s=20.0):
             time.sleep(0.1)
 
 
-def poll_all(consumers, seen, until, deadline):
-    while not until() and time.monotonic() < deadline:
-        poll_round(consumers, seen)
-
-
 def assignments(consumers):
     return [sorted(tp.partition for tp in c.assignment()) for c in consumers]
 
