@@ -187,13 +187,14 @@ public final class BrokerConnection: @unchecked Sendable {
         let (id, frame) = frame(request, version: version)
         let channel = channel, handler = handler, host = host, port = port
         let headerVersion = R.apiKey.responseHeaderVersion(version)
-        let description = timeout.map { "\(R.apiKey) to \(host):\(port) got no answer within \($0.nanoseconds / 1_000_000) ms" }
         onLoop {
             let timer = timeout.map { timeout in
                 channel.eventLoop.scheduleTask(in: timeout) {
                     // Only the side that removes the entry completes the request.
                     guard handler.abandon(correlationId: id) else { return }
-                    completion(.failure(KafkaClientError(.timeout, description!)))
+                    // Worded here, when it happens: not for every request that gets its answer.
+                    let description = "\(R.apiKey) to \(host):\(port) got no answer within \(timeout.nanoseconds / 1_000_000) ms"
+                    completion(.failure(KafkaClientError(.timeout, description)))
                     channel.close(promise: nil)
                 }
             }
