@@ -126,7 +126,8 @@ extension KafkaConsumer {
     }
 
     /// Answers of the Fetch to each leader of these partitions (sent now unless one is already out);
-    /// positions move past what they return, and the next Fetch to that leader goes out at once.
+    /// positions move past what they return, and the next Fetch to that leader goes out at once,
+    /// before this answer's records are checked and decoded, so the broker sends while we decode.
     private func fetch(_ partitions: Set<TopicPartition>) async throws -> [ConsumerRecord] {
         let metadata = await client.metadata
         var byLeader: [Int32: [TopicPartition]] = [:]
@@ -139,6 +140,7 @@ extension KafkaConsumer {
             byLeader[leader, default: []].append(partition)
         }
         var records: [ConsumerRecord] = []
+        var fetchedFrom: [TopicPartition: Int64] = [:]
         for (leader, partitions) in byLeader {
             guard let pending = try await pendingFetch(to: leader, partitions) else { continue }
             pendingFetches[leader] = nil
@@ -150,9 +152,29 @@ extension KafkaConsumer {
                 try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
                 continue
             }
-            let received = try await absorb(response, of: pending, fetchable: Set(partitions), into: &records)
-            // Ahead of the application: the next Fetch for what this one served.
-            if received { _ = try? await pendingFetch(to: leader, partitions) }
+            let (current, recordSets) = try await absorb(response, of: pending, fetchable: Set(partitions))
+            // Ahead of the application and of decoding: the next Fetch for what this one served.
+            if current { _ = try? await pendingFetch(to: leader, partitions) }
+            for set in recordSets { fetchedFrom[set.partition] = set.from }
+            for set in recordSets {
+                let before = records.count
+                do {
+                    try decode(set, into: &records)
+                } catch let corrupt {
+                    // As Kafka's consumer does: the partition's records before the bad batch are handed
+                    // out, and it stays at the bad batch (the application may seek past it). The Fetch
+                    // sent ahead asked for what follows it, so it is stale.
+                    fetchGeneration += 1
+                    if records.count == before {
+                        // The bad batch comes first: this poll fails. Nothing of it reaches the
+                        // application, so every partition it read is read again from where it was.
+                        positions.merge(fetchedFrom) { _, from in from }
+                        positions[set.partition] = corrupt.offset
+                        throw corrupt.error
+                    }
+                    positions[set.partition] = corrupt.offset
+                }
+            }
         }
         return records
     }
@@ -185,17 +207,19 @@ extension KafkaConsumer {
         return pending
     }
 
-    /// Decodes the answer of `pending` into `records`. Partitions whose position moved since it was
-    /// sent, or that are no longer fetchable, are skipped (they are fetched again from where they
-    /// are). Returns whether anything was current.
-    private func absorb(_ response: FetchResponse, of pending: PendingFetch, fetchable: Set<TopicPartition>,
-                        into records: inout [ConsumerRecord]) async throws -> Bool {
+    /// The record sets of the answer to `pending`, each partition's position moved past its complete
+    /// batches (read from their headers; the records are checked and decoded after the next Fetch is
+    /// out). Partitions whose position moved since it was sent, or that are no longer fetchable, are
+    /// skipped (they are fetched again from where they are). `current`: whether anything was.
+    private func absorb(_ response: FetchResponse, of pending: PendingFetch, fetchable: Set<TopicPartition>)
+        async throws -> (current: Bool, recordSets: [FetchedRecordSet]) {
         guard response.errorCode == 0 else {
             throw KafkaClientError(.broker(ErrorCode(rawValue: response.errorCode)), "Fetch failed: \(ErrorCode(rawValue: response.errorCode))")
         }
         // A rebalance or seek while the fetch was out makes its answer stale.
-        guard pending.generation == fetchGeneration else { return false }
+        guard pending.generation == fetchGeneration else { return (false, []) }
         var current = false
+        var recordSets: [FetchedRecordSet] = []
         for topic in response.responses {
             let name = topic.topic.isEmpty ? topicNames[topic.topicId] ?? "" : topic.topic
             for data in topic.partitions {
@@ -206,7 +230,9 @@ extension KafkaConsumer {
                 switch ErrorCode(rawValue: data.errorCode) {
                 case .noError:
                     if let bytes = data.records {
-                        positions[partition] = try decode(bytes, partition: partition, from: fetchedFrom, into: &records)
+                        let set = FetchedRecordSet(partition: partition, from: fetchedFrom, bytes: bytes)
+                        positions[partition] = set.nextOffset
+                        recordSets.append(set)
                     }
                 case .offsetOutOfRange:
                     positions[partition] = nil
@@ -218,31 +244,71 @@ extension KafkaConsumer {
                 }
             }
         }
-        return current
+        return (current, recordSets)
     }
 
     /// Decodes complete batches (a trailing partial one is fetched again next time), skipping
-    /// control batches and records before the fetch offset. Returns the next offset to fetch.
+    /// control batches and records before the fetch offset. A batch that fails its CRC or does not
+    /// parse ends the set with `CorruptBatch`, the records before it kept in `records`.
     /// Keys and values are slices of the fetched (or decompressed) bytes: nothing is copied.
-    private func decode(_ bytes: ByteBuffer, partition: TopicPartition, from offset: Int64, into records: inout [ConsumerRecord]) throws -> Int64 {
+    private func decode(_ set: FetchedRecordSet, into records: inout [ConsumerRecord]) throws(CorruptBatch) {
+        let partition = set.partition, offset = set.from
         var next = offset
-        var batches = RecordBatchIterator(bytes)
+        var batches = RecordBatchIterator(set.bytes)
         while let batch = batches.next() {
             guard batch.computeCRC() == batch.crc else {
-                throw KafkaClientError(.protocolViolation, "a record batch of \(partition) at offset \(batch.baseOffset) fails its CRC")
+                throw CorruptBatch(offset: next, KafkaClientError(.protocolViolation, "the record batch of \(partition) at offset \(batch.baseOffset) fails its CRC"))
             }
-            defer { next = max(next, batch.lastOffset + 1) }
-            if batch.attributes.isControl || batch.lastOffset < offset { continue }
+            if batch.attributes.isControl || batch.lastOffset < offset {
+                next = max(next, batch.lastOffset + 1)
+                continue
+            }
             let logAppendTime = batch.attributes.timestampType == .logAppendTime
             records.reserveCapacity(records.count + Int(batch.recordCount))
             let maxTimestamp = batch.maxTimestamp
-            try batch.forEachRecordFields { recordOffset, timestamp, key, value, headers, _ in
-                guard recordOffset >= offset else { return }
-                records.append(ConsumerRecord(topic: partition.topic, partition: partition.partition, offset: recordOffset,
-                                              timestamp: logAppendTime ? maxTimestamp : timestamp, key: key, value: value, headers: headers))
+            let count = records.count
+            do {
+                try batch.forEachRecordFields { recordOffset, timestamp, key, value, headers, _ in
+                    guard recordOffset >= offset else { return }
+                    records.append(ConsumerRecord(topic: partition.topic, partition: partition.partition, offset: recordOffset,
+                                                  timestamp: logAppendTime ? maxTimestamp : timestamp, key: key, value: value, headers: headers))
+                }
+            } catch {
+                records.removeSubrange(count...)  // a batch is handed out whole or not at all
+                throw CorruptBatch(offset: next, KafkaClientError(.protocolViolation, "the record batch of \(partition) at offset \(batch.baseOffset) does not decode: \(error)"))
             }
+            next = max(next, batch.lastOffset + 1)
         }
-        if let error = batches.error { throw KafkaClientError(.protocolViolation, "a record batch of \(partition) is malformed: \(error)") }
+        if let error = batches.error {
+            throw CorruptBatch(offset: next, KafkaClientError(.protocolViolation, "a record batch of \(partition) after offset \(next) is malformed: \(error)"))
+        }
+    }
+}
+
+/// A batch of a fetched partition that fails its CRC or does not parse; `offset` is where the
+/// partition stays (the first offset not handed out).
+struct CorruptBatch: Error {
+    let offset: Int64
+    let error: KafkaClientError
+
+    init(offset: Int64, _ error: KafkaClientError) {
+        self.offset = offset
+        self.error = error
+    }
+}
+
+/// One partition's records of a Fetch answer, from the offset it was fetched at.
+struct FetchedRecordSet {
+    let partition: TopicPartition
+    let from: Int64
+    let bytes: ByteBuffer
+
+    /// The offset after the last complete batch (at least `from`): where the next Fetch starts.
+    /// Only batch headers are read; a malformed batch ends the walk (`decode` reports it).
+    var nextOffset: Int64 {
+        var next = from
+        var batches = RecordBatchIterator(bytes)
+        while let batch = batches.next() { next = max(next, batch.lastOffset + 1) }
         return next
     }
 }

@@ -18,7 +18,7 @@ final class RunningBroker {
     }
 
     /// Starts the broker on `port` and `directory` and waits until it accepts connections.
-    private func start() throws {
+    func start() throws {
         // The broker binary is built beside the test bundle (`swift build --build-tests`), or named by MINIBROKER.
         let path = ProcessInfo.processInfo.environment["MINIBROKER"]
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("minibroker").path
@@ -40,9 +40,14 @@ final class RunningBroker {
 
     /// Stops the broker (SIGTERM, a clean shutdown) and starts it again on the same port and data.
     func restart() throws {
+        stop()
+        try start()
+    }
+
+    /// Stops the broker with SIGTERM (a clean shutdown); `start()` brings it back on the same port and data.
+    func stop() {
         process.terminate()
         process.waitUntilExit()
-        try start()
     }
 
     deinit {

@@ -114,6 +114,59 @@ import Testing
         #expect(polls > 1)
     }
 
+    /// A batch that fails its CRC (a flipped byte on the broker's disk): the records before it, of its
+    /// partition and the others, are all handed out; then every poll fails at it, naming partition and
+    /// offset, until the application seeks past it. Nothing of another partition is skipped.
+    @Test(.timeLimit(.minutes(1))) func aCorruptBatchStopsItsPartitionThereAndLosesNothingElse() async throws {
+        let broker = try RunningBroker(overrides: ["num.partitions=2"])
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: broker.bootstrap))
+        // Partition 1 gets two batches (offsets 0-9, then 10-19); the second will be corrupt.
+        for first in [0, 10] {
+            _ = try await producer.produce(contentsOf: (first..<first + 10).map { ProducerRecord(topic: "flipped", partition: 1, value: Array("p1-\($0)".utf8)) })
+            await producer.flush()
+        }
+        _ = try await producer.produce(contentsOf: (0..<10).map { ProducerRecord(topic: "flipped", partition: 0, value: Array("p0-\($0)".utf8)) })
+        await producer.close()
+
+        // The last byte of partition 1's log (inside the second batch's CRC) is flipped while the broker is down.
+        broker.stop()
+        let segment = URL(fileURLWithPath: broker.directory).appendingPathComponent("flipped-1/00000000000000000000.log")
+        var bytes = try Data(contentsOf: segment)
+        bytes[bytes.count - 1] ^= 0xFF
+        try bytes.write(to: segment)
+        try broker.start()
+
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: broker.bootstrap)
+        configuration.autoOffsetReset = .earliest
+        let consumer = try KafkaConsumer(configuration: configuration)
+        let (p0, p1) = (TopicPartition("flipped", 0), TopicPartition("flipped", 1))
+        await consumer.assign([p0, p1])
+        var seen: Set<String> = []
+        var iterator = consumer.records.makeAsyncIterator()
+        var failure: KafkaClientError?
+        do {
+            while let record = try await iterator.next() { seen.insert(String(buffer: record.value ?? ByteBuffer())) }
+        } catch let error as KafkaClientError {
+            failure = error
+        }
+        let expected = Set((0..<10).map { "p0-\($0)" } + (0..<10).map { "p1-\($0)" })
+        #expect(seen == expected, "every record before the bad batch, of both partitions, before the error")
+        #expect(failure?.kind == .protocolViolation && failure?.message.contains("flipped-1 at offset 10 fails its CRC") == true, "\(String(describing: failure))")
+        #expect(await consumer.position(p1) == 10)
+        // It stays there: the next poll fails the same way.
+        await #expect(throws: KafkaClientError.self) { _ = try await iterator.next() }
+        #expect(await consumer.position(p1) == 10)
+
+        // Seeking past it goes on with what follows.
+        try await consumer.seek(p1, to: 20)
+        let late = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: broker.bootstrap))
+        _ = try await late.produce(contentsOf: [ProducerRecord(topic: "flipped", partition: 1, value: Array("p1-20".utf8))])
+        await late.close()
+        let next = try await iterator.next()
+        #expect(next?.partition == 1 && next?.offset == 20 && next.map { String(buffer: $0.value ?? ByteBuffer()) } == "p1-20")
+        await consumer.close()
+    }
+
     @Test func manualAssignmentSeekAndPause() async throws {
         let broker = try RunningBroker()
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: broker.bootstrap))
