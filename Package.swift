@@ -139,7 +139,7 @@ let package = Package(
         .executableTarget(
             name: "KafkaBench",
             dependencies: [
-                "Producers", "Consumers", "KafkaWire",
+                "Producers", "Consumers", "KafkaClient", "KafkaWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Consumers
 import Foundation
 import Histogram
+import KafkaWire
 import NIOCore
 import Producers
 
@@ -14,14 +15,24 @@ struct EndToEndBench: AsyncParsableCommand {
     @Option(help: "Records per second the producer sends.") var rate = 10_000
     @Option(help: "acks: -1 (all), 1 or 0.") var acks: Int16 = -1
     @Option(name: .customLong("linger-ms"), help: "linger.ms") var lingerMs = 0
+    @Option(help: "compression.type") var compression = "none"
+
+    func validate() throws {
+        guard rate >= 1 else { throw ValidationError("--rate must be at least 1 record per second") }
+        guard load.recordSize >= 8 else { throw ValidationError("--record-size must be at least 8 (the send time rides in the value)") }
+    }
 
     func run() async throws {
-        guard load.recordSize >= 8 else { throw ValidationError("--record-size must be at least 8 (the send time rides in the value)") }
+        guard let codec = CompressionCodec(name: compression) else {
+            throw ValidationError("--compression must be none, gzip, snappy, lz4 or zstd")
+        }
+        try await load.prepareTopic()
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: load.bootstrapServer)
         producerConfiguration.clientId = "kafka-bench"
         producerConfiguration.acks = acks
         producerConfiguration.enableIdempotence = acks == -1
         producerConfiguration.lingerMs = lingerMs
+        producerConfiguration.compression = codec
         let producer = try KafkaProducer(configuration: producerConfiguration)
         _ = try await producer.send(ProducerRecord(topic: load.topic, value: Array(repeating: 0, count: load.recordSize)))
 
@@ -37,7 +48,7 @@ struct EndToEndBench: AsyncParsableCommand {
         let steal = CPUSteal()
         let origin = clock.now
         @Sendable func micros() -> UInt64 { UInt64((clock.now - origin) / .microseconds(1)) }
-        let count = load.count
+        let count = load.limit(atRate: rate)
         let receiver = Task { () -> Histogram<UInt64> in
             var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
             var received = 0

@@ -12,20 +12,6 @@ struct KafkaBench: AsyncParsableCommand {
         subcommands: [ProduceBench.self, ConsumeBench.self, EndToEndBench.self])
 }
 
-/// Options every mode shares.
-struct LoadOptions: ParsableArguments {
-    @Option(name: .customLong("bootstrap-server"), help: "host:port (bootstrap.servers).")
-    var bootstrapServer = "127.0.0.1:9092"
-    @Option(help: "Topic to use (created on first use with the broker's defaults if missing).")
-    var topic = "kafka-bench"
-    @Option(name: .customLong("record-size"), help: "Bytes per record value.")
-    var recordSize = 100
-    @Option(help: "Records to send.")
-    var count = 1_000_000
-    @Option(help: "Write the results as JSON to this file.")
-    var json: String?
-}
-
 struct ProduceBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "produce", abstract: "Produce records as fast as acknowledged.")
 
@@ -36,11 +22,17 @@ struct ProduceBench: AsyncParsableCommand {
     @Option(name: .customLong("linger-ms"), help: "linger.ms") var lingerMs = 5
     @Option(name: .customLong("max-in-flight"), help: "max.in.flight.requests.per.connection") var maxInFlight = 5
     @Flag(inversion: .prefixedEnableDisable, help: "enable.idempotence") var idempotence = true
+    @Option(help: "Records per second to send at (default: as fast as they are acknowledged).") var rate: Int?
+
+    func validate() throws {
+        if let rate, rate < 1 { throw ValidationError("--rate must be at least 1 record per second") }
+    }
 
     func run() async throws {
-        guard let codec = CompressionCodec.allCases.first(where: { $0.description == compression }) else {
+        guard let codec = CompressionCodec(name: compression) else {
             throw ValidationError("--compression must be none, gzip, snappy, lz4 or zstd")
         }
+        try await load.prepareTopic()
         var configuration = KafkaProducerConfiguration(bootstrapServers: load.bootstrapServer)
         configuration.acks = acks
         configuration.compression = codec
@@ -51,16 +43,22 @@ struct ProduceBench: AsyncParsableCommand {
         configuration.bufferMemory = max(64 << 20, batchSize * 4)
         configuration.clientId = "kafka-bench"
         let (producer, reports) = try KafkaProducer.makeProducerWithDeliveryReports(configuration: configuration)
-        let count = load.count
+        let limit = load.limit(atRate: rate)
         let value = [UInt8](repeating: 0x61, count: load.recordSize)
         // Warm up: metadata, producer id and connection before the clock starts.
         _ = try await producer.send(ProducerRecord(topic: load.topic, value: value))
-        let sentAt = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: count + 1)
+        // Records go in chunks (1000, as the librdkafka side uses produce_batch; smaller when paced, so
+        // that a chunk is at most a millisecond of --rate). The records of a chunk share its send time.
+        let chunkSize = rate.map { max(1, min(1000, $0 / 1000)) } ?? 1000
+        // A stamp per chunk; a run by --duration alone has room for 2^22 chunks (only the pages used are touched).
+        let chunks = limit == Int.max ? 1 << 22 : (limit + chunkSize - 1) / chunkSize
+        let sentAt = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: chunks)
         defer { sentAt.deallocate() }
         let clock = ContinuousClock()
         let steal = CPUSteal()
         let origin = clock.now
-        func nanos() -> UInt64 { UInt64((clock.now - origin) / .nanoseconds(1)) }
+        let deadline = load.deadline(from: origin)
+        func nanos(_ instant: ContinuousClock.Instant = clock.now) -> UInt64 { UInt64((instant - origin) / .nanoseconds(1)) }
         nonisolated(unsafe) let stamps = sentAt
         let tally = Task { () -> (Int, Int, Histogram<UInt64>) in
             var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
@@ -74,21 +72,24 @@ struct ProduceBench: AsyncParsableCommand {
                     case .success: delivered += 1
                     case .failure: failed += 1
                     }
-                    let index = Int(report.id.rawValue) - 1
-                    if index < count { latency.record(now > stamps[index] ? (now - stamps[index]) / 1000 : 0) }
+                    let chunk = (Int(report.id.rawValue) - 1) / chunkSize
+                    if chunk < chunks { latency.record(now > stamps[chunk] ? (now - stamps[chunk]) / 1000 : 0) }
                 }
             }
             return (delivered, failed, latency)
         }
-        // Chunks of 1000, as the librdkafka side uses produce_batch: one call per chunk.
-        let chunkOfRecords = Array(repeating: ProducerRecord(topic: load.topic, value: value), count: 1000)
-        var i = 0
-        while i < count {
-            let chunk = min(1000, count - i)
-            let now = nanos()
-            for j in i..<i + chunk { sentAt[j] = now }
-            try await producer.produce(contentsOf: chunk == 1000 ? chunkOfRecords : Array(chunkOfRecords.prefix(chunk)))
-            i += chunk
+        let chunkOfRecords = Array(repeating: ProducerRecord(topic: load.topic, value: value), count: chunkSize)
+        var sent = 0, chunk = 0
+        while sent < limit, chunk < chunks {
+            // Paced against the schedule, not the previous chunk: a late chunk does not delay the rest.
+            if let rate { try await clock.sleep(until: origin + .nanoseconds(Int64(sent) * 1_000_000_000 / Int64(rate))) }
+            let now = clock.now
+            if let deadline, now >= deadline { break }
+            let size = min(chunkSize, limit - sent)
+            sentAt[chunk] = nanos(now)
+            try await producer.produce(contentsOf: size == chunkSize ? chunkOfRecords : Array(chunkOfRecords.prefix(size)))
+            sent += size
+            chunk += 1
         }
         await producer.flush()
         let elapsed = Double(nanos()) / 1e9

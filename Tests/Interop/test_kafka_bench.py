@@ -61,3 +61,45 @@ def test_end_to_end_latency_of_every_record(broker, tmp_path):
     assert result["seconds"] >= 0.95
     # What the hypervisor took from this machine meanwhile (/proc/stat), to read the latency by.
     assert 0 <= result["stealPercent"] <= 100
+
+
+def test_duration_partitions_and_rate(broker, tmp_path):
+    """--partitions creates the topic (and refuses an existing one of another size), --duration ends a
+    run by time, --rate paces produce: each as a kafka-producer-perf-test user would expect."""
+    topic = f"timed-{uuid.uuid4().hex[:6]}"
+    out = tmp_path / "paced.json"
+    kafka_bench("produce", "--bootstrap-server", broker.bootstrap, "--topic", topic, "--partitions", "3",
+                "--rate", "2000", "--duration", "1", "--record-size", "64", "--json", str(out))
+    paced = json.loads(out.read_text())
+    # One second at 2000/s: 2000 records (a chunk at most a millisecond of the rate), taking that second.
+    assert 1990 <= paced["records"] <= 2000 and paced["failed"] == 0 and paced["seconds"] >= 0.99
+    records = read_kafka_python(broker.bootstrap, topic, paced["records"] + 1)
+    assert len(records) == paced["records"] + 1 and {partition for partition, _, _ in records} == {0, 1, 2}
+
+    # Consuming by time reads everything there is (and then waits out the second): not an error.
+    out = tmp_path / "timed-consume.json"
+    kafka_bench("consume", "--bootstrap-server", broker.bootstrap, "--topic", topic, "--duration", "1", "--json", str(out))
+    consumed = json.loads(out.read_text())
+    assert consumed["records"] == paced["records"] + 1 and consumed["recordSize"] == 64 and consumed["seconds"] >= 0.99
+
+    # An unpaced produce by time sends until the time is up.
+    out = tmp_path / "timed-produce.json"
+    kafka_bench("produce", "--bootstrap-server", broker.bootstrap, "--topic", topic, "--duration", "0.5", "--json", str(out))
+    timed = json.loads(out.read_text())
+    assert timed["records"] > 0 and timed["failed"] == 0 and 0.5 <= timed["seconds"] < 30
+
+    # e2e by time: rate x duration records.
+    out = tmp_path / "timed-e2e.json"
+    kafka_bench("e2e", "--bootstrap-server", broker.bootstrap, "--topic", f"{topic}-e2e", "--partitions", "2",
+                "--rate", "1000", "--duration", "1", "--compression", "zstd", "--json", str(out))
+    assert json.loads(out.read_text())["records"] == 1000
+
+    path = os.environ["KAFKA_BENCH"]
+    refused = subprocess.run([path, "produce", "--bootstrap-server", broker.bootstrap, "--topic", topic, "--partitions", "4",
+                              "--count", "10"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and f"topic '{topic}' exists with 3 partitions, not the 4 of --partitions" in refused.stderr
+    for bad, message in ((["--count", "0"], "--count must be at least 1"), (["--rate", "0"], "--rate must be at least 1"),
+                         (["--duration", "0"], "--duration must be a number of seconds above 0")):
+        refused = subprocess.run([path, "produce", "--bootstrap-server", broker.bootstrap, *bad], capture_output=True, text=True,
+                                 timeout=60)
+        assert refused.returncode != 0 and message in refused.stderr, refused.stderr
