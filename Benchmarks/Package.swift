@@ -3,6 +3,19 @@
 // build and `make test` do not compile the benchmark harness. Run with `make bench`.
 import PackageDescription
 
+/// A package-benchmark executable: the harness, its plugin and NIOCore, plus what it measures.
+func benchmarkTarget(_ name: String, measuring dependencies: [Target.Dependency]) -> Target {
+    .executableTarget(
+        name: name,
+        dependencies: [
+            .product(name: "Benchmark", package: "benchmark"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ] + dependencies,
+        path: "Benchmarks/\(name)",
+        plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    )
+}
+
 let package = Package(
     name: "Benchmarks",
     platforms: [.macOS(.v14)],
@@ -13,27 +26,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
-        .executableTarget(
-            name: "KafkaWireBenchmarks",
-            dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "KafkaWire", package: "SwiftKafka"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
-            path: "Benchmarks/KafkaWireBenchmarks",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-        .executableTarget(
-            name: "KafkaLogBenchmarks",
-            dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "KafkaLog", package: "SwiftKafka"),
-                .product(name: "KafkaWire", package: "SwiftKafka"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Benchmarks/KafkaLogBenchmarks",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
+        benchmarkTarget("KafkaWireBenchmarks", measuring: [.product(name: "KafkaWire", package: "SwiftKafka")]),
+        benchmarkTarget("KafkaLogBenchmarks", measuring: [
+            .product(name: "KafkaLog", package: "SwiftKafka"),
+            .product(name: "KafkaWire", package: "SwiftKafka"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
     ]
 )

@@ -52,23 +52,6 @@ public enum AutoOffsetReset: String, Sendable {
     case earliest, latest, none
 }
 
-/// A partition of a topic.
-public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConvertible {
-    public var topic: String
-    public var partition: Int32
-
-    public init(_ topic: String, _ partition: Int32) {
-        self.topic = topic
-        self.partition = partition
-    }
-
-    public var description: String { "\(topic)-\(partition)" }
-
-    public static func < (a: TopicPartition, b: TopicPartition) -> Bool {
-        (a.topic, a.partition) < (b.topic, b.partition)
-    }
-}
-
 /// A record as the consumer returns it. Key, value and header values are views into the fetched
 /// bytes (ByteBuffer slices, as swift-kafka-client has them): nothing is copied per record.
 public struct ConsumerRecord: Sendable {

@@ -156,7 +156,7 @@ extension KafkaProducer {
     private func handle(_ id: Int, _ result: Result<ProduceResponse?, KafkaClientError>) {
         guard let (leader, batches) = pendingRequests.removeValue(forKey: id) else { return }
         inFlightRequests[leader, default: 1] -= 1
-        var answers: [TopicPartitionKey: ProduceResponse.PartitionProduceResponse] = [:]
+        var answers: [TopicPartition: ProduceResponse.PartitionProduceResponse] = [:]
         var failure: KafkaClientError?
         switch result {
         case .success(let response?):
@@ -165,7 +165,7 @@ extension KafkaProducer {
                 // Produce v13 names topics by id.
                 let name = topic.name.isEmpty ? names[topic.topicId] ?? "" : topic.name
                 for partition in topic.partitionResponses {
-                    answers[TopicPartitionKey(topic: name, partition: partition.index)] = partition
+                    answers[TopicPartition(name, partition.index)] = partition
                 }
             }
         case .success(nil):

@@ -19,18 +19,18 @@ public actor KafkaProducer {
     var producerId: Int64 = -1
     var producerEpoch: Int16 = -1
     private var producerIdTask: Task<Void, Error>?
-    var partitions: [TopicPartitionKey: PartitionQueue] = [:]
+    var partitions: [TopicPartition: PartitionQueue] = [:]
     private var sticky: [String: Int32] = [:]
     /// The last topic's partition count and the last partition's queue: runs of records to one
     /// topic and partition skip two dictionary lookups (string hashing) per record.
     private var lastTopicCount: (topic: String, count: Int32)?
-    private var lastQueue: (key: TopicPartitionKey, queue: PartitionQueue)?
+    private var lastQueue: (key: TopicPartition, queue: PartitionQueue)?
     private var lastSticky: (topic: String, partition: Int32)?
     /// Buffers of completed batches, reused for new ones (a fresh 1 MB buffer per batch costs its
     /// page faults every time).
     private var spareBuffers: [ByteBuffer] = []
     // What the producer knows of the cluster, kept here so a record costs no hop to the client actor.
-    var leaders: [TopicPartitionKey: Int32] = [:]
+    var leaders: [TopicPartition: Int32] = [:]
     private var partitionCounts: [String: Int32] = [:]
     var topicIds: [String: KafkaUUID] = [:]
     var inFlightRequests: [Int32: Int] = [:]
@@ -155,7 +155,7 @@ public actor KafkaProducer {
         let id = ProducerMessageID(rawValue: nextMessageId)
         ids.append(id)
         return (true, append(timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers,
-                             to: TopicPartitionKey(topic: record.topic, partition: partition),
+                             to: TopicPartition(record.topic, partition),
                              reserved: bytes, now: now) { $0.appendReport(id, timestamp: $1) })
     }
 
@@ -254,13 +254,13 @@ public actor KafkaProducer {
         reports?.finish()
     }
 
-    private func prepare(_ record: ProducerRecord) async throws -> (TopicPartitionKey, Int) {
+    private func prepare(_ record: ProducerRecord) async throws -> (TopicPartition, Int) {
         guard !closed else { throw KafkaClientError(.closed, "the producer is closed") }
         if configuration.enableIdempotence && producerId < 0 { try await ensureProducerId() }
         let partition = try await choosePartition(record)
         let bytes = RecordBatchBuilder.estimatedSize(keyCount: record.key?.count, valueCount: record.value?.count, headers: record.headers)
         try await reserve(bytes)
-        return (TopicPartitionKey(topic: record.topic, partition: partition), bytes)
+        return (TopicPartition(record.topic, partition), bytes)
     }
 
     // MARK: buffer.memory
@@ -355,14 +355,14 @@ public actor KafkaProducer {
             partitionCounts[name] = Int32(topic.partitions.count)
             topicIds[name] = topic.id
             for partition in topic.partitions {
-                leaders[TopicPartitionKey(topic: name, partition: partition.partition)] = partition.leader >= 0 ? partition.leader : nil
+                leaders[TopicPartition(name, partition.partition)] = partition.leader >= 0 ? partition.leader : nil
             }
         }
     }
 
     // MARK: Batching
 
-    private func append(_ record: ProducerRecord, to key: TopicPartitionKey, reserved: Int, now: Int64? = nil,
+    private func append(_ record: ProducerRecord, to key: TopicPartition, reserved: Int, now: Int64? = nil,
                         completion: (inout RecordCompletions, Int64) -> Void) {
         append(timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers, to: key, reserved: reserved,
                now: now, completion: completion)
@@ -373,7 +373,7 @@ public actor KafkaProducer {
     /// of the outcome. Returns the batch when it is still open.
     @discardableResult
     private func append(timestamp: Int64?, key recordKey: [UInt8]?, value: [UInt8]?, headers: [(String, [UInt8]?)],
-                        to key: TopicPartitionKey, reserved: Int, now: Int64?,
+                        to key: TopicPartition, reserved: Int, now: Int64?,
                         completion: (inout RecordCompletions, Int64) -> Void) -> (queue: PartitionQueue, batch: ProducerBatch)? {
         let queue: PartitionQueue
         if let last = lastQueue, last.key.partition == key.partition, last.key.topic == key.topic {

@@ -2,11 +2,6 @@ import KafkaClient
 import KafkaWire
 import NIOCore
 
-struct TopicPartitionKey: Hashable, Sendable {
-    var topic: String
-    var partition: Int32
-}
-
 /// Who hears of each record of a batch, and its timestamp, in record order — run-length encoded,
 /// because a `produce(contentsOf:)` call fills a batch with consecutive message ids and one
 /// timestamp: nothing is stored per record.
@@ -97,7 +92,7 @@ struct BatchContents {
 /// Its producer epoch and base sequence are given when it is first sent and kept across retries
 /// within that epoch, which is what lets the broker drop a retry it already wrote.
 final class ProducerBatch {
-    let partition: TopicPartitionKey
+    let partition: TopicPartition
     /// One stored struct for what grows per record: one exclusivity check per record, not three.
     var contents: BatchContents
     let createdAt: ContinuousClock.Instant
@@ -109,7 +104,7 @@ final class ProducerBatch {
     /// The last retriable error, reported if the batch runs out of time.
     var lastError: KafkaClientError?
 
-    init(partition: TopicPartitionKey, buffer: ByteBuffer, capacity: Int, deliveryTimeout: Duration) {
+    init(partition: TopicPartition, buffer: ByteBuffer, capacity: Int, deliveryTimeout: Duration) {
         self.partition = partition
         contents = BatchContents(builder: RecordBatchBuilder(reusing: buffer, capacity: capacity))
         createdAt = .now

@@ -1,0 +1,16 @@
+/// A partition of a topic, as producers, consumers and the admin client name it.
+public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var topic: String
+    public var partition: Int32
+
+    public init(_ topic: String, _ partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+
+    public var description: String { "\(topic)-\(partition)" }
+
+    public static func < (a: TopicPartition, b: TopicPartition) -> Bool {
+        (a.topic, a.partition) < (b.topic, b.partition)
+    }
+}

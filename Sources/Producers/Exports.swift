@@ -1,0 +1,3 @@
+// The shared client core's names (TopicPartition, KafkaClientError, KafkaClient) are part of this
+// module's API: an application imports Producers alone.
+@_exported import KafkaClient
