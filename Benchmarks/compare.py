@@ -491,6 +491,24 @@ def machine() -> dict:
             "kernel": os.uname().release, "load_average": round(os.getloadavg()[0], 2)}
 
 
+def cpu_counters() -> tuple[int, int] | None:
+    """(steal, total) jiffies of all CPUs from /proc/stat: the share a hypervisor gave to other guests."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal (guest time is already in user and nice)
+    return (fields[7], sum(fields[:8])) if len(fields) >= 8 else None
+
+
+def steal_percent(start: tuple[int, int] | None) -> float | None:
+    end = cpu_counters()
+    if not start or not end or end[1] <= start[1]:
+        return None
+    return round((end[0] - start[0]) * 100 / (end[1] - start[1]), 1)
+
+
 def version_of(command: list[str]) -> str:
     try:
         out = subprocess.run(command, capture_output=True, text=True, timeout=10)
@@ -545,7 +563,8 @@ def markdown(results: list[dict], meta: dict) -> str:
         "## Throughput against Tansu (librdkafka and kafka-bench loads)", "",
         f"Command: `{meta['command']}`, {meta['date']}.",
         f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB RAM, Linux {m['kernel']}; "
-        f"brokers and client share it (1-minute load average at the start: {m['load_average']}).",
+        f"brokers and client share it (1-minute load average at the start: {m['load_average']}; CPU steal "
+        f"over the run: {meta.get('steal_percent', 'n/a')} %).",
         "Brokers: " + "; ".join(f"{name} {b['version']} ({b['storage']})"
                                 for name, b in meta["brokers"].items())
         + f". Client: confluent-kafka {meta['confluent_kafka']} / librdkafka {meta['librdkafka']}.",
@@ -670,6 +689,7 @@ def main() -> int:
         parser.error(f"kafka-bench binary {bench!r} is not executable (build it, or pass --kafka-bench \"\")")
     if (load := meta["machine"]["load_average"]) > 0.5:
         print(f"warning: load average {load}: other processes will skew the figures", file=sys.stderr)
+    steal_start = cpu_counters()
     print("ceilings: loopback TCP (iperf3) and disk write (dd with fdatasync)", flush=True)
     meta["loopback_mb_s"] = loopback_ceiling()
     meta["disk_mb_s"] = disk_ceiling()
@@ -681,6 +701,7 @@ def main() -> int:
                 print(f"{name}: {n:,} records of {size} B (run {turn} of {args.repeat})", flush=True)
                 runs += run(name, binaries[name], size, n, args.timeout, bench)
     results = medians(runs)
+    meta["steal_percent"] = steal_percent(steal_start)
 
     chart_path = str(Path(args.output).with_suffix(".png"))
     if chart(results, meta, chart_path):
