@@ -129,10 +129,9 @@ extension KafkaConsumer {
     /// positions move past what they return, and the next Fetch to that leader goes out at once,
     /// before this answer's records are checked and decoded, so the broker sends while we decode.
     private func fetch(_ partitions: Set<TopicPartition>) async throws -> [ConsumerRecord] {
-        let metadata = await client.metadata
         var byLeader: [Int32: [TopicPartition]] = [:]
         for partition in partitions where positions[partition] != nil {
-            let leader = metadata?.topics[partition.topic]?.partitions.first { $0.partition == partition.partition }?.leader ?? -1
+            let leader = leaders[partition] ?? -1
             if leader < 0 {
                 try await refreshTopics([partition.topic])
                 continue
@@ -195,7 +194,7 @@ extension KafkaConsumer {
             })
         let answer = AnswerSlot<FetchResponse>()
         do {
-            let connection = try await client.connection(to: leader)
+            let connection = try await leaderConnection(leader)
             try connection.write(request, timeout: requestTimeout + .milliseconds(Int64(configuration.fetchMaxWaitMs)), completion: answer.fill)
         } catch let error as KafkaClientError {
             guard case .connection = error.kind else { throw error }
@@ -205,6 +204,14 @@ extension KafkaConsumer {
         let pending = PendingFetch(requested: requested, generation: fetchGeneration, response: answer)
         pendingFetches[leader] = pending
         return pending
+    }
+
+    /// The open connection to `leader`: the one used last, else one from the client.
+    private func leaderConnection(_ leader: Int32) async throws -> BrokerConnection {
+        if let connection = leaderConnections[leader], connection.isActive { return connection }
+        let connection = try await client.connection(to: leader)
+        leaderConnections[leader] = connection
+        return connection
     }
 
     /// The record sets of the answer to `pending`, each partition's position moved past its complete

@@ -250,7 +250,11 @@ extension KafkaConsumer {
             partitionCounts[name] = count
             topicIds[name] = topic.id
             topicNames[topic.id] = name
+            for partition in topic.partitions { leaders[TopicPartition(name, partition.partition)] = partition.leader }
         }
+        // A topic asked for and not in the answer has no leaders to fetch from (until it is back).
+        let gone = Set(topics).subtracting(metadata.topics.keys)
+        if !gone.isEmpty { leaders = leaders.filter { !gone.contains($0.key.topic) } }
         return changed
     }
 }

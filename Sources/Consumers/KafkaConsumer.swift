@@ -29,6 +29,11 @@ public actor KafkaConsumer {
     /// The last poll's records and how far the `records` iterators got through them.
     nonisolated let fetched = FetchedRecords()
     var partitionCounts: [String: Int32] = [:]
+    /// Each partition's leader, from the metadata this consumer asked for (-1: none known).
+    var leaders: [TopicPartition: Int32] = [:]
+    /// The connection to each leader Fetches went to, used while it is open: no trip through the
+    /// client's actor for every Fetch.
+    var leaderConnections: [Int32: BrokerConnection] = [:]
     var group: GroupState?
     var closed = false
     /// Set when the consumer cannot go on (fenced); `poll` throws it.
