@@ -1,3 +1,4 @@
+import KafkaWire
 import Synchronization
 
 /// The records of the last poll, shared by every iterator of `records`: breaking out of one

@@ -1,3 +1,5 @@
+import KafkaWire
+
 /// A member of a classic group as its leader sees it: what it subscribes to and what it owns now.
 public struct GroupMemberSubscription: Sendable {
     public var memberId: String

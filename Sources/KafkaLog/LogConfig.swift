@@ -1,3 +1,5 @@
+import KafkaWire
+
 /// Per-partition log settings, named after the Kafka topic configs they implement.
 public struct LogConfig: Sendable, Equatable {
     /// segment.bytes
@@ -23,19 +25,9 @@ public struct LogConfig: Sendable, Equatable {
     public init() {}
 }
 
-/// A partition of a topic, named the way Kafka names its directories: `<topic>-<partition>`.
-public struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
-    public var topic: String
-    public var partition: Int32
-
-    public init(_ topic: String, _ partition: Int32) {
-        self.topic = topic
-        self.partition = partition
-    }
-
-    public var description: String { "\(topic)-\(partition)" }
-
-    /// Parses a directory name; topic names may contain '-', so the partition is after the last one.
+extension TopicPartition {
+    /// Parses a log directory's name (`<topic>-<partition>`, as Kafka names them); topic names may
+    /// contain '-', so the partition is after the last one.
     public init?(directoryName: String) {
         guard let dash = directoryName.lastIndex(of: "-"), dash != directoryName.startIndex,
               let partition = Int32(directoryName[directoryName.index(after: dash)...]), partition >= 0 else { return nil }

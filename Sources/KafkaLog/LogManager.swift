@@ -1,3 +1,4 @@
+import KafkaWire
 import Logging
 import NIOConcurrencyHelpers
 

@@ -1,5 +1,6 @@
 import Foundation
 import KafkaLog
+import KafkaWire
 import NIOCore
 import Testing
 

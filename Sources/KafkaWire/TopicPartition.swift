@@ -1,4 +1,4 @@
-/// A partition of a topic, as producers, consumers and the admin client name it.
+/// A partition of a topic: what producers, consumers, the admin client and the broker's log all name it by.
 public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var topic: String
     public var partition: Int32
