@@ -29,7 +29,17 @@ struct ConsumeBench: AsyncParsableCommand {
         let clock = ContinuousClock()
         var start: ContinuousClock.Instant?
         var steal = CPUSteal()
-        var stopper: Task<Void, Error>?
+        // --duration: closing the consumer ends `batches` even while it waits for records. Until the
+        // first record the run waits at most --duration for one; from it, the run lasts --duration.
+        func stop(at deadline: ContinuousClock.Instant?) -> Task<Void, Error>? {
+            deadline.map { deadline in
+                Task {
+                    try await clock.sleep(until: deadline)
+                    await consumer.close()
+                }
+            }
+        }
+        var stopper = stop(at: load.deadline(from: clock.now))
         var records = 0, bytes = 0
         let limit = load.limit()  // read once: a property wrapper's getter per record shows in the profile
         // A poll's records at a time, as librdkafka's consume(num_messages) in compare.py; every record is read.
@@ -37,13 +47,8 @@ struct ConsumeBench: AsyncParsableCommand {
             if start == nil {
                 start = clock.now
                 steal = CPUSteal()
-                // --duration: closing the consumer ends `batches` even while it waits for records.
-                if let deadline = load.deadline(from: clock.now) {
-                    stopper = Task {
-                        try await clock.sleep(until: deadline)
-                        await consumer.close()
-                    }
-                }
+                stopper?.cancel()
+                stopper = stop(at: load.deadline(from: clock.now))
             }
             for record in batch {
                 records += 1
@@ -55,8 +60,8 @@ struct ConsumeBench: AsyncParsableCommand {
         stopper?.cancel()
         await consumer.close()
         // By count, the topic must have had them all; by time, what came in that time is the result.
-        guard records > 0, records == limit || load.duration != nil else {
-            throw BenchFailure("the topic ended after \(records) of \(limit) records")
+        guard records == limit || (load.duration != nil && records > 0) else {
+            throw BenchFailure(load.duration != nil ? "no records arrived within --duration" : "the topic ended after \(records) of \(limit) records")
         }
         try BenchResult(mode: "consume", records: records, failed: 0, recordSize: bytes / records, seconds: seconds, bytes: bytes,
                         latencyMicros: nil, steal: steal).report(jsonPath: load.json)

@@ -59,6 +59,7 @@ extension KafkaConsumer {
             positions[partition] = offset
         }
         fetchGeneration += 1
+        for partition in partitions { unfetchedAt[partition] = fetchGeneration }
     }
 
     private func initializePositions(_ partitions: Set<TopicPartition>) async throws {
@@ -138,41 +139,59 @@ extension KafkaConsumer {
             }
             byLeader[leader, default: []].append(partition)
         }
+        let startGeneration = fetchGeneration
         var records: [ConsumerRecord] = []
-        var fetchedFrom: [TopicPartition: Int64] = [:]
-        for (leader, partitions) in byLeader {
-            guard let pending = try await pendingFetch(to: leader, partitions) else { continue }
-            pendingFetches[leader] = nil
-            let response: FetchResponse
-            do {
-                response = try await pending.response.value
-            } catch let error as KafkaClientError {
-                guard case .connection = error.kind else { throw error }
-                try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
-                continue
-            }
-            let (current, recordSets) = try await absorb(response, of: pending, fetchable: Set(partitions))
-            // Ahead of the application and of decoding: the next Fetch for what this one served.
-            if current { _ = try? await pendingFetch(to: leader, partitions) }
-            for set in recordSets { fetchedFrom[set.partition] = set.from }
-            for set in recordSets {
-                let before = records.count
+        // Each partition whose position this call moved: from where, to where.
+        var moved: [TopicPartition: (from: Int64, to: Int64)] = [:]
+        do {
+            for (leader, partitions) in byLeader {
+                guard let pending = try await pendingFetch(to: leader, partitions) else { continue }
+                pendingFetches[leader] = nil
+                let response: FetchResponse
                 do {
-                    try decode(set, into: &records)
-                } catch let corrupt {
-                    // As Kafka's consumer does: the partition's records before the bad batch are handed
-                    // out, and it stays at the bad batch (the application may seek past it). The Fetch
-                    // sent ahead asked for what follows it, so it is stale.
-                    fetchGeneration += 1
-                    if records.count == before {
-                        // The bad batch comes first: this poll fails. Nothing of it reaches the
-                        // application, so every partition it read is read again from where it was.
-                        positions.merge(fetchedFrom) { _, from in from }
-                        positions[set.partition] = corrupt.offset
-                        throw corrupt.error
-                    }
-                    positions[set.partition] = corrupt.offset
+                    response = try await pending.response.value
+                } catch let error as KafkaClientError {
+                    guard case .connection = error.kind else { throw error }
+                    try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
+                    continue
                 }
+                let (current, recordSets) = try await absorb(response, of: pending, fetchable: Set(partitions), moved: &moved)
+                // Ahead of the application and of decoding: the next Fetch for what this one served.
+                if current { _ = try? await pendingFetch(to: leader, partitions) }
+                for set in recordSets {
+                    let before = records.count
+                    do {
+                        try decode(set, into: &records)
+                    } catch let corrupt {
+                        // As Kafka's consumer does: the partition's records before the bad batch are
+                        // handed out and it stays at the bad batch (the application may seek past it).
+                        // The Fetch sent ahead asked for what follows, so it is stale.
+                        fetchGeneration += 1
+                        guard positions[set.partition] == set.next else { continue }  // a seek or rebalance meanwhile
+                        positions[set.partition] = corrupt.offset
+                        moved[set.partition] = (set.from, corrupt.offset)
+                        // The bad batch comes first: this poll fails (below, nothing of it is lost).
+                        if records.count == before {
+                            moved[set.partition] = (corrupt.offset, corrupt.offset)
+                            throw corrupt.error
+                        }
+                    }
+                }
+            }
+        } catch {
+            // Nothing of this call reaches the application: each partition it moved goes back to where
+            // it was (unless a seek or a rebalance set it meanwhile), and the Fetches sent ahead are stale.
+            for (partition, span) in moved where positions[partition] == span.to { positions[partition] = span.from }
+            fetchGeneration += 1
+            throw error
+        }
+        // A seek, pause or rebalance while this call waited: those partitions' records are not handed
+        // out, and a partition nobody repositioned (a pause) goes back to where this call found it.
+        let touched = Set(moved.keys.filter { (unfetchedAt[$0] ?? .min) > startGeneration })
+        if !touched.isEmpty {
+            records.removeAll { touched.contains($0.topicPartition) }
+            for partition in touched where positions[partition] == moved[partition]!.to {
+                positions[partition] = moved[partition]!.from
             }
         }
         return records
@@ -218,8 +237,8 @@ extension KafkaConsumer {
     /// batches (read from their headers; the records are checked and decoded after the next Fetch is
     /// out). Partitions whose position moved since it was sent, or that are no longer fetchable, are
     /// skipped (they are fetched again from where they are). `current`: whether anything was.
-    private func absorb(_ response: FetchResponse, of pending: PendingFetch, fetchable: Set<TopicPartition>)
-        async throws -> (current: Bool, recordSets: [FetchedRecordSet]) {
+    private func absorb(_ response: FetchResponse, of pending: PendingFetch, fetchable: Set<TopicPartition>,
+                        moved: inout [TopicPartition: (from: Int64, to: Int64)]) async throws -> (current: Bool, recordSets: [FetchedRecordSet]) {
         guard response.errorCode == 0 else {
             throw KafkaClientError(.broker(ErrorCode(rawValue: response.errorCode)), "Fetch failed: \(ErrorCode(rawValue: response.errorCode))")
         }
@@ -238,7 +257,8 @@ extension KafkaConsumer {
                 case .noError:
                     if let bytes = data.records {
                         let set = FetchedRecordSet(partition: partition, from: fetchedFrom, bytes: bytes)
-                        positions[partition] = set.nextOffset
+                        positions[partition] = set.next
+                        moved[partition] = (set.from, set.next)
                         recordSets.append(set)
                     }
                 case .offsetOutOfRange:
@@ -309,14 +329,18 @@ struct FetchedRecordSet {
     let partition: TopicPartition
     let from: Int64
     let bytes: ByteBuffer
-
     /// The offset after the last complete batch (at least `from`): where the next Fetch starts.
-    /// Only batch headers are read; a malformed batch ends the walk (`decode` reports it).
-    var nextOffset: Int64 {
+    let next: Int64
+
+    /// Only batch headers are read here; a malformed batch ends the walk (`decode` reports it).
+    init(partition: TopicPartition, from: Int64, bytes: ByteBuffer) {
+        self.partition = partition
+        self.from = from
+        self.bytes = bytes
         var next = from
         var batches = RecordBatchIterator(bytes)
         while let batch = batches.next() { next = max(next, batch.lastOffset + 1) }
-        return next
+        self.next = next
     }
 }
 

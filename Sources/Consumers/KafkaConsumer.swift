@@ -228,6 +228,9 @@ public actor KafkaConsumer {
 
     var requestTimeout: TimeAmount { .milliseconds(Int64(configuration.requestTimeoutMs)) }
     var fetchGeneration = 0
+    /// The `fetchGeneration` of each partition's last seek, pause or loss: a fetch under way when it
+    /// came does not hand out that partition's records.
+    var unfetchedAt: [TopicPartition: Int] = [:]
 }
 
 extension KafkaClientError {

@@ -95,6 +95,10 @@ def test_duration_partitions_and_rate(broker, tmp_path):
     assert json.loads(out.read_text())["records"] == 1000
 
     path = os.environ["KAFKA_BENCH"]
+    # By time on a topic that stays empty: it ends after the duration, saying why, instead of waiting on.
+    empty = subprocess.run([path, "consume", "--bootstrap-server", broker.bootstrap, "--topic", f"{topic}-empty", "--partitions", "1",
+                            "--duration", "1"], capture_output=True, text=True, timeout=30)
+    assert empty.returncode != 0 and "no records arrived within --duration" in empty.stderr, empty.stderr
     refused = subprocess.run([path, "produce", "--bootstrap-server", broker.bootstrap, "--topic", topic, "--partitions", "4",
                               "--count", "10"], capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0 and f"topic '{topic}' exists with 3 partitions, not the 4 of --partitions" in refused.stderr
