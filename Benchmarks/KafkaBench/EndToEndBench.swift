@@ -2,7 +2,6 @@ import ArgumentParser
 import Consumers
 import Foundation
 import Histogram
-import KafkaWire
 import NIOCore
 import Producers
 
@@ -23,9 +22,7 @@ struct EndToEndBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard let codec = CompressionCodec(name: compression) else {
-            throw ValidationError("--compression must be none, gzip, snappy, lz4 or zstd")
-        }
+        let codec = try compressionCodec(compression)
         try await load.prepareTopic()
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: load.bootstrapServer)
         producerConfiguration.clientId = "kafka-bench"

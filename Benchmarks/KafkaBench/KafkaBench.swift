@@ -29,9 +29,7 @@ struct ProduceBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard let codec = CompressionCodec(name: compression) else {
-            throw ValidationError("--compression must be none, gzip, snappy, lz4 or zstd")
-        }
+        let codec = try compressionCodec(compression)
         try await load.prepareTopic()
         var configuration = KafkaProducerConfiguration(bootstrapServers: load.bootstrapServer)
         configuration.acks = acks

@@ -1,5 +1,6 @@
 import ArgumentParser
 import KafkaClient
+import KafkaWire
 
 /// Options every mode shares: where, which topic, how big, how many or how long.
 struct LoadOptions: ParsableArguments {
@@ -62,6 +63,14 @@ struct LoadOptions: ParsableArguments {
         await client.close()
         if let failure { throw failure }
     }
+}
+
+/// The codec a --compression value names (compression.type), or a usage error listing them.
+func compressionCodec(_ name: String) throws -> CompressionCodec {
+    guard let codec = CompressionCodec(name: name) else {
+        throw ValidationError("--compression must be none, gzip, snappy, lz4 or zstd")
+    }
+    return codec
 }
 
 /// A run that could not do what it was asked (not a usage mistake: no usage text with it).

@@ -143,6 +143,13 @@ extension KafkaConsumer {
         var records: [ConsumerRecord] = []
         // Each partition whose position this call moved: from where, to where.
         var moved: [TopicPartition: (from: Int64, to: Int64)] = [:]
+        /// Puts partitions this call moved back where it found them, unless a seek or a rebalance set
+        /// them meanwhile.
+        func putBack(_ partitions: some Sequence<TopicPartition>) {
+            for partition in partitions {
+                if let span = moved[partition], positions[partition] == span.to { positions[partition] = span.from }
+            }
+        }
         do {
             for (leader, partitions) in byLeader {
                 guard let pending = try await pendingFetch(to: leader, partitions) else { continue }
@@ -169,19 +176,18 @@ extension KafkaConsumer {
                         fetchGeneration += 1
                         guard positions[set.partition] == set.next else { continue }  // a seek or rebalance meanwhile
                         positions[set.partition] = corrupt.offset
-                        moved[set.partition] = (set.from, corrupt.offset)
-                        // The bad batch comes first: this poll fails (below, nothing of it is lost).
-                        if records.count == before {
-                            moved[set.partition] = (corrupt.offset, corrupt.offset)
-                            throw corrupt.error
-                        }
+                        // The bad batch comes first: this poll fails (below, nothing of it is lost) and
+                        // the partition stays at the bad batch; else its records before it go out.
+                        let comesFirst = records.count == before
+                        moved[set.partition] = (comesFirst ? corrupt.offset : set.from, corrupt.offset)
+                        if comesFirst { throw corrupt.error }
                     }
                 }
             }
         } catch {
             // Nothing of this call reaches the application: each partition it moved goes back to where
             // it was (unless a seek or a rebalance set it meanwhile), and the Fetches sent ahead are stale.
-            for (partition, span) in moved where positions[partition] == span.to { positions[partition] = span.from }
+            putBack(moved.keys)
             fetchGeneration += 1
             throw error
         }
@@ -190,9 +196,7 @@ extension KafkaConsumer {
         let touched = Set(moved.keys.filter { (unfetchedAt[$0] ?? .min) > startGeneration })
         if !touched.isEmpty {
             records.removeAll { touched.contains($0.topicPartition) }
-            for partition in touched where positions[partition] == moved[partition]!.to {
-                positions[partition] = moved[partition]!.from
-            }
+            putBack(touched)
         }
         return records
     }
