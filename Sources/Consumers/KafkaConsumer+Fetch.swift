@@ -2,18 +2,11 @@ import KafkaClient
 import KafkaWire
 import NIOCore
 
-/// A Fetch on the wire and what it asked for, so that a stale answer (after a seek, a pause or a
-/// rebalance) is recognised and dropped.
-struct PendingFetch {
-    var requested: [TopicPartition: Int64]
-    var generation: Int
-    var response: AnswerSlot<FetchResponse>
-}
-
 /// Fetching: starting positions (committed offset or auto.offset.reset), Fetch requests to each
 /// partition's leader, and decoding of their record batches (all four codecs) into records. Fetches
-/// are pipelined: once an answer is decoded the next Fetch to that leader goes out, so it is on the
-/// wire while the application works through the records just returned.
+/// are pipelined: once an answer arrives the next Fetch to that leader goes out (from the event loop
+/// when the consumer was waiting, see `PendingFetch.send`), so it is on the wire while the answer is
+/// checked and decoded and the application works through its records.
 extension KafkaConsumer {
     /// Fetches the next records into `fetched`, waiting up to fetch.max.wait.ms on the broker at a
     /// time; false once the consumer is closed. Records handed out before count as consumed.
@@ -163,8 +156,16 @@ extension KafkaConsumer {
                     continue
                 }
                 let (current, recordSets) = try await absorb(response, of: pending, fetchable: Set(partitions), moved: &moved)
-                // Ahead of the application and of decoding: the next Fetch for what this one served.
-                if current { _ = try? await pendingFetch(to: leader, partitions) }
+                // Ahead of the application and of decoding: the next Fetch for what this one served,
+                // already on the wire if the event loop sent it (when it asks for what we would).
+                if current {
+                    if let ahead = pending.followUp.take(), ahead.generation == fetchGeneration, ahead.requested == fetchPositions(partitions) {
+                        pendingFetches[leader] = ahead
+                        fetchesSentFromTheLoop += 1
+                    } else {
+                        _ = try? await pendingFetch(to: leader, partitions)
+                    }
+                }
                 for set in recordSets {
                     let before = records.count
                     do {
@@ -204,7 +205,7 @@ extension KafkaConsumer {
     /// The Fetch out to `leader`, or a new one from the current positions.
     private func pendingFetch(to leader: Int32, _ partitions: [TopicPartition]) async throws -> PendingFetch? {
         if let pending = pendingFetches[leader] { return pending }
-        let requested = Dictionary(uniqueKeysWithValues: partitions.compactMap { partition in positions[partition].map { (partition, $0) } })
+        let requested = fetchPositions(partitions)
         guard !requested.isEmpty else { return nil }
         let request = FetchRequest(
             replicaId: -1, maxWaitMs: Int32(configuration.fetchMaxWaitMs), minBytes: Int32(configuration.fetchMinBytes),
@@ -215,18 +216,22 @@ extension KafkaConsumer {
                           logStartOffset: -1, partitionMaxBytes: Int32(configuration.maxPartitionFetchBytes))
                 })
             })
-        let answer = AnswerSlot<FetchResponse>()
+        let pending: PendingFetch
         do {
-            let connection = try await leaderConnection(leader)
-            try connection.write(request, timeout: requestTimeout + .milliseconds(Int64(configuration.fetchMaxWaitMs)), completion: answer.fill)
+            pending = try PendingFetch.send(request, requested: requested, generation: fetchGeneration, on: try await leaderConnection(leader),
+                                            timeout: requestTimeout + .milliseconds(Int64(configuration.fetchMaxWaitMs)))
         } catch let error as KafkaClientError {
             guard case .connection = error.kind else { throw error }
             try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
             return nil
         }
-        let pending = PendingFetch(requested: requested, generation: fetchGeneration, response: answer)
         pendingFetches[leader] = pending
         return pending
+    }
+
+    /// Where a Fetch of these partitions starts: their positions.
+    private func fetchPositions(_ partitions: [TopicPartition]) -> [TopicPartition: Int64] {
+        Dictionary(uniqueKeysWithValues: partitions.compactMap { partition in positions[partition].map { (partition, $0) } })
     }
 
     /// The open connection to `leader`: the one used last, else one from the client.
@@ -341,10 +346,15 @@ struct FetchedRecordSet {
         self.partition = partition
         self.from = from
         self.bytes = bytes
+        next = Self.offset(after: bytes, from: from)
+    }
+
+    /// The offset after the last complete batch of `bytes` (at least `from`).
+    static func offset(after bytes: ByteBuffer, from: Int64) -> Int64 {
         var next = from
         var batches = RecordBatchIterator(bytes)
         while let batch = batches.next() { next = max(next, batch.lastOffset + 1) }
-        self.next = next
+        return next
     }
 }
 

@@ -26,6 +26,8 @@ public actor KafkaConsumer {
     var topicsRefreshedAt = ContinuousClock.now
     /// The Fetch out to each leader (at most one), sent ahead of the application.
     var pendingFetches: [Int32: PendingFetch] = [:]
+    /// How many Fetches the event loop sent the moment an answer came were taken as the next one.
+    var fetchesSentFromTheLoop = 0
     /// The last poll's records and how far the `records` iterators got through them.
     nonisolated let fetched = FetchedRecords()
     var partitionCounts: [String: Int32] = [:]

@@ -214,8 +214,8 @@ public final class BrokerConnection: @unchecked Sendable {
     }
 
     /// Runs `body` on the connection's event loop: at once when already there, else as one task.
-    /// (Every writer of a connection writes from off the loop or every one from on it, so the order
-    /// of writes is kept either way.)
+    /// (A writer that needs its requests in order, the producer, writes all of them from off the loop
+    /// or all from on it, so the order is kept either way.)
     private func onLoop(_ body: @escaping @Sendable () -> Void) {
         if channel.eventLoop.inEventLoop { body() } else { channel.eventLoop.execute(body) }
     }
