@@ -207,6 +207,8 @@ extension KafkaConsumer {
         if let pending = pendingFetches[leader] { return pending }
         let requested = fetchPositions(partitions)
         guard !requested.isEmpty else { return nil }
+        // Read with the positions: a seek while the connection is made leaves this Fetch stale.
+        let generation = fetchGeneration, epoch = fetchEpoch.current
         let request = FetchRequest(
             replicaId: -1, maxWaitMs: Int32(configuration.fetchMaxWaitMs), minBytes: Int32(configuration.fetchMinBytes),
             maxBytes: Int32(configuration.fetchMaxBytes), isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
@@ -218,7 +220,9 @@ extension KafkaConsumer {
             })
         let pending: PendingFetch
         do {
-            pending = try PendingFetch.send(request, requested: requested, generation: fetchGeneration, on: try await leaderConnection(leader),
+            let connection = try await leaderConnection(leader)
+            pending = try PendingFetch.send(request, requested: requested, generation: generation, epoch: fetchEpoch, sentAt: epoch,
+                                            on: connection,
                                             timeout: requestTimeout + .milliseconds(Int64(configuration.fetchMaxWaitMs)))
         } catch let error as KafkaClientError {
             guard case .connection = error.kind else { throw error }

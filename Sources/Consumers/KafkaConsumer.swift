@@ -17,8 +17,8 @@ public actor KafkaConsumer {
     var positions: [TopicPartition: Int64] = [:]
     /// What the user was handed up to the last poll: the offsets `commit()` and auto-commit write.
     var consumed: [TopicPartition: Int64] = [:]
-    var assignment: Set<TopicPartition> = []
-    var paused: Set<TopicPartition> = []
+    var assignment: Set<TopicPartition> = [] { didSet { fetchEpoch.advance() } }
+    var paused: Set<TopicPartition> = [] { didSet { fetchEpoch.advance() } }
     var subscription: [String] = []
     var topicIds: [String: KafkaUUID] = [:]
     /// The reverse of `topicIds`, for answers that name topics by id only.
@@ -229,7 +229,11 @@ public actor KafkaConsumer {
     }
 
     var requestTimeout: TimeAmount { .milliseconds(Int64(configuration.requestTimeoutMs)) }
-    var fetchGeneration = 0
+    var fetchGeneration = 0 { didSet { fetchEpoch.advance() } }
+    /// Moves with every change that may make a Fetch under way other than what the consumer wants next
+    /// (a seek, pause, resume, rebalance or new assignment): the event loop sends no Fetch ahead for one
+    /// sent before the change.
+    nonisolated let fetchEpoch = FetchEpoch()
     /// The `fetchGeneration` of each partition's last seek, pause or loss: a fetch under way when it
     /// came does not hand out that partition's records.
     var unfetchedAt: [TopicPartition: Int] = [:]

@@ -18,12 +18,18 @@ struct PendingFetch: Sendable {
     /// this answer, with no hop to the consumer and back in between. An answer that comes before the
     /// consumer waits sends nothing (the consumer is behind and sends the next Fetch itself when it
     /// gets there), so no more answers wait unread than when the consumer sends every Fetch.
+    ///
+    /// Nor does an answer to a Fetch sent before the consumer's `epoch` moved (a seek, pause, resume or
+    /// rebalance): the Fetch after it would be stale, and one at the log end would wait fetch.max.wait.ms
+    /// at the broker in front of the consumer's own next Fetch (a broker answers a connection in order).
     static func send(_ request: FetchRequest, requested: [TopicPartition: Int64], generation: Int,
-                     on connection: BrokerConnection, timeout: TimeAmount) throws -> PendingFetch {
+                     epoch: FetchEpoch, sentAt: Int, on connection: BrokerConnection, timeout: TimeAmount) throws -> PendingFetch {
         let followUp = FollowUpSlot()
         let answer = AnswerSlot<FetchResponse> { response in
-            guard let (next, nextRequested) = following(request, requested: requested, answer: response) else { return }
-            followUp.store(try? send(next, requested: nextRequested, generation: generation, on: connection, timeout: timeout))
+            guard epoch.current == sentAt,
+                  let (next, nextRequested) = following(request, requested: requested, answer: response) else { return }
+            followUp.store(try? send(next, requested: nextRequested, generation: generation, epoch: epoch, sentAt: sentAt,
+                                     on: connection, timeout: timeout))
         }
         try connection.write(request, timeout: timeout, completion: answer.fill)
         return PendingFetch(requested: requested, generation: generation, response: answer, followUp: followUp)
@@ -58,6 +64,14 @@ struct PendingFetch: Sendable {
         }
         return (following, next)
     }
+}
+
+/// A counter the consumer moves and the event loop reads.
+final class FetchEpoch: Sendable {
+    private let value = Atomic<Int>(0)
+
+    var current: Int { value.load(ordering: .acquiring) }
+    func advance() { value.add(1, ordering: .releasing) }
 }
 
 /// Where the event loop leaves the Fetch it wrote ahead, for the consumer to take.

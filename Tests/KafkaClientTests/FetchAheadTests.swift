@@ -97,4 +97,41 @@ import Testing
         #expect(await consumer.fetchesSentFromTheLoop > 5)
         await consumer.close()
     }
+
+    /// A seek while a Fetch is out makes its answer stale: that answer sends no Fetch ahead from the old
+    /// position, which would wait at the log end for fetch.max.wait.ms in front of the consumer's Fetch
+    /// from the new one (a broker answers a connection's requests in order).
+    @Test(.timeLimit(.minutes(1))) func aSeekDoesNotWaitBehindAFetchSentForTheOldPosition() async throws {
+        let proxy = try DelayingProxy(delay: .milliseconds(20))
+        let broker = try RunningBroker(overrides: ["advertised.listeners=PLAINTEXT://127.0.0.1:\(proxy.port)"])
+        proxy.targetPort.withLockedValue { $0 = broker.port }
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: broker.bootstrap))
+        for batch in 0..<10 {  // ten batches of 100 records
+            _ = try await producer.produce(contentsOf: (0..<100).map { ProducerRecord(topic: "seek-ahead", partition: 0, value: Array("v\(batch * 100 + $0)".utf8)) })
+            await producer.flush()
+        }
+        await producer.close()
+
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: "127.0.0.1:\(proxy.port)")
+        configuration.autoOffsetReset = .earliest
+        configuration.maxPartitionFetchBytes = 1  // one batch per answer
+        configuration.fetchMaxWaitMs = 3000
+        let consumer = try KafkaConsumer(configuration: configuration)
+        let partition = TopicPartition("seek-ahead", 0)
+        await consumer.assign([partition])
+        var handedOut: Int64 = 0
+        for try await batch in consumer.batches {
+            handedOut = try #require(batch.last).offset + 1
+            if handedOut >= 900 { break }  // the Fetch for the last batch is out
+        }
+        #expect(handedOut == 900)
+        try await consumer.seek(partition, to: 0)
+        let started = ContinuousClock.now
+        var iterator = consumer.records.makeAsyncIterator()
+        let first = try await iterator.next()
+        let waited = ContinuousClock.now - started
+        #expect(first?.offset == 0 && first?.value == ByteBuffer(string: "v0"))
+        #expect(waited < .milliseconds(1500), "the first record after the seek took \(waited) (fetch.max.wait.ms is 3 s)")
+        await consumer.close()
+    }
 }
