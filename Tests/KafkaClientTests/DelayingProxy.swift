@@ -32,6 +32,13 @@ final class DelayingProxy: @unchecked Sendable {
         port = listener.localAddress!.port!
     }
 
+    /// A broker that clients reach through this proxy: it advertises the proxy's port.
+    func broker(overrides: [String] = []) throws -> RunningBroker {
+        let broker = try RunningBroker(overrides: ["advertised.listeners=PLAINTEXT://127.0.0.1:\(port)"] + overrides)
+        targetPort.withLockedValue { $0 = broker.port }
+        return broker
+    }
+
     deinit {
         try? listener.close().wait()
         try? group.syncShutdownGracefully()

@@ -63,8 +63,7 @@ import Testing
     /// loop; seeks and a pause while one is out drop it: every record once, in order.
     @Test(.timeLimit(.minutes(1))) func fetchesSentFromTheLoopKeepTheOrderThroughSeeksAndPauses() async throws {
         let proxy = try DelayingProxy(delay: .milliseconds(20))
-        let broker = try RunningBroker(overrides: ["advertised.listeners=PLAINTEXT://127.0.0.1:\(proxy.port)"])
-        proxy.targetPort.withLockedValue { $0 = broker.port }
+        let broker = try proxy.broker()
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: broker.bootstrap)
         producerConfiguration.batchSize = 2048
         let producer = try KafkaProducer(configuration: producerConfiguration)
@@ -103,8 +102,7 @@ import Testing
     /// from the new one (a broker answers a connection's requests in order).
     @Test(.timeLimit(.minutes(1))) func aSeekDoesNotWaitBehindAFetchSentForTheOldPosition() async throws {
         let proxy = try DelayingProxy(delay: .milliseconds(20))
-        let broker = try RunningBroker(overrides: ["advertised.listeners=PLAINTEXT://127.0.0.1:\(proxy.port)"])
-        proxy.targetPort.withLockedValue { $0 = broker.port }
+        let broker = try proxy.broker()
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: broker.bootstrap))
         for batch in 0..<10 {  // ten batches of 100 records
             _ = try await producer.produce(contentsOf: (0..<100).map { ProducerRecord(topic: "seek-ahead", partition: 0, value: Array("v\(batch * 100 + $0)".utf8)) })

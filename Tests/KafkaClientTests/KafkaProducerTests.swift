@@ -264,8 +264,7 @@ import Testing
     /// each, so a producer that falls behind catches up with bigger requests.
     @Test(.timeLimit(.minutes(1))) func atLingerZeroRecordsWaitingForAnAnswerShareABatch() async throws {
         let proxy = try DelayingProxy(delay: .milliseconds(150))
-        let broker = try RunningBroker(overrides: ["advertised.listeners=PLAINTEXT://127.0.0.1:\(proxy.port)"])
-        proxy.targetPort.withLockedValue { $0 = broker.port }
+        let broker = try proxy.broker()
         var configuration = KafkaProducerConfiguration(bootstrapServers: broker.bootstrap)
         configuration.lingerMs = 0
         configuration.maxInFlightRequestsPerConnection = 1
