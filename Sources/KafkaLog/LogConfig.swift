@@ -29,8 +29,11 @@ extension TopicPartition {
     /// Parses a log directory's name (`<topic>-<partition>`, as Kafka names them); topic names may
     /// contain '-', so the partition is after the last one.
     public init?(directoryName: String) {
-        guard let dash = directoryName.lastIndex(of: "-"), dash != directoryName.startIndex,
-              let partition = Int32(directoryName[directoryName.index(after: dash)...]), partition >= 0 else { return nil }
+        // Only the canonical form: "x-05" or "x-+5" would parse to a partition whose directory is
+        // another name.
+        guard let dash = directoryName.lastIndex(of: "-"), dash != directoryName.startIndex else { return nil }
+        let digits = directoryName[directoryName.index(after: dash)...]
+        guard let partition = Int32(digits), partition >= 0, String(partition) == digits else { return nil }
         self.init(String(directoryName[..<dash]), partition)
     }
 }

@@ -107,10 +107,12 @@ public final class LogFile: @unchecked Sendable {
         }
     }
 
-    /// Reads up to `length` bytes at `position` (fewer at the end of the file).
+    /// Reads up to `length` bytes at `position` (fewer at the end of the file). Does not look at
+    /// `size`, which the appender moves: readers on other threads pass lengths they took under the
+    /// partition's lock.
     public func read(at position: Int, length: Int) throws -> ByteBuffer {
         var buffer = ByteBuffer()
-        let wanted = max(0, min(length, size - position))
+        let wanted = max(0, length)
         guard wanted > 0 else { return buffer }
         try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: wanted) { target in
             var done = 0

@@ -67,6 +67,11 @@ public final class LogManager: @unchecked Sendable {
         }
     }
 
+    /// Forgets a partition without touching its files (a directory the broker will not serve).
+    public func unload(_ tp: TopicPartition) {
+        lock.withLock { _ = logs.removeValue(forKey: tp) }
+    }
+
     public func deleteLog(_ tp: TopicPartition) throws {
         let log = lock.withLock { logs.removeValue(forKey: tp) }
         try log?.delete()
@@ -98,14 +103,15 @@ public final class LogManager: @unchecked Sendable {
     func readCheckpoint(_ name: String) -> [TopicPartition: Int64] {
         guard let text = try? LogDirectory.readText(directory + "/" + name) else { return [:] }
         let lines = text.split(separator: "\n")
-        guard lines.count >= 2, lines[0] == "0", let count = Int(lines[1]), lines.count == count + 2 else {
+        // The count is compared without arithmetic on it: a count of Int.max must not overflow.
+        guard lines.count >= 2, lines[0] == "0", let count = Int(lines[1]), count >= 0, lines.count - 2 == count else {
             logger.warning("corrupt checkpoint file \(name): ignored, partitions will be recovered from their segments")
             return [:]
         }
         var result: [TopicPartition: Int64] = [:]
         for line in lines.dropFirst(2) {
             let fields = line.split(separator: " ")
-            guard fields.count == 3, let partition = Int32(fields[1]), let offset = Int64(fields[2]) else {
+            guard fields.count == 3, let partition = Int32(fields[1]), partition >= 0, let offset = Int64(fields[2]), offset >= 0 else {
                 logger.warning("corrupt checkpoint file \(name): ignored")
                 return [:]
             }

@@ -37,6 +37,19 @@ public final class LogSegment: @unchecked Sendable {
         return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + suffix
     }
 
+    /// The base offset a file of the segment is named after (`<20 digits><suffix>`), nil for any
+    /// other name. Offsets past `maxBaseOffset` are refused so that appends can never overflow.
+    public static func baseOffset(fromFileName name: String, suffix: String) -> Int64? {
+        guard name.hasSuffix(suffix) else { return nil }
+        let digits = name.dropLast(suffix.count)
+        guard digits.utf8.count == 20, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+              let offset = Int64(digits), offset <= maxBaseOffset else { return nil }
+        return offset
+    }
+
+    /// Offsets stay far below Int64.max: a segment may hold up to Int32.max offsets past its base.
+    public static let maxBaseOffset = Int64.max / 2
+
     public var size: Int { log.size }
     public var path: String { log.path }
 
@@ -115,10 +128,18 @@ public final class LogSegment: @unchecked Sendable {
         }
     }
 
+    /// Where to start scanning for `offset`: the indexed position at or before it (in memory; the
+    /// caller holds the partition's lock).
+    func indexedPosition(atOrBefore offset: Int64) -> Int { offsetIndex.lookup(offset).position }
+
+    /// Where to start scanning for the first record at or after `timestamp` (lock held).
+    func indexedPosition(forTimestamp timestamp: Int64) -> Int { offsetIndex.lookup(timeIndex.lookup(timestamp)).position }
+
     /// The position and base offset of the first batch whose last offset is >= `offset`, nil if none.
-    public func find(offset: Int64, maxPosition: Int? = nil) throws -> (position: Int, batch: BatchSummary)? {
+    /// Without `from`, the index is consulted (only with the partition's lock held, or by the owner).
+    public func find(offset: Int64, from: Int? = nil, maxPosition: Int? = nil) throws -> (position: Int, batch: BatchSummary)? {
         var found: (Int, BatchSummary)?
-        try scanHeaders(from: offsetIndex.lookup(offset).position, limit: maxPosition) { summary, position in
+        try scanHeaders(from: from ?? offsetIndex.lookup(offset).position, limit: maxPosition) { summary, position in
             if summary.lastOffset >= offset {
                 found = (position, summary)
                 return false
@@ -129,10 +150,9 @@ public final class LogSegment: @unchecked Sendable {
     }
 
     /// The first offset whose batch's max timestamp is >= `timestamp`, with the batch's position.
-    public func find(timestamp: Int64) throws -> (position: Int, batch: BatchSummary)? {
-        let startOffset = timeIndex.lookup(timestamp)
+    func find(timestamp: Int64, from: Int, maxPosition: Int) throws -> (position: Int, batch: BatchSummary)? {
         var found: (Int, BatchSummary)?
-        try scanHeaders(from: offsetIndex.lookup(startOffset).position) { summary, position in
+        try scanHeaders(from: from, limit: maxPosition) { summary, position in
             if summary.maxTimestamp >= timestamp {
                 found = (position, summary)
                 return false

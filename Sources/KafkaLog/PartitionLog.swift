@@ -17,6 +17,8 @@ public enum AppendError: Error, Sendable {
     /// The append alone is larger than a whole segment (RECORD_LIST_TOO_LARGE).
     case recordListTooLarge(String)
     case storage(String)
+    /// The partition was deleted while the request was on its way.
+    case logDeleted(String)
 }
 
 public struct AppendResult: Sendable {
@@ -50,7 +52,11 @@ public final class PartitionLog: @unchecked Sendable {
     public let topicPartition: TopicPartition
     public let directory: String
     private let lock = NIOLock()
+    /// Never empty: the last is the active segment (deletion and retention always keep one).
     private var segments: [LogSegment]
+    private var active: LogSegment { segments[segments.count - 1] }
+    /// Set by `delete()`: the files are gone and appends are refused.
+    private var deleted = false
     private var _logStartOffset: Int64
     private var _config: LogConfig
     private var producerState = ProducerStateManager()
@@ -63,7 +69,7 @@ public final class PartitionLog: @unchecked Sendable {
 
     public var logStartOffset: Int64 { lock.withLock { _logStartOffset } }
     /// The next offset to be assigned (the high watermark on a single node).
-    public var logEndOffset: Int64 { lock.withLock { segments.last!.nextOffset } }
+    public var logEndOffset: Int64 { lock.withLock { active.nextOffset } }
     public var config: LogConfig {
         get { lock.withLock { _config } }
         set { lock.withLock { _config = newValue } }
@@ -88,11 +94,19 @@ public final class PartitionLog: @unchecked Sendable {
         for name in names where name.hasSuffix(".tmp") || name.hasSuffix(".deleted") {
             try LogDirectory.remove(directory + "/" + name)
         }
-        let bases = names.filter { $0.hasSuffix(".log") }.compactMap { Int64($0.dropLast(4)) }.sorted()
+        var bases: [Int64] = []
+        for name in names where name.hasSuffix(".log") {
+            guard let base = LogSegment.baseOffset(fromFileName: name, suffix: ".log") else {
+                logger.warning("ignoring \(directory)/\(name): not a segment name (20 digits of a base offset, then .log)")
+                continue
+            }
+            bases.append(base)
+        }
+        bases.sort()
         var opened: [LogSegment] = []
         let point = recoveryPoint ?? 0
-        for base in bases {
-            let nextBase = bases.first(where: { $0 > base })
+        for (i, base) in bases.enumerated() {
+            let nextBase = i + 1 < bases.count ? bases[i + 1] : nil
             // A segment wholly below the recovery point was flushed: trust it even after a crash.
             let trusted = clean || (nextBase.map { $0 <= point } ?? false)
             let hasIndex = LogDirectory.exists(directory + "/" + LogSegment.fileName(base, ".index"))
@@ -197,14 +211,16 @@ public final class PartitionLog: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         do {
-            var nextOffset = segments.last!.nextOffset
+            // A produce that found the log just before its topic was deleted.
+            guard !deleted else { throw .logDeleted("\(topicPartition) was deleted") }
+            var nextOffset = active.nextOffset
             let totalSize = position
             let lastOffsetAfter = nextOffset + positions.reduce(0) { $0 + Int64($1.view.lastOffsetDelta) + 1 } - 1
             if let active = segments.last, active.size > 0,
                active.size + totalSize > config.segmentBytes || lastOffsetAfter - active.baseOffset > Int64(Int32.max) {
                 do { try roll(at: nextOffset) } catch { throw .storage("\(error)") }
             }
-            let segment = segments.last!
+            let segment = active
             var state = producerState
             var summaries: [BatchSummary] = []
             var headers = [UInt8](repeating: 0, count: 16 * positions.count)
@@ -280,6 +296,14 @@ public final class PartitionLog: @unchecked Sendable {
         guard view.recordCount > 0, view.lastOffsetDelta == view.recordCount - 1 else {
             throw .invalidRecord("batch has \(view.recordCount) records but lastOffsetDelta \(view.lastOffsetDelta)")
         }
+        // The count is stored as sent (records are not decoded here), and readers size work by it:
+        // an uncompressed batch must have the bytes for that many records; a compressed one must
+        // not claim more than its codec may decompress to.
+        let recordBytes = view.sizeInBytes - RecordBatchLayout.headerSize
+        let room = view.attributes.compression == CompressionCodec.none ? recordBytes : Compression.defaultLimit
+        guard Int(view.recordCount) <= room / RecordBatchView.minimumRecordSize else {
+            throw .corruptMessage("batch claims \(view.recordCount) records but its \(recordBytes) bytes cannot hold them")
+        }
         guard !view.attributes.isControl else { throw .invalidRecord("clients may not produce control batches") }
         guard view.producerId < 0 || view.baseSequence >= 0 else {
             throw .invalidRecord("an idempotent batch (producer \(view.producerId)) needs a base sequence")
@@ -290,11 +314,13 @@ public final class PartitionLog: @unchecked Sendable {
                 throw .invalidTimestamp("producers should not set the timestamp type to LogAppendTime")
             }
             let maxTimestamp = view.maxTimestamp
-            if maxTimestamp >= 0, config.timestampAfterMaxMs != Int64.max, maxTimestamp > nowMs + config.timestampAfterMaxMs {
+            // Compared as differences, so a bound near Int64.max saturates instead of overflowing.
+            if maxTimestamp >= 0, maxTimestamp.subtractingReportingOverflow(nowMs).partialValue > config.timestampAfterMaxMs,
+               maxTimestamp > nowMs {
                 throw .invalidTimestamp("timestamp \(maxTimestamp) is more than message.timestamp.after.max.ms ahead of the broker's clock")
             }
             let first = view.baseTimestamp
-            if first >= 0, config.timestampBeforeMaxMs != Int64.max, first < nowMs - config.timestampBeforeMaxMs {
+            if first >= 0, first < nowMs, nowMs - first > config.timestampBeforeMaxMs {
                 throw .invalidTimestamp("timestamp \(first) is more than message.timestamp.before.max.ms behind the broker's clock")
             }
         }
@@ -302,7 +328,7 @@ public final class PartitionLog: @unchecked Sendable {
 
     /// Starts a new active segment at `offset` (lock held).
     private func roll(at offset: Int64) throws {
-        try segments.last!.flush(sync: false)
+        try active.flush(sync: false)
         segments.append(try LogSegment(directory: directory, baseOffset: offset, indexIntervalBytes: _config.indexIntervalBytes,
                                        create: true, loadIndexes: false))
         logger.debug("rolled new segment", metadata: ["partition": "\(topicPartition)", "baseOffset": "\(offset)"])
@@ -314,7 +340,7 @@ public final class PartitionLog: @unchecked Sendable {
     /// through between a reader's look at the log and its listening.
     public func onAppend(beyond offset: Int64, _ listener: @escaping @Sendable () -> Void) -> UInt64? {
         let token: UInt64? = lock.withLock {
-            guard segments.last!.nextOffset <= offset else { return nil }
+            guard active.nextOffset <= offset else { return nil }
             nextListenerId += 1
             appendListeners[nextListenerId] = listener
             return nextListenerId
@@ -335,15 +361,21 @@ public final class PartitionLog: @unchecked Sendable {
     /// `maxBytes` (the last one possibly cut, as Kafka sends it), and at least the first batch whole
     /// when `minOneBatch`.
     public func read(from offset: Int64, maxBytes: Int, minOneBatch: Bool) throws -> LogReadResult {
-        let (start, end, candidates) = lock.withLock { (_logStartOffset, segments.last!.nextOffset, segments) }
+        // Under the lock: where to look (the index lookup) and how far each segment's bytes go. The
+        // file is read outside it, only below those ends, which appends never rewrite.
+        let (start, end, candidates) = lock.withLock { () -> (Int64, Int64, [SegmentReadPlan]) in
+            // The last segment whose base offset is <= offset, then onwards if it ends before the offset.
+            let first = segments.lastIndex(where: { $0.baseOffset <= offset }) ?? 0
+            let plans = segments[first...].enumerated().map { i, segment in
+                SegmentReadPlan(segment: segment, from: i == 0 ? segment.indexedPosition(atOrBefore: offset) : 0, limit: segment.size)
+            }
+            return (_logStartOffset, active.nextOffset, plans)
+        }
         guard offset >= start, offset <= end else { return .offsetOutOfRange }
         guard offset < end else { return .empty }
-        // The last segment whose base offset is <= offset, then onwards if it ends before the offset.
-        var index = candidates.lastIndex(where: { $0.baseOffset <= offset }) ?? 0
-        while index < candidates.count {
-            let segment = candidates[index]
-            let limit = segment.size
-            if let (position, batch) = try segment.find(offset: offset, maxPosition: limit) {
+        for plan in candidates {
+            let segment = plan.segment, limit = plan.limit
+            if let (position, batch) = try segment.find(offset: offset, from: plan.from, maxPosition: limit) {
                 let available = limit - position
                 let wanted = minOneBatch ? max(maxBytes, batch.size) : maxBytes
                 let length = min(available, wanted)
@@ -351,16 +383,20 @@ public final class PartitionLog: @unchecked Sendable {
                 if length < batch.size && !minOneBatch { return .empty }
                 return .slice(LogReadSlice(segment: segment, position: position, length: length))
             }
-            index += 1
         }
         return .empty
     }
 
     /// The first offset whose record timestamp is >= `timestamp`, with that record's timestamp.
     public func offset(forTimestamp timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
-        let (start, candidates) = lock.withLock { (_logStartOffset, segments) }
-        for segment in candidates where segment.maxTimestamp >= timestamp {
-            guard let (position, batch) = try segment.find(timestamp: timestamp) else { continue }
+        let (start, candidates) = lock.withLock { () -> (Int64, [SegmentReadPlan]) in
+            (_logStartOffset, segments.filter { $0.maxTimestamp >= timestamp }.map {
+                SegmentReadPlan(segment: $0, from: $0.indexedPosition(forTimestamp: timestamp), limit: $0.size)
+            })
+        }
+        for plan in candidates {
+            let segment = plan.segment
+            guard let (position, batch) = try segment.find(timestamp: timestamp, from: plan.from, maxPosition: plan.limit) else { continue }
             let bytes = try segment.read(at: position, length: batch.size)
             let view = try RecordBatchView(unchecked: bytes)
             if view.attributes.timestampType == .logAppendTime {
@@ -376,8 +412,14 @@ public final class PartitionLog: @unchecked Sendable {
     /// The offset and timestamp of the first record with the largest timestamp (ListOffsets -3):
     /// the segment knows the batch, the batch's records tell which one (KAFKA-16310).
     public func maxTimestampOffset() throws -> (offset: Int64, timestamp: Int64)? {
-        let best = lock.withLock { segments.filter { $0.offsetOfMaxTimestamp >= 0 }.max { $0.maxTimestamp < $1.maxTimestamp } }
-        guard let segment = best, let (position, batch) = try segment.find(offset: segment.offsetOfMaxTimestamp) else { return nil }
+        let best = lock.withLock { () -> (SegmentReadPlan, Int64)? in
+            guard let segment = segments.filter({ $0.offsetOfMaxTimestamp >= 0 }).max(by: { $0.maxTimestamp < $1.maxTimestamp }) else { return nil }
+            let offset = segment.offsetOfMaxTimestamp
+            return (SegmentReadPlan(segment: segment, from: segment.indexedPosition(atOrBefore: offset), limit: segment.size), offset)
+        }
+        guard let (plan, offset) = best,
+              let (position, batch) = try plan.segment.find(offset: offset, from: plan.from, maxPosition: plan.limit) else { return nil }
+        let segment = plan.segment
         let view = try RecordBatchView(unchecked: try segment.read(at: position, length: batch.size))
         if view.attributes.timestampType == .logAppendTime { return (view.baseOffset, view.maxTimestamp) }
         let record = try view.records().first { $0.timestamp == view.maxTimestamp }
@@ -390,7 +432,7 @@ public final class PartitionLog: @unchecked Sendable {
     /// segments wholly before it.
     public func deleteRecords(before offset: Int64) throws -> Int64 {
         try lock.withLock {
-            let end = segments.last!.nextOffset
+            let end = active.nextOffset
             guard offset <= end else { throw LogError(.invalidRequest, "offset \(offset) is past the log end \(end)") }
             if offset > _logStartOffset { _logStartOffset = offset }
             _ = try deleteSegmentsLocked { segment, next in next != nil && next!.baseOffset <= self._logStartOffset }
@@ -448,10 +490,10 @@ public final class PartitionLog: @unchecked Sendable {
     }
 
     private func flushLocked(nowMs: Int64) throws {
-        for segment in segments where segment.baseOffset >= recoveryPoint || segment === segments.last! {
+        for segment in segments where segment.baseOffset >= recoveryPoint || segment === active {
             try segment.flush(sync: true)
         }
-        recoveryPoint = segments.last!.nextOffset
+        recoveryPoint = active.nextOffset
         unflushedMessages = 0
         lastFlushMs = nowMs
     }
@@ -460,7 +502,7 @@ public final class PartitionLog: @unchecked Sendable {
     public func close(sync: Bool) throws {
         try lock.withLock {
             for segment in segments { try segment.flush(sync: sync) }
-            if sync { recoveryPoint = segments.last!.nextOffset }
+            if sync { recoveryPoint = active.nextOffset }
             try writeProducerSnapshotLocked()
         }
     }
@@ -468,7 +510,7 @@ public final class PartitionLog: @unchecked Sendable {
     // MARK: Producer state persistence
 
     private func writeProducerSnapshotLocked() throws {
-        let end = segments.last!.nextOffset
+        let end = active.nextOffset
         let name = LogSegment.fileName(end, ".snapshot")
         let bytes = producerState.snapshot()
         let file = try LogFile(path: directory + "/" + name + ".tmp", create: true)
@@ -483,9 +525,9 @@ public final class PartitionLog: @unchecked Sendable {
 
     /// The newest snapshot at or below the log end, then the batches after it replayed from the log.
     private func loadProducerState() throws {
-        let end = segments.last!.nextOffset
+        let end = active.nextOffset
         let snapshots = try LogDirectory.list(directory).filter { $0.hasSuffix(".snapshot") }
-            .compactMap { name in Int64(name.dropLast(".snapshot".count)).map { ($0, name) } }.sorted { $0.0 < $1.0 }
+            .compactMap { name in LogSegment.baseOffset(fromFileName: name, suffix: ".snapshot").map { ($0, name) } }.sorted { $0.0 < $1.0 }
         var from = segments.first!.baseOffset
         producerState = ProducerStateManager()
         for (offset, name) in snapshots.reversed() where offset <= end {
@@ -516,10 +558,19 @@ public final class PartitionLog: @unchecked Sendable {
     }
 
     /// Removes the partition's files (topic deletion).
+    /// The segment list stays (a reader holding a slice keeps valid descriptors); appends are refused.
     public func delete() throws {
         try lock.withLock {
-            segments.removeAll()
+            deleted = true
             try LogDirectory.removeTree(directory)
         }
     }
+}
+
+/// Where a reader looks in one segment, taken under the partition's lock: the indexed position to
+/// scan from and the end of the bytes it may read.
+struct SegmentReadPlan {
+    let segment: LogSegment
+    let from: Int
+    let limit: Int
 }

@@ -253,6 +253,9 @@ extension ByteBuffer {
         guard count <= readableBytes else {
             throw KafkaWireError(.invalidLength, "array of \(count) elements in \(readableBytes) bytes")
         }
+        guard count <= KafkaLimits.maxArrayElements else {
+            throw KafkaWireError(.invalidLength, "array of \(count) elements exceeds the limit of \(KafkaLimits.maxArrayElements)")
+        }
         return count
     }
 
@@ -262,7 +265,9 @@ extension ByteBuffer {
     ) throws -> [T]? {
         guard let count = try readNullableArrayCount(compact: compact) else { return nil }
         var result: [T] = []
-        result.reserveCapacity(count)
+        // The count is checked against the bytes left, but an element may be far larger in memory
+        // than its one byte on the wire: reserve a bounded amount and let the array grow past it.
+        result.reserveCapacity(Swift.min(count, KafkaLimits.reservationBytes / Swift.max(MemoryLayout<T>.stride, 1)))
         for _ in 0..<count { result.append(try element(&self)) }
         return result
     }

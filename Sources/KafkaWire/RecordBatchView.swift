@@ -108,6 +108,10 @@ public struct RecordBatchView: Sendable {
     }
 
     public var sizeInBytes: Int { buffer.readableBytes }
+
+    /// The smallest encoded record: length, attributes, timestamp and offset deltas, key and value
+    /// lengths and header count, one byte each.
+    public static let minimumRecordSize = 7
     public var baseOffset: Int64 { field(RecordBatchLayout.baseOffset) }
     public var batchLength: Int32 { field(RecordBatchLayout.batchLength) }
     public var partitionLeaderEpoch: Int32 { field(RecordBatchLayout.partitionLeaderEpoch) }
@@ -163,7 +167,8 @@ public struct RecordBatchView: Sendable {
     /// Decompresses (bounded by `limit`) and decodes every record.
     public func records(decompressionLimit: Int = Compression.defaultLimit) throws -> [Record] {
         var records: [Record] = []
-        records.reserveCapacity(Int(recordCount))
+        // recordCount is the sender's claim: reserve no more than the batch's bytes could hold.
+        records.reserveCapacity(min(Int(recordCount), sizeInBytes / Self.minimumRecordSize))
         try forEachRecord(decompressionLimit: decompressionLimit) { records.append($0) }
         return records
     }

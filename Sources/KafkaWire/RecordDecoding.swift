@@ -142,7 +142,7 @@ extension Record {
     @usableFromInline
     static func decodedHeaders(_ count: Int, from body: inout RawRecordReader, of buffer: ByteBuffer) throws -> [RecordHeader] {
         var headers: [RecordHeader] = []
-        headers.reserveCapacity(count)
+        headers.reserveCapacity(min(count, 64))
         for _ in 0..<count {
             guard let name = try body.bytes() else { throw KafkaWireError(.corruptRecordBatch, "null header key") }
             let key = String(decoding: UnsafeRawBufferPointer(rebasing: body.raw[name]), as: UTF8.self)

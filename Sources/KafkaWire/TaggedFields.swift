@@ -15,8 +15,8 @@ extension ByteBuffer {
     /// Reads the number of tagged fields in a flexible-version tagged section.
     public mutating func readTaggedFieldCount() throws -> Int {
         let count = Int(try readUnsignedVarint())
-        guard count <= readableBytes else {
-            throw KafkaWireError(.invalidLength, "\(count) tagged fields in \(readableBytes) bytes")
+        guard count <= readableBytes, count <= KafkaLimits.maxTaggedFields else {
+            throw KafkaWireError(.invalidLength, "\(count) tagged fields in \(readableBytes) bytes (at most \(KafkaLimits.maxTaggedFields))")
         }
         return count
     }

@@ -2,29 +2,64 @@ import Foundation
 import KafkaLog
 import KafkaWire
 import Logging
-import MiniBroker
+@testable import MiniBroker
 import NIOCore
 import NIOEmbedded
 import Testing
 
 /// The request layer without sockets: frames in, response frames out.
 final class BrokerFixture {
-    let directory = NSTemporaryDirectory() + "minibroker-test-" + UUID().uuidString
+    let directory: String
     let broker: Broker
     let dispatcher: RequestDispatcher
+    let coordinator: GroupCoordinator
     let loop = EmbeddedEventLoop()
     var correlationId: Int32 = 0
+    /// Whether the directory goes with the fixture (a restart hands it to the next one).
+    var ownsDirectory = true
 
-    init(overrides: [String: String] = [:]) throws {
+    /// A broker on a new directory, or on `directory` as a restart leaves it.
+    init(directory: String? = nil, overrides: [String: String] = [:]) throws {
+        self.directory = directory ?? NSTemporaryDirectory() + "minibroker-test-" + UUID().uuidString
         var config = BrokerConfig()
-        try config.set("log.dirs", directory)
+        try config.set("log.dirs", self.directory)
         for (k, v) in overrides { try config.set(k, v) }
         broker = try Broker(config: config, logger: Logger(label: "test"))
-        let coordinator = try GroupCoordinator(broker: broker, loop: loop, logger: Logger(label: "test"))
+        coordinator = try GroupCoordinator(broker: broker, loop: loop, logger: Logger(label: "test"))
         dispatcher = RequestDispatcher(broker: broker, coordinator: coordinator, logger: Logger(label: "test"))
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: directory) }
+    deinit {
+        coordinator.stop()
+        if ownsDirectory { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    /// Stops this broker (cleanly or as a crash leaves it) and starts another on its directory.
+    func restart(clean: Bool = true, overrides: [String: String] = [:]) throws -> BrokerFixture {
+        if clean { try broker.shutdown() }
+        coordinator.stop()
+        ownsDirectory = false
+        return try BrokerFixture(directory: directory, overrides: overrides)
+    }
+
+    /// Every record byte of a response, file regions read from their files, after the size prefix.
+    static func bytes(of response: ResponseFrame) throws -> ByteBuffer {
+        var out = ByteBuffer()
+        for part in response.parts {
+            switch part {
+            case .byteBuffer(var b): out.writeBuffer(&b)
+            case .fileRegion(let region):
+                try region.fileHandle.withUnsafeFileDescriptor { fd in
+                    var chunk = [UInt8](repeating: 0, count: region.readableBytes)
+                    let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, region.readableBytes, off_t(region.readerIndex)) }
+                    out.writeBytes(chunk.prefix(max(n, 0)))
+                }
+            }
+        }
+        for handle in response.fileHandles { try handle.close() }
+        _ = out.readInteger(as: Int32.self)
+        return out
+    }
 
     /// Sends a request at a version and decodes the answer as that version's response.
     func send<R: KafkaRequest>(_ request: R, version: Int16) throws -> R.Response {

@@ -15,6 +15,7 @@ public final class Broker: @unchecked Sendable {
     let producerIds: ProducerIdAllocator
 
     public init(config: BrokerConfig, logger: Logger) throws {
+        try config.validate()
         self.config = config
         self.logger = logger
         logs = try LogManager(directory: config.logDirectory, logger: logger)
@@ -85,7 +86,16 @@ final class ProducerIdAllocator: @unchecked Sendable {
 
     init(path: String) throws {
         self.path = path
-        let stored = try LogDirectory.readText(path).flatMap { Int64($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+        var stored: Int64 = 0
+        if let text = try LogDirectory.readText(path) {
+            // Producer ids must never be reused: a file that cannot be read as the end of the last
+            // block is not guessed around, it stops the start with its name.
+            guard let value = Int64(text.trimmingCharacters(in: .whitespacesAndNewlines)), value >= 0,
+                  value <= Int64.max - Self.blockSize else {
+                throw LogError(.corrupt, "\(path) does not hold a producer id block end (a number from 0 to \(Int64.max - Self.blockSize)); it says '\(text.prefix(40))'")
+            }
+            stored = value
+        }
         next = stored
         blockEnd = stored
     }
@@ -93,6 +103,7 @@ final class ProducerIdAllocator: @unchecked Sendable {
     func allocate() throws -> Int64 {
         try lock.withLock {
             if next >= blockEnd {
+                guard next <= Int64.max - Self.blockSize else { throw LogError(.invalidRequest, "producer ids are exhausted") }
                 blockEnd = next + Self.blockSize
                 try LogDirectory.writeAtomically("\(blockEnd)\n", to: path)
             }

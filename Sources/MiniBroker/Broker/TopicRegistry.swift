@@ -31,11 +31,20 @@ public struct TopicError: Error, Sendable {
 ///     <log.dirs>/__topic_configs/<topic>.properties  the topic's config overrides
 public final class TopicRegistry: @unchecked Sendable {
     public static let maxNameLength = 249
+    /// The broker's own topics (Kafka's Topic.isInternal): clients may read them but not produce
+    /// to, delete, truncate, grow or reconfigure them.
+    public static let internalTopics: Set<String> = ["__consumer_offsets", "__transaction_state"]
+
+    public static func isInternal(_ name: String) -> Bool { internalTopics.contains(name) }
     let logs: LogManager
     let brokerConfig: BrokerConfig
     let logger: Logger
     private let lock = NIOLock()
-    private var topics: [String: TopicState] = [:]
+    private var topics: [String: TopicState] = [:] {
+        didSet { namesById = Dictionary(topics.values.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a }) }
+    }
+    /// Topic ids to names, rebuilt whenever the topics change (rare) so that lookups by id are O(1).
+    private var namesById: [KafkaUUID: String] = [:]
     private var configDirectory: String { logs.directory + "/__topic_configs" }
 
     init(logs: LogManager, brokerConfig: BrokerConfig, logger: Logger) {
@@ -44,35 +53,51 @@ public final class TopicRegistry: @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Opens every partition and rebuilds the topic list from the directory.
+    /// Opens every partition and rebuilds the topic list from the directory. What cannot be trusted
+    /// is left out with a log line naming it, never fatal: a topic config that no longer validates,
+    /// a directory of an invalid topic name, partitions that do not follow on from partition 0.
     func load() throws {
         try LogDirectory.create(configDirectory)
         var overrides: [String: [String: String]] = [:]
         for file in try LogDirectory.list(configDirectory) where file.hasSuffix(".properties") {
             let name = String(file.dropLast(".properties".count))
-            overrides[name] = Self.parseProperties(try LogDirectory.readText(configDirectory + "/" + file) ?? "")
+            var values = Self.parseProperties(try LogDirectory.readText(configDirectory + "/" + file) ?? "")
+            for (key, value) in values {
+                if let problem = TopicConfig.problem(key: key, value: value) {
+                    logger.warning("ignoring topic config in \(configDirectory)/\(file): \(problem)")
+                    values[key] = nil
+                }
+            }
+            overrides[name] = values
         }
         try logs.loadAll { [brokerConfig] topic in
             TopicConfig.logConfig(overrides: overrides[topic] ?? [:], broker: brokerConfig)
         }
+        var partitionsByTopic: [String: Set<Int32>] = [:]
+        for tp in logs.all.keys { partitionsByTopic[tp.topic, default: []].insert(tp.partition) }
         var loaded: [String: TopicState] = [:]
-        for tp in logs.all.keys.sorted(by: { ($0.topic, $0.partition) < ($1.topic, $1.partition) }) {
-            var topic = loaded[tp.topic] ?? TopicState(name: tp.topic, id: .zero, partitionCount: 0, overrides: overrides[tp.topic] ?? [:])
-            topic.partitionCount = max(topic.partitionCount, tp.partition + 1)
-            if topic.id == .zero, let id = readTopicId(tp) { topic.id = id }
-            loaded[tp.topic] = topic
-        }
-        for (name, var topic) in loaded {
+        for (name, partitions) in partitionsByTopic.sorted(by: { $0.key < $1.key }) {
+            // A topic's partitions are 0..<n, created in that order: n is how far they run unbroken.
+            // The count is never taken from a directory name ("x-2147483647" would mean 2^31 partitions).
+            var count: Int32 = 0
+            while partitions.contains(count) { count += 1 }
+            let valid = TopicRegistry.nameProblem(name) == nil
+            for p in partitions where !valid || p >= count {
+                let tp = TopicPartition(name, p)
+                let why = valid ? "partition \(p) does not follow on from partition 0 of \(name) (it has \(count))" : "\(name) is not a valid topic name"
+                logger.warning("not loading \(logs.directory)/\(tp): \(why)")
+                logs.unload(tp)
+            }
+            guard valid, count > 0 else { continue }
+            var topic = TopicState(name: name, id: .zero, partitionCount: count, overrides: overrides[name] ?? [:])
+            for p in 0..<count where topic.id == .zero {
+                if let id = readTopicId(TopicPartition(name, p)) { topic.id = id }
+            }
             if topic.id == .zero {
                 topic.id = KafkaUUID.random()
-                for p in 0..<topic.partitionCount { try writeTopicId(topic.id, TopicPartition(name, p)) }
-                loaded[name] = topic
+                for p in 0..<count { try writeTopicId(topic.id, TopicPartition(name, p)) }
             }
-            // Partitions missing from the directory (a crash while creating them) are recreated empty.
-            for p in 0..<topic.partitionCount where logs.log(TopicPartition(name, p)) == nil {
-                _ = try logs.createLog(TopicPartition(name, p), config: TopicConfig.logConfig(overrides: topic.overrides, broker: brokerConfig))
-                try writeTopicId(topic.id, TopicPartition(name, p))
-            }
+            loaded[name] = topic
         }
         lock.withLock { topics = loaded }
         logger.info("loaded \(loaded.count) topic(s) from \(logs.directory)")
@@ -82,7 +107,7 @@ public final class TopicRegistry: @unchecked Sendable {
 
     public func topic(_ name: String) -> TopicState? { lock.withLock { topics[name] } }
 
-    public func topic(id: KafkaUUID) -> TopicState? { lock.withLock { topics.values.first { $0.id == id } } }
+    public func topic(id: KafkaUUID) -> TopicState? { lock.withLock { namesById[id].flatMap { topics[$0] } } }
 
     public func log(_ topic: String, _ partition: Int32) -> PartitionLog? { logs.log(TopicPartition(topic, partition)) }
 
@@ -151,6 +176,9 @@ public final class TopicRegistry: @unchecked Sendable {
     }
 
     public func delete(name: String) throws(TopicError) -> TopicState {
+        if Self.isInternal(name) {
+            throw TopicError(.invalidRequest, "Cannot delete internal topic \(name): the broker keeps its state there.")
+        }
         lock.lock()
         defer { lock.unlock() }
         guard let topic = topics.removeValue(forKey: name) else {
@@ -169,6 +197,9 @@ public final class TopicRegistry: @unchecked Sendable {
     }
 
     public func addPartitions(name: String, count: Int32, validateOnly: Bool) throws(TopicError) {
+        if Self.isInternal(name) {
+            throw TopicError(.invalidRequest, "Cannot add partitions to internal topic \(name).")
+        }
         lock.lock()
         defer { lock.unlock() }
         guard var topic = topics[name] else {

@@ -41,9 +41,11 @@ public struct BrokerConfig: Sendable {
         ConfigDefinition("log.message.timestamp.before.max.ms", .long, String(Int64.max), check: ConfigDefinition.atLeast(0, .long)),
         ConfigDefinition("log.message.timestamp.after.max.ms", .long, "3600000", check: ConfigDefinition.atLeast(0, .long)),
         ConfigDefinition("message.max.bytes", .int, "1048588", check: ConfigDefinition.atLeast(0, .int)),
+        ConfigDefinition("fetch.max.bytes", .int, "57671680", check: ConfigDefinition.atLeast(0, .int)),
         ConfigDefinition("socket.request.max.bytes", .int, "104857600", check: ConfigDefinition.atLeast(1, .int)),
         ConfigDefinition("max.connections", .int, "2147483647", check: ConfigDefinition.atLeast(0, .int)),
-        ConfigDefinition("connections.max.idle.ms", .long, "600000", check: ConfigDefinition.atLeast(-1, .long)),
+        // Timers count nanoseconds in an Int64: a longer idle time would overflow when armed.
+        ConfigDefinition("connections.max.idle.ms", .long, "600000", check: ConfigDefinition.between(-1, Int64.max / 1_000_000, .long)),
         ConfigDefinition("min.insync.replicas", .int, "1", check: ConfigDefinition.atLeast(1, .int)),
         ConfigDefinition("compression.type", .string, "producer",
                          check: ConfigDefinition.oneOf(["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"])),
@@ -108,6 +110,8 @@ public struct BrokerConfig: Sendable {
     public var numPartitions: Int32 { Int32(int("num.partitions")) }
     public var autoCreateTopics: Bool { bool("auto.create.topics.enable") }
     public var socketRequestMaxBytes: Int { int("socket.request.max.bytes") }
+    /// fetch.max.bytes: the most record bytes one Fetch answer carries (past its first batch).
+    public var fetchMaxBytes: Int { int("fetch.max.bytes") }
     public var maxConnections: Int { int("max.connections") }
     /// connections.max.idle.ms; -1 (or 0) keeps idle connections open.
     public var connectionsMaxIdleMs: Int64 { max(long("connections.max.idle.ms"), 0) }
@@ -129,6 +133,10 @@ public struct BrokerConfig: Sendable {
     /// Checks that need several keys at once (called after everything is set).
     public func validate() throws {
         guard !listeners.isEmpty else { throw ConfigError(key: "listeners", reason: "no listener configured") }
+        guard groupMinSessionTimeoutMs <= groupMaxSessionTimeoutMs else {
+            throw ConfigError(key: "group.min.session.timeout.ms",
+                              reason: "\(groupMinSessionTimeoutMs) is above group.max.session.timeout.ms \(groupMaxSessionTimeoutMs)")
+        }
         guard !logDirectory.isEmpty else { throw ConfigError(key: "log.dirs", reason: "no log directory configured") }
     }
 }

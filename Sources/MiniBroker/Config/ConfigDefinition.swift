@@ -43,7 +43,15 @@ public struct ConfigDefinition: Sendable {
         let base = typeCheck(type)
         return { value in
             if let problem = base(value) { return problem }
-            return Int64(value)! >= minimum ? nil : "must be at least \(minimum)"
+            return (Int64(value) ?? minimum) >= minimum ? nil : "must be at least \(minimum)"
+        }
+    }
+
+    static func between(_ minimum: Int64, _ maximum: Int64, _ type: ConfigType) -> @Sendable (String) -> String? {
+        let base = atLeast(minimum, type)
+        return { value in
+            if let problem = base(value) { return problem }
+            return Int64(value).map { $0 <= maximum } ?? false ? nil : "must be at most \(maximum)"
         }
     }
 

@@ -31,6 +31,9 @@ final class ClassicMember {
     /// Joined since the last completed join phase (a new member gets more time, as Kafka's isNew).
     var isNew = true
 
+    /// The member's protocol names, each once: what it counts towards the group's support.
+    var protocolNames: Set<String> { Set(protocols.map(\.name)) }
+
     init(memberId: String, groupInstanceId: String?, clientId: String, clientHost: String, request: JoinGroupRequest) {
         self.memberId = memberId
         self.groupInstanceId = groupInstanceId
@@ -81,6 +84,9 @@ final class ClassicGroup {
     var initialDelayDeadline: NIODeadline?
     var newMemberAddedDuringDelay = false
     var currentStateTimestamp: Int64 = 0
+    /// For each protocol name, how many members support it (Kafka's supportedProtocols): kept as
+    /// members come, go and change, so a JoinGroup checks its protocols in time linear in its own.
+    private var protocolSupport: [String: Int] = [:]
 
     init(groupId: String) {
         self.groupId = groupId
@@ -91,6 +97,7 @@ final class ClassicGroup {
     func add(_ member: ClassicMember) {
         if members.isEmpty { protocolType = member.protocolType }
         members[member.memberId] = member
+        count(member, +1)
         memberOrder.append(member.memberId)
         if let instance = member.groupInstanceId { staticMembers[instance] = member.memberId }
         if leaderId == nil { leaderId = member.memberId }
@@ -98,6 +105,7 @@ final class ClassicGroup {
 
     func remove(_ memberId: String) {
         guard let member = members.removeValue(forKey: memberId) else { return }
+        count(member, -1)
         memberOrder.removeAll { $0 == memberId }
         if let instance = member.groupInstanceId, staticMembers[instance] == memberId { staticMembers[instance] = nil }
         if leaderId == memberId { leaderId = memberOrder.first }
@@ -107,6 +115,8 @@ final class ClassicGroup {
     /// Replaces a static member's id (a restarted static member) keeping its place and assignment.
     func replaceStaticMember(instanceId: String, oldMemberId: String, newMember: ClassicMember) {
         guard let old = members.removeValue(forKey: oldMemberId) else { return add(newMember) }
+        count(old, -1)
+        count(newMember, +1)
         newMember.assignment = old.assignment
         newMember.isNew = false
         members[newMember.memberId] = newMember
@@ -120,11 +130,29 @@ final class ClassicGroup {
 
     var orderedMembers: [ClassicMember] { memberOrder.compactMap { members[$0] } }
 
+    private func count(_ member: ClassicMember, _ delta: Int) {
+        for name in member.protocolNames {
+            let n = protocolSupport[name, default: 0] + delta
+            protocolSupport[name] = n > 0 ? n : nil
+        }
+    }
+
+    /// A member's JoinGroup replaces its protocols: the support counts follow.
+    func update(_ member: ClassicMember, from request: JoinGroupRequest, clientId: String, clientHost: String) {
+        let counted = members[member.memberId] === member
+        if counted { count(member, -1) }
+        member.update(from: request, clientId: clientId, clientHost: clientHost)
+        if counted { count(member, +1) }
+    }
+
+    /// Whether every member supports `name`.
+    func allSupport(_ name: String) -> Bool { protocolSupport[name, default: 0] == members.count }
+
     /// Does every member support one of these protocols of this type?
     func supports(protocolType: String, protocols: [String]) -> Bool {
         if members.isEmpty { return !protocolType.isEmpty && !protocols.isEmpty }
         guard self.protocolType == protocolType else { return false }
-        return protocols.contains { name in members.values.allSatisfy { $0.protocols.contains { $0.name == name } } }
+        return protocols.contains(where: allSupport)
     }
 
     /// Kafka's vote: each member votes for its most preferred protocol that all members support;
@@ -132,13 +160,21 @@ final class ClassicGroup {
     func selectProtocol() -> String? {
         let all = orderedMembers
         guard let first = all.first else { return nil }
-        let candidates = first.protocols.map(\.name).filter { name in all.allSatisfy { $0.protocols.contains { $0.name == name } } }
+        var candidates: [String] = []
+        var rank: [String: Int] = [:]
+        for name in first.protocols.map(\.name) where allSupport(name) && rank[name] == nil {
+            rank[name] = candidates.count
+            candidates.append(name)
+        }
         guard !candidates.isEmpty else { return nil }
         var votes: [String: Int] = [:]
         for member in all {
-            if let choice = member.protocols.map(\.name).first(where: candidates.contains) { votes[choice, default: 0] += 1 }
+            if let choice = member.protocols.first(where: { rank[$0.name] != nil })?.name { votes[choice, default: 0] += 1 }
         }
-        return candidates.max { votes[$0, default: 0] < votes[$1, default: 0] || (votes[$0, default: 0] == votes[$1, default: 0] && candidates.firstIndex(of: $0)! > candidates.firstIndex(of: $1)!) }
+        // Most votes; among equals the leader's earlier preference.
+        var best = candidates[0]
+        for name in candidates.dropFirst() where votes[name, default: 0] > votes[best, default: 0] { best = name }
+        return best
     }
 
     var allMembersJoined: Bool { members.values.allSatisfy { $0.pendingJoin != nil } && pendingMemberIds.isEmpty }

@@ -41,12 +41,19 @@ extension GroupCoordinator {
                 })
             }
             guard !request.groupId.isEmpty else { return loop.makeSucceededFuture(everyPartition(.invalidGroupId)) }
+            // The group id goes into every record key with an int16 length: a longer one would wrap
+            // and, read back, name another group.
+            guard request.groupId.utf8.count <= OffsetStore.maxKeyStringBytes else {
+                return loop.makeSucceededFuture(everyPartition(.invalidGroupId))
+            }
             if let error = validateMember(group: request.groupId, memberId: request.memberId, instanceId: request.groupInstanceId,
                                           generationOrEpoch: request.generationIdOrMemberEpoch, isCommit: true) {
                 return loop.makeSucceededFuture(everyPartition(error))
             }
             let timestamp = now()
             var entries: [(TopicPartition, CommittedOffset)] = []
+            // A partition named twice is written once, with its last value.
+            var entryIndex: [TopicPartition: Int] = [:]
             let topics = request.topics.map { t -> OffsetCommitResponse.OffsetCommitResponseTopic in
                 let name = version >= 10 ? broker.topics.topic(id: t.topicId)?.name : t.name
                 let partitions = t.partitions.map { p -> Partition in
@@ -56,12 +63,19 @@ extension GroupCoordinator {
                     if (p.committedMetadata?.utf8.count ?? 0) > Self.offsetMetadataMaxBytes {
                         return Partition(partitionIndex: p.partitionIndex, errorCode: ErrorCode.offsetMetadataTooLarge.rawValue)
                     }
-                    entries.append((TopicPartition(name, p.partitionIndex),
-                                    CommittedOffset(offset: p.committedOffset, leaderEpoch: p.committedLeaderEpoch,
-                                                    metadata: p.committedMetadata, commitTimestamp: timestamp)))
+                    let tp = TopicPartition(name, p.partitionIndex)
+                    let committed = CommittedOffset(offset: p.committedOffset, leaderEpoch: p.committedLeaderEpoch,
+                                                    metadata: p.committedMetadata, commitTimestamp: timestamp)
+                    if let i = entryIndex[tp] { entries[i].1 = committed } else {
+                        entryIndex[tp] = entries.count
+                        entries.append((tp, committed))
+                    }
                     return Partition(partitionIndex: p.partitionIndex, errorCode: 0)
                 }
                 return .init(name: t.name, topicId: t.topicId, partitions: partitions)
+            }
+            guard OffsetStore.recordBytes(group: request.groupId, entries) <= OffsetStore.maxCommitBytes else {
+                return loop.makeSucceededFuture(everyPartition(.invalidCommitOffsetSize))
             }
             do {
                 try offsets.commit(group: request.groupId, entries, nowMs: timestamp)

@@ -18,6 +18,10 @@ public final class GroupCoordinator: @unchecked Sendable {
     var consumerGroups: [String: ConsumerGroup] = [:]
     private var sweeper: RepeatedTask?
     private var lastOffsetExpiryMs: Int64 = 0
+    /// When the coordinator started: no group is known to have been empty for longer.
+    private var startedMs: Int64 = 0
+    /// When each group was last seen with members (checked at each offset expiry pass).
+    private var lastActiveMs: [String: Int64] = [:]
 
     static let offsetMetadataMaxBytes = 4096
     var initialRebalanceDelayMs: Int64 { Int64(broker.config.groupInitialRebalanceDelayMs) }
@@ -33,7 +37,8 @@ public final class GroupCoordinator: @unchecked Sendable {
         guard topic != nil, let log = broker.topics.log(OffsetStore.topic, 0) else {
             throw LogError(.io, "cannot open the \(OffsetStore.topic) log")
         }
-        offsets = try OffsetStore(log: log)
+        offsets = try OffsetStore(log: log, logger: logger)
+        startedMs = PartitionLog.currentTimeMs()
         let loaded = offsets.offsets.count
         logger.info("group coordinator loaded committed offsets of \(loaded) group(s)")
         sweeper = loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { [weak self] _ in
@@ -75,9 +80,16 @@ public final class GroupCoordinator: @unchecked Sendable {
         if now() - lastOffsetExpiryMs >= 60_000 {
             lastOffsetExpiryMs = now()
             let active = Set(classicGroups.filter { !$0.value.isEmpty }.keys).union(consumerGroups.filter { !$0.value.members.isEmpty }.keys)
-            do { try offsets.expire(retentionMs: broker.config.offsetsRetentionMs, activeGroups: active, nowMs: now()) } catch {
+            let nowMs = now()
+            for group in active { lastActiveMs[group] = nowMs }
+            let startedMs = startedMs, lastActive = lastActiveMs
+            do {
+                try offsets.expire(retentionMs: broker.config.offsetsRetentionMs, activeGroups: active,
+                                   emptySince: { max(lastActive[$0] ?? startedMs, startedMs) }, nowMs: nowMs)
+            } catch {
                 logger.error("expiring offsets failed: \(error)")
             }
+            lastActiveMs = lastActiveMs.filter { active.contains($0.key) || offsets.offsets[$0.key] != nil }
         }
     }
 
@@ -183,7 +195,7 @@ public final class GroupCoordinator: @unchecked Sendable {
             return promise.succeed(JoinGroupResponse(errorCode: ErrorCode.unknownMemberId.rawValue, generationId: -1, memberId: memberId))
         }
         let unchanged = member.sameProtocols(as: request)
-        member.update(from: request, clientId: clientId, clientHost: clientHost)
+        group.update(member, from: request, clientId: clientId, clientHost: clientHost)
         member.joinVersion = version
         member.lastHeartbeat = .now()
         // A second JoinGroup while one waits: the older one is superseded.

@@ -1,5 +1,6 @@
 import KafkaLog
 import KafkaWire
+import Logging
 import NIOCore
 
 /// A committed offset with what came with it.
@@ -21,23 +22,33 @@ public struct CommittedOffset: Equatable, Sendable {
 final class OffsetStore: @unchecked Sendable {
     static let topic = "__consumer_offsets"
     private let log: PartitionLog
+    private let logger: Logger
     private(set) var offsets: [String: [TopicPartition: CommittedOffset]] = [:]
     private var recordsSinceCompaction = 0
 
-    init(log: PartitionLog) throws {
+    init(log: PartitionLog, logger: Logger) throws {
         self.log = log
+        self.logger = logger
         try load()
     }
 
+    /// Replays the log. A batch or record that does not decode is skipped with a log line: one bad
+    /// record must not keep the broker from starting or lose the offsets around it.
     private func load() throws {
         var next = log.logStartOffset
         while case .slice(let slice) = try log.read(from: next, maxBytes: 1 << 20, minOneBatch: true) {
             var iterator = RecordBatchIterator(try slice.segment.read(at: slice.position, length: slice.length))
             var progressed = false
             while let view = iterator.next() {
-                for record in try view.records() where record.offset >= next {
-                    apply(key: record.key, value: record.value)
-                    recordsSinceCompaction += 1
+                do {
+                    for record in try view.records() where record.offset >= next {
+                        if !apply(key: record.key, value: record.value) {
+                            logger.warning("skipping an undecodable record at offset \(record.offset) of \(Self.topic)")
+                        }
+                        recordsSinceCompaction += 1
+                    }
+                } catch {
+                    logger.warning("skipping the batch at offsets \(view.baseOffset)-\(view.lastOffset) of \(Self.topic): \(error)")
                 }
                 next = view.lastOffset + 1
                 progressed = true
@@ -46,21 +57,40 @@ final class OffsetStore: @unchecked Sendable {
         }
     }
 
-    private func apply(key: ByteBuffer?, value: ByteBuffer?) {
+    /// Applies one record; false when it does not decode (nothing changes then).
+    @discardableResult
+    private func apply(key: ByteBuffer?, value: ByteBuffer?) -> Bool {
         guard var key, key.readInteger(as: Int16.self) == 1,
               let group = try? key.readKafkaString(compact: false), let topic = try? key.readKafkaString(compact: false),
-              let partition = key.readInteger(as: Int32.self) else { return }
+              let partition = key.readInteger(as: Int32.self) else { return false }
         let tp = TopicPartition(topic, partition)
         guard var value else {
             offsets[group]?[tp] = nil
             if offsets[group]?.isEmpty == true { offsets[group] = nil }
-            return
+            return true
         }
+        // The metadata is nullable: a null must not read as a failure (`try?` would flatten it).
+        let metadata: String?
         guard value.readInteger(as: Int16.self) == 1, let offset = value.readInteger(as: Int64.self),
-              let epoch = value.readInteger(as: Int32.self), let metadata = try? value.readKafkaNullableString(compact: false),
-              let timestamp = value.readInteger(as: Int64.self) else { return }
+              let epoch = value.readInteger(as: Int32.self) else { return false }
+        do { metadata = try value.readKafkaNullableString(compact: false) } catch { return false }
+        guard let timestamp = value.readInteger(as: Int64.self) else { return false }
         offsets[group, default: [:]][tp] = CommittedOffset(offset: offset, leaderEpoch: epoch, metadata: metadata, commitTimestamp: timestamp)
+        return true
     }
+
+    /// The bytes a commit of these entries adds to the log (keys and values, before batch overhead).
+    static func recordBytes(group: String, _ entries: [(TopicPartition, CommittedOffset)]) -> Int {
+        entries.reduce(0) { total, e in
+            total + 2 + (2 + group.utf8.count) + (2 + e.0.topic.utf8.count) + 4 + 2 + 8 + 4 + 2 + (e.1.metadata?.utf8.count ?? 0) + 8 + 16
+        }
+    }
+
+    /// Strings of the record format carry an int16 length.
+    static let maxKeyStringBytes = Int(Int16.max)
+    /// One commit may append at most this much (Kafka's message.max.bytes default: a larger commit
+    /// is answered INVALID_COMMIT_OFFSET_SIZE, as Kafka does).
+    static let maxCommitBytes = 1_048_588
 
     private static func key(_ group: String, _ tp: TopicPartition) -> ByteBuffer {
         var key = ByteBuffer()
@@ -107,11 +137,19 @@ final class OffsetStore: @unchecked Sendable {
         try write(targets.filter { offsets[group]?[$0] != nil }.map { (group, $0, nil) }, nowMs: nowMs)
     }
 
-    /// Drops offsets older than the retention of groups that no member holds (offsets.retention.minutes).
-    func expire(retentionMs: Int64, activeGroups: Set<String>, nowMs: Int64) throws {
+    /// Drops the offsets of groups that no member holds once offsets.retention.minutes passed since
+    /// both the commit and the moment the group was last seen with members (`emptySince`, at the
+    /// earliest the broker's start: membership is not kept across restarts, so a restart never
+    /// makes a live group's offsets look old). Commit times come from the log: compared without
+    /// subtracting them, so no stored value can overflow.
+    func expire(retentionMs: Int64, activeGroups: Set<String>, emptySince: (String) -> Int64, nowMs: Int64) throws {
         var expired: [(String, TopicPartition, CommittedOffset?)] = []
         for (group, table) in offsets where !activeGroups.contains(group) {
-            for (tp, c) in table where nowMs - c.commitTimestamp > retentionMs { expired.append((group, tp, nil)) }
+            let since = emptySince(group)
+            guard since < nowMs - retentionMs else { continue }
+            for (tp, c) in table where c.commitTimestamp < nowMs - retentionMs {
+                expired.append((group, tp, nil))
+            }
         }
         try write(expired, nowMs: nowMs)
     }

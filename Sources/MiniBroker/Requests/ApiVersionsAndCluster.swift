@@ -36,7 +36,9 @@ extension RequestDispatcher {
         let allowAutoCreate = (version < 4 || request.allowAutoTopicCreation) && broker.config.autoCreateTopics
         var states: [(String?, KafkaUUID, TopicState?, ErrorCode)] = []
         if let requested {
-            for wanted in requested {
+            // A topic named twice is answered once, as Kafka answers from a set of names.
+            var seenNames: Set<String> = [], seenIds: Set<KafkaUUID> = []
+            for wanted in requested where wanted.name.map({ seenNames.insert($0).inserted }) ?? seenIds.insert(wanted.topicId).inserted {
                 if let name = wanted.name {
                     if let topic = broker.topics.topic(name) {
                         states.append((name, topic.id, topic, .noError))

@@ -10,6 +10,22 @@ enum ConfigResourceType: Int8 {
     case broker = 4
 }
 
+/// How often each (type, name) resource appears in a request: counted once, so that checking every
+/// resource for duplicates is linear in the request.
+struct ResourceCounts {
+    private struct Key: Hashable {
+        var type: Int8
+        var name: String
+    }
+    private let counts: [Key: Int]
+
+    init(_ resources: [(Int8, String)]) {
+        counts = Dictionary(resources.map { (Key(type: $0.0, name: $0.1), 1) }, uniquingKeysWith: +)
+    }
+
+    func count(_ type: Int8, _ name: String) -> Int { counts[Key(type: type, name: name)] ?? 0 }
+}
+
 struct DescribedConfig {
     var name: String
     var value: String?
@@ -75,14 +91,15 @@ extension RequestDispatcher {
 
     /// Checks shared by both alter APIs; nil when the resource may be altered. `resources` are all
     /// of the request's (type, name) pairs, `keys` this resource's config names.
-    private func alterProblem(type: Int8, name: String, keys: [String], resources: [(Int8, String)]) -> (ErrorCode, String)? {
-        if resources.filter({ $0 == (type, name) }).count > 1 { return (.invalidRequest, "Each resource must appear at most once.") }
+    private func alterProblem(type: Int8, name: String, keys: [String], resources: ResourceCounts) -> (ErrorCode, String)? {
+        if resources.count(type, name) > 1 { return (.invalidRequest, "Each resource must appear at most once.") }
         let duplicates = Set(keys).count != keys.count
         switch ConfigResourceType(rawValue: type) {
         case .topic:
             if name.isEmpty { return (.invalidRequest, "Default topic resources are not allowed.") }
             if duplicates { return (.invalidRequest, "Error due to duplicate config keys") }
             guard broker.topics.topic(name) != nil else { return (.unknownTopicOrPartition, "The topic '\(name)' does not exist.") }
+            if TopicRegistry.isInternal(name) { return (.invalidRequest, "The configs of internal topic \(name) are the broker's.") }
             return nil
         case .broker:
             return (.invalidRequest, "Broker configs of MiniBroker are static: set them in server.properties or with --override")
@@ -92,7 +109,7 @@ extension RequestDispatcher {
     }
 
     func alterConfigs(_ request: AlterConfigsRequest) -> AlterConfigsResponse {
-        let all = request.resources.map { ($0.resourceType, $0.resourceName) }
+        let all = ResourceCounts(request.resources.map { ($0.resourceType, $0.resourceName) })
         let responses = request.resources.map { resource -> AlterConfigsResponse.AlterConfigsResourceResponse in
             func answer(_ code: ErrorCode, _ message: String?) -> AlterConfigsResponse.AlterConfigsResourceResponse {
                 .init(errorCode: code.rawValue, errorMessage: message, resourceType: resource.resourceType, resourceName: resource.resourceName)
@@ -118,7 +135,7 @@ extension RequestDispatcher {
     }
 
     func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
-        let all = request.resources.map { ($0.resourceType, $0.resourceName) }
+        let all = ResourceCounts(request.resources.map { ($0.resourceType, $0.resourceName) })
         let responses = request.resources.map { resource -> IncrementalAlterConfigsResponse.AlterConfigsResourceResponse in
             func answer(_ code: ErrorCode, _ message: String?) -> IncrementalAlterConfigsResponse.AlterConfigsResourceResponse {
                 .init(errorCode: code.rawValue, errorMessage: message, resourceType: resource.resourceType, resourceName: resource.resourceName)

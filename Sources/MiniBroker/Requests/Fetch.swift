@@ -18,7 +18,7 @@ public struct FetchResponseParts {
 
     var byteCount: Int { slices.joined().reduce(0) { $0 + ($1?.length ?? 0) } }
 
-    func frame(after head: ByteBuffer) -> ResponseFrame {
+    func frame(after head: ByteBuffer) throws(InvalidRequest) -> ResponseFrame {
         let flexible = version >= 12
         var parts: [IOData] = []
         var handles: [NIOFileHandle] = []
@@ -55,8 +55,12 @@ public struct FetchResponseParts {
         if flexible { current.writeInteger(UInt8(0)) }
         parts.append(.byteBuffer(current))
         let total = parts.reduce(0) { $0 + $1.readableBytes } - 4
+        guard let size = Int32(exactly: total) else {
+            for handle in handles { try? handle.close() }
+            throw InvalidRequest(description: "a fetch response of \(total) bytes does not fit a frame")
+        }
         if case .byteBuffer(var first) = parts[0] {
-            first.setInteger(Int32(total), at: first.readerIndex)
+            first.setInteger(size, at: first.readerIndex)
             parts[0] = .byteBuffer(first)
         }
         return ResponseFrame(parts: parts, fileHandles: handles)
@@ -130,7 +134,8 @@ extension RequestDispatcher {
 
     func readFetch(_ request: FetchRequest, version: Int16) -> FetchRead {
         typealias PartitionData = FetchResponse.PartitionData
-        var remaining = Int(request.maxBytes)
+        // The broker's fetch.max.bytes bounds what any request may ask for (Kafka's rule).
+        var remaining = min(Int(request.maxBytes), broker.config.fetchMaxBytes)
         var minOneBatch = true  // KIP-74: the first batch of the response goes out whole
         var hasErrors = false
         var logEnds: [(log: PartitionLog, end: Int64)] = []
@@ -153,7 +158,7 @@ extension RequestDispatcher {
                 let highWatermark = log.logEndOffset
                 logEnds.append((log, highWatermark))
                 let logStart = log.logStartOffset
-                let limit = min(Int(p.partitionMaxBytes), max(remaining, 0))
+                let limit = max(min(Int(p.partitionMaxBytes), remaining), 0)
                 do {
                     switch try log.read(from: p.fetchOffset, maxBytes: limit, minOneBatch: minOneBatch) {
                     case .offsetOutOfRange:

@@ -54,6 +54,10 @@ extension RequestDispatcher {
                 guard let log = broker.topics.log(topic.name, p.partitionIndex) else {
                     return Result(partitionIndex: p.partitionIndex, lowWatermark: -1, errorCode: ErrorCode.unknownTopicOrPartition.rawValue)
                 }
+                // Truncating an internal topic would drop the broker's own state (every group's offsets).
+                if TopicRegistry.isInternal(topic.name) {
+                    return Result(partitionIndex: p.partitionIndex, lowWatermark: -1, errorCode: ErrorCode.invalidTopicException.rawValue)
+                }
                 let end = log.logEndOffset
                 // -1 means "up to the high watermark"; other negatives and offsets past it are out of range.
                 let target = p.offset == -1 ? end : p.offset

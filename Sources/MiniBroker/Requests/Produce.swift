@@ -23,6 +23,10 @@ extension RequestDispatcher {
                 if let code = wholeRequestError { return failure(data.index, code) }
                 guard let topic else { return failure(data.index, version >= 13 ? .unknownTopicId : .unknownTopicOrPartition) }
                 guard let log = broker.topics.log(topic.name, data.index) else { return failure(data.index, .unknownTopicOrPartition) }
+                // Only the broker writes its internal topics (Kafka: "Cannot append to internal topic").
+                if TopicRegistry.isInternal(topic.name) {
+                    return failure(data.index, .invalidTopicException, version >= 8 ? "Cannot append to internal topic \(topic.name)" : nil)
+                }
                 guard let records = data.records else {
                     return failure(data.index, .invalidRecord, "a produce must carry one record batch per partition", logStart: log.logStartOffset)
                 }
@@ -67,6 +71,7 @@ extension RequestDispatcher {
         case .producer(.invalidProducerEpoch(let m)): return (.invalidProducerEpoch, m)
         case .producer(.outOfOrderSequence(let m)): return (.outOfOrderSequenceNumber, m)
         case .storage(let m): return (.kafkaStorageError, m)
+        case .logDeleted(let m): return (.unknownTopicOrPartition, m)
         }
     }
 }

@@ -100,7 +100,7 @@ public final class RequestDispatcher: @unchecked Sendable {
             let answer = ApiVersionsResponse(errorCode: ErrorCode.unsupportedVersion.rawValue, apiKeys: [
                 .init(apiKey: ApiKey.apiVersions.rawValue, minVersion: served.lowerBound, maxVersion: served.upperBound),
             ])
-            return eventLoop.makeSucceededFuture(encode(.message(answer), header: header, apiKey: apiKey, version: 0))
+            return eventLoop.makeSucceededFuture(try? encode(.message(answer), header: header, apiKey: apiKey, version: 0))
         }
         guard served.contains(version), apiKey != .produce || version >= 3 else {
             return eventLoop.makeFailedFuture(InvalidRequest(description: "API \(apiKey) v\(version) is not enabled"))
@@ -113,7 +113,7 @@ public final class RequestDispatcher: @unchecked Sendable {
         }
         return response.flatMapThrowing { answer in
             if case .close(let reason) = answer { throw InvalidRequest(description: reason) }
-            return self.encode(answer, header: header, apiKey: apiKey, version: version)
+            return try self.encode(answer, header: header, apiKey: apiKey, version: version)
         }
     }
 
@@ -192,7 +192,9 @@ public final class RequestDispatcher: @unchecked Sendable {
 
     // MARK: Encoding
 
-    private func encode(_ answer: BrokerResponse, header: RequestHeader, apiKey: ApiKey, version: Int16) -> ResponseFrame? {
+    /// A response past Int32.max bytes cannot be framed; the connection is closed instead of trapping
+    /// (every response is bounded well below that, this is the last line).
+    private func encode(_ answer: BrokerResponse, header: RequestHeader, apiKey: ApiKey, version: Int16) throws(InvalidRequest) -> ResponseFrame? {
         let headerVersion = apiKey.responseHeaderVersion(version)
         var head = ByteBuffer()
         head.writeInteger(Int32(0))  // size, set below
@@ -202,10 +204,13 @@ public final class RequestDispatcher: @unchecked Sendable {
             return nil
         case .message(let message):
             message.write(into: &head, version: version)
-            head.setInteger(Int32(head.readableBytes - 4), at: head.readerIndex)
+            guard let size = Int32(exactly: head.readableBytes - 4) else {
+                throw InvalidRequest(description: "a \(apiKey) response of \(head.readableBytes) bytes does not fit a frame")
+            }
+            head.setInteger(size, at: head.readerIndex)
             return ResponseFrame(parts: [.byteBuffer(head)], fileHandles: [])
         case .fetch(let parts):
-            return parts.frame(after: head)
+            return try parts.frame(after: head)
         }
     }
 }

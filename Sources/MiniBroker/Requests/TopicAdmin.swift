@@ -104,10 +104,11 @@ extension RequestDispatcher {
             })
         }
         let results = request.topics.map { wanted -> CreatePartitionsResponse.CreatePartitionsTopicResult in
-            if let assignments = wanted.assignments,
-               let current = broker.topics.topic(wanted.name)?.partitionCount, assignments.count != Int(wanted.count - current) {
+            // In Int: a count of Int32.min minus the current count does not fit an Int32.
+            if let assignments = wanted.assignments, let current = broker.topics.topic(wanted.name)?.partitionCount,
+               wanted.count > current, assignments.count != Int(wanted.count) - Int(current) {
                 return .init(name: wanted.name, errorCode: ErrorCode.invalidReplicaAssignment.rawValue,
-                             errorMessage: "Increasing the number of partitions by \(wanted.count - current) but \(assignments.count) assignments provided.")
+                             errorMessage: "Increasing the number of partitions by \(Int(wanted.count) - Int(current)) but \(assignments.count) assignments provided.")
             }
             do throws(TopicError) {
                 try broker.topics.addPartitions(name: wanted.name, count: wanted.count, validateOnly: request.validateOnly)
