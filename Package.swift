@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "kafka-bench", targets: ["KafkaBench"]),
         .library(name: "Consumers", targets: ["Consumers"]),
         .executable(name: "user-stats", targets: ["UserStats"]),
+        .executable(name: "minibroker-fuzz", targets: ["MiniBrokerFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -146,6 +147,31 @@ let package = Package(
             ],
             path: "Benchmarks/KafkaBench"
         ),
+        // Random values for every message of the specs (generated) and the source they draw from:
+        // the codec's property tests and the broker fuzzer share them.
+        .target(
+            name: "KafkaWireRandom",
+            dependencies: ["KafkaWire", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/KafkaWireRandom"
+        ),
+        // The stateful request fuzzer: request sequences against the request layer in-process, with
+        // restarts, checking that nothing traps, every answer decodes and committed offsets survive.
+        .target(
+            name: "BrokerFuzzer",
+            dependencies: [
+                "MiniBroker", "KafkaLog", "KafkaWire", "KafkaWireRandom",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Fuzz/BrokerFuzzer"
+        ),
+        // `make fuzz`: runs the fuzzer for as long as asked and keeps failing sequences as files.
+        .executableTarget(
+            name: "MiniBrokerFuzz",
+            dependencies: ["BrokerFuzzer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Fuzz/MiniBrokerFuzz"
+        ),
         .testTarget(
             name: "KafkaClientTests",
             dependencies: ["KafkaClient", "Producers", "Consumers", "KafkaWire", .product(name: "NIOCore", package: "swift-nio"),
@@ -162,7 +188,7 @@ let package = Package(
         .testTarget(
             name: "MiniBrokerTests",
             dependencies: [
-                "MiniBroker", "KafkaWire", "KafkaLog",
+                "MiniBroker", "KafkaWire", "KafkaLog", "BrokerFuzzer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -171,7 +197,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KafkaWireTests",
-            dependencies: ["KafkaWire", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["KafkaWire", "KafkaWireRandom", .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/KafkaWireTests"
         ),
     ]

@@ -302,7 +302,7 @@ public final class PartitionLog: @unchecked Sendable {
         let recordBytes = view.sizeInBytes - RecordBatchLayout.headerSize
         let room = view.attributes.compression == CompressionCodec.none ? recordBytes : Compression.defaultLimit
         guard Int(view.recordCount) <= room / RecordBatchView.minimumRecordSize else {
-            throw .corruptMessage("batch claims \(view.recordCount) records but its \(recordBytes) bytes cannot hold them")
+            throw .invalidRecord("Incorrect declared batch size, premature EOF reached: \(view.recordCount) records claimed in \(recordBytes) bytes")
         }
         guard !view.attributes.isControl else { throw .invalidRecord("clients may not produce control batches") }
         guard view.producerId < 0 || view.baseSequence >= 0 else {

@@ -194,14 +194,29 @@ extension ByteBuffer {
 
     public mutating func writeKafkaNullableString(_ value: String?, compact: Bool) {
         guard let value else { return writeLength(nil, compact: compact, wide: false) }
-        writeLength(value.utf8.count, compact: compact, wide: false)
-        writeString(value)
+        writeKafkaString(value, compact: compact)
     }
 
+    /// A string of an int16-length version longer than 32,767 bytes cannot be written as it is:
+    /// it is cut at the last whole character that fits, so the frame stays well-formed (a broker
+    /// echoing a long name into an error message of an older version). Identifiers that must
+    /// survive intact are refused before they get here.
     public mutating func writeKafkaString(_ value: String, compact: Bool) {
-        writeLength(value.utf8.count, compact: compact, wide: false)
-        writeString(value)
+        let count = value.utf8.count
+        guard !compact, count > Int(Int16.max) else {
+            writeLength(count, compact: compact, wide: false)
+            writeString(value)
+            return
+        }
+        var end = value.utf8.index(value.utf8.startIndex, offsetBy: Int(Int16.max))
+        while end > value.utf8.startIndex, UTF8.isContinuation(value.utf8[end]) { end = value.utf8.index(before: end) }
+        let cut = value.utf8[..<end]
+        writeLength(cut.count, compact: false, wide: false)
+        writeBytes(cut)
     }
+
+    /// Whether a string fits a non-flexible (int16-length) version whole.
+    public static func fitsKafkaString(_ value: String) -> Bool { value.utf8.count <= Int(Int16.max) }
 
     // MARK: Bytes (zero-copy slices of the input)
 

@@ -368,7 +368,7 @@ struct StructEmitter {
 
     func emitRandom(qualifiedName: String) -> String {
         var out = "extension \(qualifiedName) {\n"
-        out += "    static func random(version: Int16, using rng: inout RandomSource) -> Self {\n"
+        out += "    public static func random(version: Int16, using rng: inout RandomSource) -> Self {\n"
         out += "        var value = Self()\n"
         let live = fields.filter(present)
         for f in live {

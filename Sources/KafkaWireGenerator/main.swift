@@ -107,7 +107,7 @@ do {
               + "public enum KafkaMessageRegistry {\n    public static let all: [any KafkaMessage.Type] = [\n"
               + names.map { "        \($0).self,\n" }.joined() + "    ]\n}\n",
               to: outputDirectory, name: "KafkaMessageRegistry.swift")
-    try write(banner("the message specs") + "import KafkaWire\n\nlet allRandomizableMessages: [any RandomizableMessage.Type] = [\n"
+    try write(banner("the message specs") + "import KafkaWire\n\npublic let allRandomizableMessages: [any RandomizableMessage.Type] = [\n"
               + names.map { "    \($0).self,\n" }.joined() + "]\n",
               to: testOutputDirectory, name: "AllRandomizableMessages.swift")
     print("generated \(messages.count) messages (\(requests.count) APIs)")

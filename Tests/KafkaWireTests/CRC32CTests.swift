@@ -1,4 +1,5 @@
 import KafkaWire
+import KafkaWireRandom
 import NIOCore
 import Testing
 

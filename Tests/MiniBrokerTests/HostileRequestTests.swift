@@ -111,7 +111,7 @@ import Testing
         lying.setInteger(view.computeCRC(), at: lying.readerIndex + RecordBatchLayout.crc)
         view = try RecordBatchView(unchecked: lying)
         #expect(view.computeCRC() == view.crc)
-        #expect(try Self.produce(fixture, "claims", lying)?.errorCode == ErrorCode.corruptMessage.rawValue)
+        #expect(try Self.produce(fixture, "claims", lying)?.errorCode == ErrorCode.invalidRecord.rawValue)
         #expect(try Self.produce(fixture, "claims", try Self.batch(timestamp: 1000))?.errorCode == 0)
         let found = try fixture.send(ListOffsetsRequest(replicaId: -1, topics: [
             .init(name: "claims", partitions: [.init(partitionIndex: 0, timestamp: 500)]),

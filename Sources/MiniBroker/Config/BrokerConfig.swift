@@ -41,7 +41,7 @@ public struct BrokerConfig: Sendable {
         ConfigDefinition("log.message.timestamp.before.max.ms", .long, String(Int64.max), check: ConfigDefinition.atLeast(0, .long)),
         ConfigDefinition("log.message.timestamp.after.max.ms", .long, "3600000", check: ConfigDefinition.atLeast(0, .long)),
         ConfigDefinition("message.max.bytes", .int, "1048588", check: ConfigDefinition.atLeast(0, .int)),
-        ConfigDefinition("fetch.max.bytes", .int, "57671680", check: ConfigDefinition.atLeast(0, .int)),
+        ConfigDefinition("fetch.max.bytes", .int, "57671680", check: ConfigDefinition.atLeast(1024, .int)),
         ConfigDefinition("socket.request.max.bytes", .int, "104857600", check: ConfigDefinition.atLeast(1, .int)),
         ConfigDefinition("max.connections", .int, "2147483647", check: ConfigDefinition.atLeast(0, .int)),
         // Timers count nanoseconds in an Int64: a longer idle time would overflow when armed.

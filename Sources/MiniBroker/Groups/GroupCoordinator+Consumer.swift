@@ -18,6 +18,8 @@ extension GroupCoordinator {
             ConsumerGroupHeartbeatResponse(errorCode: code.rawValue, errorMessage: message, memberId: nil, memberEpoch: -1, heartbeatIntervalMs: 0)
         }
         guard !request.groupId.isEmpty else { return failure(.invalidRequest, "GroupId can't be empty.") }
+        // ListGroups answers older versions too, where a group id has an int16 length.
+        guard ByteBuffer.fitsKafkaString(request.groupId) else { return failure(.invalidRequest, "GroupId is longer than 32767 bytes.") }
         if let assignor = request.serverAssignor, !ServerAssignor.names.contains(assignor) {
             return failure(.unsupportedAssignor, "Assignor \(assignor) is not supported. Supported assignors: \(ServerAssignor.names.joined(separator: ", ")).")
         }

@@ -46,8 +46,23 @@ public final class GroupCoordinator: @unchecked Sendable {
         }
     }
 
-    func stop() {
+    /// Stops the sweeps and answers every JoinGroup and SyncGroup still waiting with
+    /// NOT_COORDINATOR, as Kafka does when a coordinator unloads its groups: the clients look for
+    /// the coordinator again instead of waiting on a connection that is going away.
+    public func stop() {
         sweeper?.cancel()
+        loop.execute { [self] in
+            for group in classicGroups.values {
+                group.joinTimer?.cancel()
+                group.joinTimer = nil
+                for member in group.orderedMembers {
+                    member.pendingJoin?.succeed(JoinGroupResponse(errorCode: ErrorCode.notCoordinator.rawValue, generationId: -1, memberId: member.memberId))
+                    member.pendingJoin = nil
+                    member.pendingSync?.succeed(SyncGroupResponse(errorCode: ErrorCode.notCoordinator.rawValue))
+                    member.pendingSync = nil
+                }
+            }
+        }
     }
 
     /// Runs `body` on the coordinator's loop and hands its answer back.
@@ -101,7 +116,10 @@ public final class GroupCoordinator: @unchecked Sendable {
                 loop.makeSucceededFuture(JoinGroupResponse(errorCode: code.rawValue, generationId: -1, protocolType: nil,
                                                            protocolName: nil, leader: "", memberId: memberId))
             }
-            guard !request.groupId.isEmpty else { return failure(.invalidGroupId) }
+            guard !request.groupId.isEmpty, ByteBuffer.fitsKafkaString(request.groupId) else { return failure(.invalidGroupId) }
+            // What the group echoes to every member, in every version: each must fit an int16 length.
+            let echoed = [request.groupInstanceId ?? "", request.protocolType] + request.protocols.map(\.name)
+            guard echoed.allSatisfy(ByteBuffer.fitsKafkaString) else { return failure(.invalidRequest) }
             guard (broker.config.groupMinSessionTimeoutMs...broker.config.groupMaxSessionTimeoutMs).contains(request.sessionTimeoutMs) else {
                 return failure(.invalidSessionTimeout)
             }
@@ -128,7 +146,11 @@ public final class GroupCoordinator: @unchecked Sendable {
         }
     }
 
-    private func newMemberId(_ clientId: String) -> String { "\(clientId)-\(UUID().uuidString.lowercased())" }
+    /// The client or instance id, then a UUID: the prefix is kept short enough for any version.
+    private func newMemberId(_ clientId: String) -> String {
+        let prefix = clientId.utf8.count <= 1024 ? clientId : String(decoding: clientId.utf8.prefix(1024), as: UTF8.self)
+        return "\(prefix)-\(UUID().uuidString.lowercased())"
+    }
 
     private func joinUnknownMember(_ group: ClassicGroup, _ request: JoinGroupRequest, version: Int16, clientId: String,
                                    clientHost: String, promise: EventLoopPromise<JoinGroupResponse>) {

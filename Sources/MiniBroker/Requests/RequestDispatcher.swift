@@ -36,7 +36,7 @@ public final class RequestDispatcher: @unchecked Sendable {
 
     /// The versions MiniBroker serves, and so advertises. Produce is advertised from v0 as Kafka 4
     /// does for librdkafka (KAFKA-18659), but versions below 3 are refused when they arrive.
-    static let served: [ApiKey: ClosedRange<Int16>] = [
+    public static let served: [ApiKey: ClosedRange<Int16>] = [
         .apiVersions: 0...4,
         .metadata: 0...13,
         .produce: 0...13,
