@@ -1,5 +1,8 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
+
+/// Our own targets build without warnings: a warning is an error (dependencies keep their own settings).
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 
 let package = Package(
     name: "SwiftKafka",
@@ -41,15 +44,17 @@ let package = Package(
                 "CKafkaShim", "CZlib", "CLZ4", "CZstd", "CSnappy",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
-            path: "Sources/KafkaWire"
+            path: "Sources/KafkaWire",
+            swiftSettings: strict
         ),
         // Reads the Kafka JSON message specs and writes Sources/KafkaWire/Generated.
-        .executableTarget(name: "KafkaWireGenerator", path: "Sources/KafkaWireGenerator"),
+        .executableTarget(name: "KafkaWireGenerator", path: "Sources/KafkaWireGenerator", swiftSettings: strict),
         // JSON-lines front end to the codec, driven by the Python interop tests.
         .executableTarget(
             name: "KafkaWireCheck",
             dependencies: ["KafkaWire", .product(name: "NIOCore", package: "swift-nio")],
-            path: "Sources/KafkaWireCheck"
+            path: "Sources/KafkaWireCheck",
+            swiftSettings: strict
         ),
         // The durable segment log: files, indexes, recovery, retention. Knows record batches, not requests.
         .target(
@@ -60,7 +65,8 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Sources/KafkaLog"
+            path: "Sources/KafkaLog",
+            swiftSettings: strict
         ),
         // The broker: configuration, the request layer (protocol <-> log) and the network server.
         .target(
@@ -73,7 +79,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            path: "Sources/MiniBroker"
+            path: "Sources/MiniBroker",
+            swiftSettings: strict
         ),
         .executableTarget(
             name: "MiniBrokerMain",
@@ -85,7 +92,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            path: "Sources/MiniBrokerMain"
+            path: "Sources/MiniBrokerMain",
+            swiftSettings: strict
         ),
         // The client core shared by the producer and the consumer: connections, versions, metadata.
         .target(
@@ -96,7 +104,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
-            path: "Sources/KafkaClient"
+            path: "Sources/KafkaClient",
+            swiftSettings: strict
         ),
         // The pure-Swift producer.
         .target(
@@ -106,7 +115,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            path: "Sources/Producers"
+            path: "Sources/Producers",
+            swiftSettings: strict
         ),
         // The pure-Swift group consumer.
         .target(
@@ -116,10 +126,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            path: "Sources/Consumers"
+            path: "Sources/Consumers",
+            swiftSettings: strict
         ),
         // The user event both services share.
-        .target(name: "UserEventModel", path: "Sources/UserEventModel"),
+        .target(name: "UserEventModel", path: "Sources/UserEventModel", swiftSettings: strict),
         // The stats service: a group consumer that stores users in SQLite and reports per city.
         .executableTarget(
             name: "UserStats",
@@ -129,12 +140,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Sources/UserStats"
+            path: "Sources/UserStats",
+            swiftSettings: strict
         ),
         .executableTarget(
             name: "UserEvents",
             dependencies: ["Producers", "KafkaClient", "KafkaWire", "UserEventModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Sources/UserEvents"
+            path: "Sources/UserEvents",
+            swiftSettings: strict
         ),
         // Load generator for any broker, on our clients (Benchmarks/ also holds the microbenchmarks).
         .executableTarget(
@@ -145,14 +158,16 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
-            path: "Benchmarks/KafkaBench"
+            path: "Benchmarks/KafkaBench",
+            swiftSettings: strict
         ),
         // Random values for every message of the specs (generated) and the source they draw from:
         // the codec's property tests and the broker fuzzer share them.
         .target(
             name: "KafkaWireRandom",
             dependencies: ["KafkaWire", .product(name: "NIOCore", package: "swift-nio")],
-            path: "Fuzz/KafkaWireRandom"
+            path: "Fuzz/KafkaWireRandom",
+            swiftSettings: strict
         ),
         // The stateful request fuzzer: request sequences against the request layer in-process, with
         // restarts, checking that nothing traps, every answer decodes and committed offsets survive.
@@ -164,26 +179,30 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Fuzz/BrokerFuzzer"
+            path: "Fuzz/BrokerFuzzer",
+            swiftSettings: strict
         ),
         // `make fuzz`: runs the fuzzer for as long as asked and keeps failing sequences as files.
         .executableTarget(
             name: "MiniBrokerFuzz",
             dependencies: ["BrokerFuzzer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Fuzz/MiniBrokerFuzz"
+            path: "Fuzz/MiniBrokerFuzz",
+            swiftSettings: strict
         ),
         .testTarget(
             name: "KafkaClientTests",
             dependencies: ["KafkaClient", "Producers", "Consumers", "KafkaWire", .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                            .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
-            path: "Tests/KafkaClientTests"
+            path: "Tests/KafkaClientTests",
+            swiftSettings: strict
         ),
         .testTarget(
             name: "KafkaLogTests",
             dependencies: ["KafkaLog", "KafkaWire", .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
-            path: "Tests/KafkaLogTests"
+            path: "Tests/KafkaLogTests",
+            swiftSettings: strict
         ),
         .testTarget(
             name: "MiniBrokerTests",
@@ -193,12 +212,14 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Tests/MiniBrokerTests"
+            path: "Tests/MiniBrokerTests",
+            swiftSettings: strict
         ),
         .testTarget(
             name: "KafkaWireTests",
             dependencies: ["KafkaWire", "KafkaWireRandom", .product(name: "NIOCore", package: "swift-nio")],
-            path: "Tests/KafkaWireTests"
+            path: "Tests/KafkaWireTests",
+            swiftSettings: strict
         ),
     ]
 )

@@ -70,20 +70,23 @@ final class FuzzedBroker {
               let version = frame.getInteger(at: frame.readerIndex + 2, as: Int16.self),
               let apiKey = ApiKey(rawValue: rawKey), let type = Self.requestTypes[apiKey] else {
             // Not a request the codec knows: the broker must close, which is all there is to check.
-            dispatcher.handle(frame, eventLoop: loop).whenComplete { _ in self.closed += 1 }
+            let bound = NIOLoopBound(self, eventLoop: loop)
+            dispatcher.handle(frame, eventLoop: loop).whenComplete { _ in bound.value.closed += 1 }
             loop.run()
             return
         }
-        let future = dispatcher.handle(frame, eventLoop: loop)
-        future.whenComplete { result in
+        // Everything here runs on the embedded loop; answers that come later reach the broker through it.
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        dispatcher.handle(frame, eventLoop: loop).whenComplete { result in
+            let fuzzed = bound.value
             switch result {
             case .failure:
-                self.closed += 1
+                fuzzed.closed += 1
             case .success(nil):
-                self.answered += 1
+                fuzzed.answered += 1
             case .success(let response?):
-                self.answered += 1
-                self.check(response, to: frame, type, apiKey: apiKey, version: version)
+                fuzzed.answered += 1
+                fuzzed.check(response, to: frame, type, apiKey: apiKey, version: version)
             }
         }
         loop.run()
@@ -125,7 +128,7 @@ final class FuzzedBroker {
                 out.writeBuffer(&bytes)
             case .fileRegion(let region):
                 let length = region.readableBytes
-                try region.fileHandle.withUnsafeFileDescriptor { fd in
+                _ = try region.fileHandle.withUnsafeFileDescriptor { fd in
                     try out.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { target in
                         let n = pread(fd, target.baseAddress, length, off_t(region.readerIndex))
                         guard n == length else { throw FuzzFailure(step: -1, message: "short read of a file region: \(n) of \(length)") }
@@ -174,20 +177,22 @@ final class FuzzedBroker {
             RequestHeader(requestApiKey: ApiKey.offsetFetch.rawValue, requestApiVersion: 7, correlationId: 0, clientId: "fuzz-check")
                 .write(into: &frame, version: ApiKey.offsetFetch.requestHeaderVersion(7))
             request.write(into: &frame, version: 7)
-            var fetched: [TopicPartition: Int64] = [:]
-            var failure: String?
+            let outcome = NIOLoopBoundBox<(fetched: [TopicPartition: Int64], failure: String?)>(([:], nil), eventLoop: loop)
             dispatcher.handle(frame, eventLoop: loop).whenComplete { result in
+                var fetched: [TopicPartition: Int64] = [:]
                 do {
                     guard case .success(let response?) = result else { throw FuzzFailure(step: -1, message: "no answer") }
                     var body = try Self.bytes(of: response)
                     _ = try ResponseHeader(from: &body, version: ApiKey.offsetFetch.responseHeaderVersion(7))
                     let answer = try OffsetFetchResponse(from: &body, version: 7)
                     for topic in answer.topics { for p in topic.partitions { fetched[TopicPartition(topic.name, p.partitionIndex)] = p.committedOffset } }
+                    outcome.value = (fetched, nil)
                 } catch {
-                    failure = "OffsetFetch of \(group) failed: \(error)"
+                    outcome.value = ([:], "OffsetFetch of \(group) failed: \(error)")
                 }
             }
             loop.run()
+            let (fetched, failure) = outcome.value
             if let failure { lost.append(failure); continue }
             for (tp, offset) in table where fetched[tp] != offset {
                 lost.append("group \(group) committed \(offset) at \(tp) but reads back \(fetched[tp].map(String.init) ?? "nothing")")
@@ -208,7 +213,7 @@ final class FuzzedBroker {
     private static func fscanf_statm(_ file: UnsafeMutablePointer<FILE>, _ size: inout Int, _ resident: inout Int) -> Bool {
         var line = [CChar](repeating: 0, count: 128)
         guard fgets(&line, Int32(line.count), file) != nil else { return false }
-        let fields = String(cString: line).split(separator: " ")
+        let fields = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: " ")
         guard fields.count >= 2, let s = Int(fields[0]), let r = Int(fields[1]) else { return false }
         size = s
         resident = r

@@ -206,7 +206,7 @@ public enum Compression {
         preferences.frameInfo.blockMode = LZ4F_blockIndependent
         let bound = LZ4F_compressFrameBound(input.readableBytes, &preferences)
         var output = ByteBuffer()
-        try input.withUnsafeReadableBytes { source in
+        _ = try input.withUnsafeReadableBytes { source in
             try output.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { target in
                 let written = LZ4F_compressFrame(target.baseAddress, target.count, source.baseAddress, source.count, &preferences)
                 guard LZ4F_isError(written) == 0 else { throw failure(.lz4, "compress failed") }
@@ -242,7 +242,7 @@ public enum Compression {
 
     static func zstdCompress(_ input: ByteBuffer) throws -> ByteBuffer {
         var output = ByteBuffer()
-        try input.withUnsafeReadableBytes { source in
+        _ = try input.withUnsafeReadableBytes { source in
             try output.writeWithUnsafeMutableBytes(minimumWritableBytes: ZSTD_compressBound(source.count)) { target in
                 let written = ZSTD_compress(target.baseAddress, target.count, source.baseAddress, source.count, 3)
                 guard ZSTD_isError(written) == 0 else { throw failure(.zstd, "compress failed") }

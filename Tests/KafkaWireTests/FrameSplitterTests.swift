@@ -64,7 +64,7 @@ import Testing
             var buffer = splitter.lendPartialFrame() ?? ByteBuffer()
             if buffer.readableBytes > 0 {
                 readsInPlace += 1
-                buffer.withVeryUnsafeBytes { lentStorage.insert(UnsafeRawPointer($0.baseAddress!)) }
+                _ = buffer.withVeryUnsafeBytes { lentStorage.insert(UnsafeRawPointer($0.baseAddress!)) }
             }
             let end = min(offset + readSize, bytes.count, buffer.readableBytes > 0 ? offset + buffer.writableBytes : .max)
             buffer.writeBytes(bytes[offset..<end])

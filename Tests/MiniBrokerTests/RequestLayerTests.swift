@@ -217,8 +217,9 @@ final class BrokerFixture {
             .init(topic: "w", partitions: [.init(partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20)]),
         ]).write(into: &frame, version: 12)
         let answer = fixture.dispatcher.handle(frame, eventLoop: fixture.loop)
-        var answered = false
-        answer.whenComplete { _ in answered = true }
+        let answeredBox = NIOLoopBoundBox(false, eventLoop: fixture.loop)
+        answer.whenComplete { _ in answeredBox.value = true }
+        var answered: Bool { answeredBox.value }
         fixture.loop.run()
         #expect(!answered, "an empty log answered a fetch waiting for min_bytes")
         _ = try log.append(try batch())

@@ -66,7 +66,7 @@ public final class GroupCoordinator: @unchecked Sendable {
     }
 
     /// Runs `body` on the coordinator's loop and hands its answer back.
-    func onLoop<T>(_ body: @escaping () throws -> EventLoopFuture<T>) -> EventLoopFuture<T> {
+    func onLoop<T: Sendable>(_ body: @escaping @Sendable () throws -> EventLoopFuture<T>) -> EventLoopFuture<T> {
         loop.flatSubmit {
             do { return try body() } catch { return self.loop.makeFailedFuture(error) }
         }
@@ -280,13 +280,17 @@ public final class GroupCoordinator: @unchecked Sendable {
             group.newMemberAddedDuringDelay = false
             scheduleInitialDelay(group, delayMs: min(initialRebalanceDelayMs, rebalanceTimeout))
         } else {
-            group.joinTimer = loop.scheduleTask(in: .milliseconds(rebalanceTimeout)) { [weak self] in self?.completeJoin(group) }
+            // The group is the loop's: the timer reaches it through a loop-bound reference.
+            let bound = NIOLoopBound(group, eventLoop: loop)
+            group.joinTimer = loop.scheduleTask(in: .milliseconds(rebalanceTimeout)) { [weak self] in self?.completeJoin(bound.value) }
             maybeCompleteJoin(group)
         }
     }
 
     private func scheduleInitialDelay(_ group: ClassicGroup, delayMs: Int64) {
+        let bound = NIOLoopBound(group, eventLoop: loop)
         group.joinTimer = loop.scheduleTask(in: .milliseconds(delayMs)) { [weak self] in
+            let group = bound.value
             guard let self, let deadline = group.initialDelayDeadline else { return }
             let remaining = (deadline.uptimeNanoseconds > NIODeadline.now().uptimeNanoseconds)
                 ? Int64((deadline.uptimeNanoseconds - NIODeadline.now().uptimeNanoseconds) / 1_000_000) : 0

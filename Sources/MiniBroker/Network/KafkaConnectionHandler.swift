@@ -67,22 +67,27 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
             readPending = false
             context.read()
         }
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        // The handler and its context belong to the channel's loop; the answer is handled there.
+        let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
         dispatcher.handle(frame, eventLoop: context.eventLoop, clientHost: clientHost(context)).hop(to: context.eventLoop).whenComplete { result in
-            let context = loopBound.value
-            self.busy = false
-            switch result {
-            case .success(let response?):
-                self.write(response, context: context)
-            case .success(nil):
-                break
-            case .failure(let error):
-                self.logger.info("closing connection: \(error)", metadata: ["remote": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
-                context.close(promise: nil)
-                return
-            }
-            self.processNext(context: context)
+            let (handler, context) = loopBound.value
+            handler.answered(result, context: context)
         }
+    }
+
+    private func answered(_ result: Result<ResponseFrame?, any Error>, context: ChannelHandlerContext) {
+        busy = false
+        switch result {
+        case .success(let response?):
+            write(response, context: context)
+        case .success(nil):
+            break
+        case .failure(let error):
+            logger.info("closing connection: \(error)", metadata: ["remote": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
+            context.close(promise: nil)
+            return
+        }
+        processNext(context: context)
     }
 
     /// Kafka's form of a client address: "/127.0.0.1".

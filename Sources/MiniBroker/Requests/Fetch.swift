@@ -9,7 +9,7 @@ import NIOCore
 /// A fetch response whose records stay in the segment files: the generated codec writes every field
 /// around them, and each partition's records go out as a `FileRegion` (sendfile), never copied
 /// through user space.
-public struct FetchResponseParts {
+public struct FetchResponseParts: Sendable {
     let version: Int16
     /// The response with every partition's records left nil.
     let response: FetchResponse

@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 
 /// What a handler answers.
-public enum BrokerResponse {
+public enum BrokerResponse: Sendable {
     case message(any KafkaResponse)
     /// A fetch response whose records go out with sendfile.
     case fetch(FetchResponseParts)
