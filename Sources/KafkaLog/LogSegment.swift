@@ -196,6 +196,9 @@ public final class LogSegment: @unchecked Sendable {
         return cut
     }
 
+    /// The segment's files: the log and its indexes (what an fsync of the segment covers).
+    var files: [LogFile] { [log, offsetIndex.file, timeIndex.file] }
+
     public func flush(sync: Bool) throws {
         if sync { try log.flush() }
         try offsetIndex.flush(sync: sync)

@@ -28,6 +28,8 @@ public struct AppendResult: Sendable {
     public var logAppendTime: Int64
     public var logStartOffset: Int64
     public var recordCount: Int
+    /// flush.messages or flush.ms says the log is due an fsync: call `flush()` (it blocks) before answering.
+    public var flushDue = false
 }
 
 /// What a fetch reads: a byte range of one segment file, sent as is.
@@ -272,13 +274,13 @@ public final class PartitionLog: @unchecked Sendable {
             producerState = state
             let count = positions.reduce(0) { $0 + Int($1.view.recordCount) }
             unflushedMessages += Int64(count)
-            if unflushedMessages >= config.flushMessages || nowMs - lastFlushMs >= config.flushMs {
-                do { try flushLocked(nowMs: nowMs) } catch { throw .storage("\(error)") }
-            }
+            // flush.messages / flush.ms: the caller fsyncs (`flush()`) before it answers, off the event loop.
+            let flushDue = unflushedMessages >= config.flushMessages || nowMs - lastFlushMs >= config.flushMs
             listeners = Array(appendListeners.values)
             appendListeners = [:]
             return AppendResult(firstOffset: summaries.first!.baseOffset, lastOffset: summaries.last!.lastOffset,
-                                logAppendTime: config.logAppendTime ? nowMs : -1, logStartOffset: _logStartOffset, recordCount: count)
+                                logAppendTime: config.logAppendTime ? nowMs : -1, logStartOffset: _logStartOffset, recordCount: count,
+                                flushDue: flushDue)
         }
     }
 
@@ -478,24 +480,31 @@ public final class PartitionLog: @unchecked Sendable {
         return deleted
     }
 
+    /// fsyncs everything appended so far and moves the recovery point past it. Blocks for as long as
+    /// the disk takes, but without the partition's lock: appends and reads go on meanwhile.
     public func flush(nowMs: Int64 = currentTimeMs()) throws {
-        try lock.withLock { try flushLocked(nowMs: nowMs) }
+        let (files, upTo) = try lock.withLock { try flushPlanLocked(nowMs: nowMs) }
+        for file in files { try file.flush() }
+        lock.withLock { recoveryPoint = max(recoveryPoint, upTo) }
     }
 
     /// Applies flush.ms when no append came to trigger it.
     public func flushIfDue(nowMs: Int64 = currentTimeMs()) throws {
-        try lock.withLock {
-            if unflushedMessages > 0 && nowMs - lastFlushMs >= _config.flushMs { try flushLocked(nowMs: nowMs) }
-        }
+        let due = lock.withLock { unflushedMessages > 0 && nowMs - lastFlushMs >= _config.flushMs }
+        if due { try flush(nowMs: nowMs) }
     }
 
-    private func flushLocked(nowMs: Int64) throws {
-        for segment in segments where segment.baseOffset >= recoveryPoint || segment === active {
-            try segment.flush(sync: true)
+    /// Writes the pending index entries (page cache) of every segment with data past the recovery
+    /// point and returns the files to fsync and the offset they make durable (lock held).
+    private func flushPlanLocked(nowMs: Int64) throws -> ([LogFile], Int64) {
+        var files: [LogFile] = []
+        for segment in segments where segment.nextOffset > recoveryPoint || segment === active {
+            try segment.flush(sync: false)
+            files += segment.files
         }
-        recoveryPoint = active.nextOffset
         unflushedMessages = 0
         lastFlushMs = nowMs
+        return (files, active.nextOffset)
     }
 
     /// Writes indexes and the producer snapshot; `sync` forces everything to disk (clean shutdown).

@@ -14,6 +14,8 @@ public final class GroupCoordinator: @unchecked Sendable {
     let broker: Broker
     let logger: Logger
     let offsets: OffsetStore
+    /// Where the offsets log is fsynced when flush.messages or flush.ms falls due.
+    let blocking: BlockingExecutor
     var classicGroups: [String: ClassicGroup] = [:]
     var consumerGroups: [String: ConsumerGroup] = [:]
     private var sweeper: RepeatedTask?
@@ -26,7 +28,8 @@ public final class GroupCoordinator: @unchecked Sendable {
     static let offsetMetadataMaxBytes = 4096
     var initialRebalanceDelayMs: Int64 { Int64(broker.config.groupInitialRebalanceDelayMs) }
 
-    public init(broker: Broker, loop: EventLoop, logger: Logger) throws {
+    public init(broker: Broker, loop: EventLoop, logger: Logger, blocking: BlockingExecutor = .inPlace) throws {
+        self.blocking = blocking
         self.broker = broker
         self.loop = loop
         self.logger = logger
@@ -68,6 +71,7 @@ public final class GroupCoordinator: @unchecked Sendable {
     /// Runs `body` on the coordinator's loop and hands its answer back.
     func onLoop<T: Sendable>(_ body: @escaping @Sendable () throws -> EventLoopFuture<T>) -> EventLoopFuture<T> {
         loop.flatSubmit {
+            defer { self.offsets.flushIfDue(using: self.blocking, on: self.loop) }
             do { return try body() } catch { return self.loop.makeFailedFuture(error) }
         }
     }
@@ -105,6 +109,7 @@ public final class GroupCoordinator: @unchecked Sendable {
                 logger.error("expiring offsets failed: \(error)")
             }
             lastActiveMs = lastActiveMs.filter { active.contains($0.key) || offsets.offsets[$0.key] != nil }
+            offsets.flushIfDue(using: blocking, on: loop)
         }
     }
 

@@ -25,6 +25,22 @@ final class OffsetStore: @unchecked Sendable {
     private let logger: Logger
     private(set) var offsets: [String: [TopicPartition: CommittedOffset]] = [:]
     private var recordsSinceCompaction = 0
+    /// An append said flush.messages or flush.ms fell due; the coordinator fsyncs off its loop.
+    private var flushDue = false
+
+    private func noteFlush(_ result: AppendResult) {
+        if result.flushDue { flushDue = true }
+    }
+
+    /// Starts the fsync an append asked for, on `blocking` (the caller is the coordinator's loop).
+    func flushIfDue(using blocking: BlockingExecutor, on loop: EventLoop) {
+        guard flushDue else { return }
+        flushDue = false
+        let log = self.log, logger = self.logger
+        blocking.run(on: loop) { try log.flush() }.whenFailure { error in
+            logger.error("flushing \(Self.topic) failed: \(error)")
+        }
+    }
 
     init(log: PartitionLog, logger: Logger) throws {
         self.log = log
@@ -117,7 +133,7 @@ final class OffsetStore: @unchecked Sendable {
         let records = entries.enumerated().map { i, e in
             Record(offset: Int64(i), timestamp: nowMs, key: Self.key(e.0, e.1), value: e.2.map(Self.value))
         }
-        _ = try log.append(try RecordBatch(records: records).encoded(), nowMs: nowMs)
+        noteFlush(try log.append(try RecordBatch(records: records).encoded(), nowMs: nowMs))
         for (group, tp, committed) in entries {
             if let committed { offsets[group, default: [:]][tp] = committed } else {
                 offsets[group]?[tp] = nil
@@ -166,7 +182,7 @@ final class OffsetStore: @unchecked Sendable {
             let records = slice.enumerated().map { i, e in
                 Record(offset: Int64(i), timestamp: nowMs, key: Self.key(e.0, e.1), value: Self.value(e.2))
             }
-            _ = try log.append(try RecordBatch(records: records).encoded(), nowMs: nowMs)
+            noteFlush(try log.append(try RecordBatch(records: records).encoded(), nowMs: nowMs))
         }
         _ = try log.deleteRecords(before: start)
         recordsSinceCompaction = live

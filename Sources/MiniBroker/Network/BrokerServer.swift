@@ -14,6 +14,8 @@ public final class BrokerServer: Service, @unchecked Sendable {
     let logger: Logger
     private var channel: Channel?
     private var coordinator: GroupCoordinator?
+    /// Threads for work that may block (fsync, files): never the event loops'.
+    private let blockingPool = NIOThreadPool(numberOfThreads: 2)
     /// Open client connections, to drain at shutdown.
     private let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
 
@@ -27,9 +29,11 @@ public final class BrokerServer: Service, @unchecked Sendable {
     @discardableResult
     public func bind() async throws -> Int {
         let listener = broker.config.listeners[0]
-        let coordinator = try GroupCoordinator(broker: broker, loop: group.next(), logger: logger)
+        blockingPool.start()
+        let blocking = BlockingExecutor.threadPool(blockingPool)
+        let coordinator = try GroupCoordinator(broker: broker, loop: group.next(), logger: logger, blocking: blocking)
         self.coordinator = coordinator
-        let dispatcher = RequestDispatcher(broker: broker, coordinator: coordinator, logger: logger)
+        let dispatcher = RequestDispatcher(broker: broker, coordinator: coordinator, logger: logger, blocking: blocking)
         let maxFrame = broker.config.socketRequestMaxBytes
         let maxConnections = broker.config.maxConnections
         let idleTimeout = TimeAmount.milliseconds(broker.config.connectionsMaxIdleMs)
@@ -73,8 +77,13 @@ public final class BrokerServer: Service, @unchecked Sendable {
 
     public func run() async throws {
         if channel == nil { try await bind() }
-        let maintenance = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [broker] _ in
-            broker.runMaintenance()
+        // Retention, flush.ms and checkpoints delete files and fsync: on the blocking pool, once a second.
+        let maintenance = Task { [broker, blockingPool] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                if Task.isCancelled { break }
+                try? await blockingPool.runIfActive { broker.runMaintenance() }
+            }
         }
         try? await gracefulShutdown()
         logger.info("MiniBroker stopping: no new connections, finishing in-flight requests")
@@ -90,7 +99,9 @@ public final class BrokerServer: Service, @unchecked Sendable {
             try? await Task.sleep(for: .milliseconds(20))
         }
         for connection in connections.withLockedValue({ Array($0.values) }) { try? await connection.close() }
+        _ = await maintenance.result
         try broker.shutdown()
+        try? await blockingPool.shutdownGracefully()
         logger.info("MiniBroker stopped")
     }
 }

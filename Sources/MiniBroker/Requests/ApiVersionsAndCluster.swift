@@ -25,6 +25,12 @@ extension RequestDispatcher {
         return alnum(first) && alnum(last) && bytes.allSatisfy { alnum($0) || $0 == 45 || $0 == 46 }
     }
 
+    /// Whether answering would create a topic (auto.create.topics.enable), which writes files.
+    func mayAutoCreate(_ request: MetadataRequest, version: Int16) -> Bool {
+        guard (version < 4 || request.allowAutoTopicCreation) && broker.config.autoCreateTopics, let topics = request.topics else { return false }
+        return topics.contains { wanted in wanted.name.map { broker.topics.topic($0) == nil && TopicRegistry.nameProblem($0) == nil } ?? false }
+    }
+
     func metadata(_ request: MetadataRequest, version: Int16) -> MetadataResponse {
         let advertised = broker.advertised
         var response = MetadataResponse(

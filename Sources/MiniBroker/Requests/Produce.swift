@@ -5,7 +5,39 @@ import NIOCore
 // Produce: each partition's batch goes to its log, validated and stamped there.
 
 extension RequestDispatcher {
-    func produce(_ request: ProduceRequest, version: Int16) -> BrokerResponse {
+    /// Appends every partition's batch; partitions whose flush.messages or flush.ms fell due are
+    /// fsynced off the event loop before the answer goes out (Kafka flushes in the append path too).
+    func produce(_ request: ProduceRequest, version: Int16, eventLoop: EventLoop) -> EventLoopFuture<BrokerResponse> {
+        var due: [(topic: Int, partition: Int, log: PartitionLog)] = []
+        let (responses, anyFailed) = appendAll(request, version: version, due: &due)
+        guard !due.isEmpty else { return eventLoop.makeSucceededFuture(Self.answer(request.acks, responses, anyFailed)) }
+        let flushing = due, acks = request.acks
+        return blocking.run(on: eventLoop) { [logger] () -> BrokerResponse in
+            var responses = responses, anyFailed = anyFailed
+            for (t, p, log) in flushing {
+                do { try log.flush() } catch {
+                    logger.error("flushing \(log.topicPartition) failed: \(error)")
+                    let index = responses[t].partitionResponses[p].index
+                    responses[t].partitionResponses[p] = .init(index: index, errorCode: ErrorCode.kafkaStorageError.rawValue, baseOffset: -1,
+                                                               logAppendTimeMs: -1, logStartOffset: -1,
+                                                               errorMessage: version >= 8 ? "fsync of \(log.topicPartition) failed" : nil)
+                    anyFailed = true
+                }
+            }
+            return Self.answer(acks, responses, anyFailed)
+        }
+    }
+
+    private static func answer(_ acks: Int16, _ responses: [ProduceResponse.TopicProduceResponse], _ anyFailed: Bool) -> BrokerResponse {
+        if acks == 0 {
+            // The client hears nothing; Kafka closes the connection so that it notices a failure.
+            return anyFailed ? .close("acks=0 produce failed") : .none
+        }
+        return .message(ProduceResponse(responses: responses, throttleTimeMs: 0))
+    }
+
+    private func appendAll(_ request: ProduceRequest, version: Int16,
+                           due: inout [(topic: Int, partition: Int, log: PartitionLog)]) -> ([ProduceResponse.TopicProduceResponse], Bool) {
         typealias PartitionResponse = ProduceResponse.PartitionProduceResponse
         func failure(_ index: Int32, _ code: ErrorCode, _ message: String? = nil, logStart: Int64 = -1) -> PartitionResponse {
             PartitionResponse(index: index, errorCode: code.rawValue, baseOffset: -1, logAppendTimeMs: -1,
@@ -17,9 +49,9 @@ extension RequestDispatcher {
             : (hasTransactional && request.transactionalId == nil ? .transactionalIdAuthorizationFailed : nil)
 
         var anyFailed = false
-        let responses = request.topicData.map { topicData -> ProduceResponse.TopicProduceResponse in
+        let responses = request.topicData.enumerated().map { t, topicData -> ProduceResponse.TopicProduceResponse in
             let topic = version >= 13 ? broker.topics.topic(id: topicData.topicId) : broker.topics.topic(topicData.name)
-            let partitions = topicData.partitionData.map { data -> PartitionResponse in
+            let partitions = topicData.partitionData.enumerated().map { p, data -> PartitionResponse in
                 if let code = wholeRequestError { return failure(data.index, code) }
                 guard let topic else { return failure(data.index, version >= 13 ? .unknownTopicId : .unknownTopicOrPartition) }
                 guard let log = broker.topics.log(topic.name, data.index) else { return failure(data.index, .unknownTopicOrPartition) }
@@ -32,6 +64,7 @@ extension RequestDispatcher {
                 }
                 do throws(AppendError) {
                     let result = try log.append(records)
+                    if result.flushDue { due.append((t, p, log)) }
                     return PartitionResponse(index: data.index, errorCode: 0, baseOffset: result.firstOffset,
                                              logAppendTimeMs: result.logAppendTime, logStartOffset: result.logStartOffset)
                 } catch {
@@ -45,11 +78,7 @@ extension RequestDispatcher {
             if partitions.contains(where: { $0.errorCode != 0 }) { anyFailed = true }
             return .init(name: topicData.name, topicId: topic?.id ?? topicData.topicId, partitionResponses: partitions)
         }
-        if request.acks == 0 {
-            // The client hears nothing; Kafka closes the connection so that it notices a failure.
-            return anyFailed ? .close("acks=0 produce failed") : .none
-        }
-        return .message(ProduceResponse(responses: responses, throttleTimeMs: 0))
+        return (responses, anyFailed)
     }
 
     /// Whether the first batch of a records field has the transactional attribute (read in place).

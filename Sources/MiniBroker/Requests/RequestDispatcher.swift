@@ -33,6 +33,8 @@ public final class RequestDispatcher: @unchecked Sendable {
     let broker: Broker
     let coordinator: GroupCoordinator
     let logger: Logger
+    /// Where fsyncs and file creation or deletion run (admin APIs, flushes due at produce).
+    let blocking: BlockingExecutor
 
     /// The versions MiniBroker serves, and so advertises. Produce is advertised from v0 as Kafka 4
     /// does for librdkafka (KAFKA-18659), but versions below 3 are refused when they arrive.
@@ -67,7 +69,8 @@ public final class RequestDispatcher: @unchecked Sendable {
         .consumerGroupDescribe: 0...0,
     ]
 
-    public init(broker: Broker, coordinator: GroupCoordinator, logger: Logger) {
+    public init(broker: Broker, coordinator: GroupCoordinator, logger: Logger, blocking: BlockingExecutor = .inPlace) {
+        self.blocking = blocking
         self.broker = broker
         self.coordinator = coordinator
         self.logger = logger
@@ -125,34 +128,47 @@ public final class RequestDispatcher: @unchecked Sendable {
                           eventLoop: EventLoop, clientHost: String) throws -> EventLoopFuture<BrokerResponse> {
         func now(_ message: any KafkaResponse) -> EventLoopFuture<BrokerResponse> { eventLoop.makeSucceededFuture(.message(message)) }
         func later<R: KafkaResponse>(_ future: EventLoopFuture<R>) -> EventLoopFuture<BrokerResponse> { future.map { .message($0) } }
+        /// Admin APIs create, delete and fsync files: off the event loop.
+        func offLoop<R: KafkaResponse>(_ body: @escaping @Sendable () -> R) -> EventLoopFuture<BrokerResponse> {
+            blocking.run(on: eventLoop) { .message(body()) }
+        }
         let clientId = header.clientId ?? ""
         switch apiKey {
         case .apiVersions:
             return now(apiVersions(try decode(ApiVersionsRequest.self, &body, version), version: version))
         case .metadata:
-            return now(metadata(try decode(MetadataRequest.self, &body, version), version: version))
+            let request = try decode(MetadataRequest.self, &body, version)
+            // Answering may create topics (auto.create.topics.enable): then off the loop.
+            return mayAutoCreate(request, version: version) ? offLoop { self.metadata(request, version: version) } : now(metadata(request, version: version))
         case .produce:
-            return eventLoop.makeSucceededFuture(produce(try decode(ProduceRequest.self, &body, version), version: version))
+            return produce(try decode(ProduceRequest.self, &body, version), version: version, eventLoop: eventLoop)
         case .fetch:
             return fetch(try decode(FetchRequest.self, &body, version), version: version, eventLoop: eventLoop)
         case .listOffsets:
             return now(listOffsets(try decode(ListOffsetsRequest.self, &body, version), version: version))
         case .createTopics:
-            return now(createTopics(try decode(CreateTopicsRequest.self, &body, version), version: version))
+            let request = try decode(CreateTopicsRequest.self, &body, version)
+            return offLoop { self.createTopics(request, version: version) }
         case .deleteTopics:
-            return now(deleteTopics(try decode(DeleteTopicsRequest.self, &body, version), version: version))
+            let request = try decode(DeleteTopicsRequest.self, &body, version)
+            return offLoop { self.deleteTopics(request, version: version) }
         case .createPartitions:
-            return now(createPartitions(try decode(CreatePartitionsRequest.self, &body, version)))
+            let request = try decode(CreatePartitionsRequest.self, &body, version)
+            return offLoop { self.createPartitions(request) }
         case .describeConfigs:
             return now(describeConfigs(try decode(DescribeConfigsRequest.self, &body, version), version: version))
         case .alterConfigs:
-            return now(alterConfigs(try decode(AlterConfigsRequest.self, &body, version)))
+            let request = try decode(AlterConfigsRequest.self, &body, version)
+            return offLoop { self.alterConfigs(request) }
         case .incrementalAlterConfigs:
-            return now(incrementalAlterConfigs(try decode(IncrementalAlterConfigsRequest.self, &body, version)))
+            let request = try decode(IncrementalAlterConfigsRequest.self, &body, version)
+            return offLoop { self.incrementalAlterConfigs(request) }
         case .deleteRecords:
-            return now(deleteRecords(try decode(DeleteRecordsRequest.self, &body, version)))
+            let request = try decode(DeleteRecordsRequest.self, &body, version)
+            return offLoop { self.deleteRecords(request) }
         case .initProducerId:
-            return now(initProducerId(try decode(InitProducerIdRequest.self, &body, version)))
+            let request = try decode(InitProducerIdRequest.self, &body, version)
+            return offLoop { self.initProducerId(request) }
         case .describeCluster:
             return now(describeCluster(try decode(DescribeClusterRequest.self, &body, version)))
         case .offsetForLeaderEpoch:
