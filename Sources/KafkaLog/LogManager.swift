@@ -10,17 +10,18 @@ import NIOConcurrencyHelpers
 ///     .kafka_cleanshutdown               present only after a clean shutdown
 ///
 /// Checkpoint format (Kafka's): a version line `0`, a count line, then `<topic> <partition> <offset>`.
-public final class LogManager: @unchecked Sendable {
+public final class LogManager: Sendable {
     public static let recoveryPointFile = "recovery-point-offset-checkpoint"
     public static let logStartOffsetFile = "log-start-offset-checkpoint"
     public static let cleanShutdownFile = ".kafka_cleanshutdown"
 
     public let directory: String
-    private let lock = NIOLock()
-    private var logs: [TopicPartition: PartitionLog] = [:]
+    /// The open partitions: the lock is the only way to them.
+    private let logs = NIOLockedValueBox<[TopicPartition: PartitionLog]>([:])
     private let logger: Logger
     /// Whether the previous run ended with a clean shutdown (decided when loading).
-    public private(set) var wasCleanShutdown = false
+    public var wasCleanShutdown: Bool { cleanShutdown.withLockedValue { $0 } }
+    private let cleanShutdown = NIOLockedValueBox(false)
 
     public init(directory: String, logger: Logger) throws {
         self.directory = directory
@@ -28,16 +29,16 @@ public final class LogManager: @unchecked Sendable {
         try LogDirectory.create(directory)
     }
 
-    public var all: [TopicPartition: PartitionLog] { lock.withLock { logs } }
+    public var all: [TopicPartition: PartitionLog] { logs.withLockedValue { $0 } }
 
-    public func log(_ tp: TopicPartition) -> PartitionLog? { lock.withLock { logs[tp] } }
+    public func log(_ tp: TopicPartition) -> PartitionLog? { logs.withLockedValue { $0[tp] } }
 
     /// Opens every partition directory. Without the clean-shutdown marker, partitions are recovered
     /// from their recovery points. `config` gives each topic's log settings.
     public func loadAll(config: (String) -> LogConfig) throws {
         let markerPath = directory + "/" + Self.cleanShutdownFile
         let clean = LogDirectory.exists(markerPath)
-        wasCleanShutdown = clean
+        cleanShutdown.withLockedValue { $0 = clean }
         let recoveryPoints = readCheckpoint(Self.recoveryPointFile)
         let startOffsets = readCheckpoint(Self.logStartOffsetFile)
         var loaded: [TopicPartition: PartitionLog] = [:]
@@ -48,7 +49,7 @@ public final class LogManager: @unchecked Sendable {
                                        logger: logger)
             loaded[tp] = log
         }
-        lock.withLock { logs = loaded }
+        logs.withLockedValue { $0 = loaded }
         // The marker speaks for one run only: from here on a crash must trigger recovery.
         try LogDirectory.remove(markerPath)
         if !clean && !loaded.isEmpty {
@@ -58,7 +59,7 @@ public final class LogManager: @unchecked Sendable {
     }
 
     public func createLog(_ tp: TopicPartition, config: LogConfig) throws -> PartitionLog {
-        try lock.withLock {
+        try logs.withLockedValue { logs in
             if let existing = logs[tp] { return existing }
             let log = try PartitionLog(directory: directory + "/" + tp.description, topicPartition: tp, config: config,
                                        logStartOffset: 0, recoveryPoint: 0, clean: true, logger: logger)
@@ -69,11 +70,11 @@ public final class LogManager: @unchecked Sendable {
 
     /// Forgets a partition without touching its files (a directory the broker will not serve).
     public func unload(_ tp: TopicPartition) {
-        lock.withLock { _ = logs.removeValue(forKey: tp) }
+        logs.withLockedValue { _ = $0.removeValue(forKey: tp) }
     }
 
     public func deleteLog(_ tp: TopicPartition) throws {
-        let log = lock.withLock { logs.removeValue(forKey: tp) }
+        let log = logs.withLockedValue { $0.removeValue(forKey: tp) }
         try log?.delete()
     }
 

@@ -71,7 +71,7 @@ struct IndexFile<Entry: IndexEntry> {
 }
 
 /// An index file of a segment and the segment's base offset, which its relative offsets count from.
-class SegmentIndex<Entry: IndexEntry>: @unchecked Sendable {
+class SegmentIndex<Entry: IndexEntry> {
     let baseOffset: Int64
     var index: IndexFile<Entry>
     var file: LogFile { index.file }
@@ -114,7 +114,7 @@ struct OffsetIndexEntry: IndexEntry {
 /// `.index`: 8-byte entries of relative offset (int32, from the segment's base offset) and file
 /// position (int32). An entry maps the last offset of a batch to that batch's position, one per
 /// `index.interval.bytes`; a lookup finds where to start scanning batch headers.
-final class OffsetIndex: SegmentIndex<OffsetIndexEntry>, @unchecked Sendable {
+final class OffsetIndex: SegmentIndex<OffsetIndexEntry> {
     var count: Int { index.entries.count }
     var lastEntry: (offset: Int64, position: Int)? {
         index.entries.last.map { (baseOffset + Int64($0.relativeOffset), Int($0.position)) }
@@ -161,7 +161,7 @@ struct TimeIndexEntry: IndexEntry {
 
 /// `.timeindex`: 12-byte entries of timestamp (int64) and relative offset (int32), added when the
 /// segment's largest timestamp grows, so timestamps ascend.
-final class TimeIndex: SegmentIndex<TimeIndexEntry>, @unchecked Sendable {
+final class TimeIndex: SegmentIndex<TimeIndexEntry> {
     var lastEntry: (timestamp: Int64, offset: Int64)? {
         index.entries.last.map { ($0.timestamp, baseOffset + Int64($0.relativeOffset)) }
     }

@@ -6,7 +6,7 @@ import NIOConcurrencyHelpers
 
 /// The broker's state behind the request layer: configuration, the log directory, topics and the
 /// producer id allocator. Shared by every connection; each piece locks what it owns.
-public final class Broker: @unchecked Sendable {
+public final class Broker: Sendable {
     public let config: BrokerConfig
     public let logs: LogManager
     public let topics: TopicRegistry
@@ -77,12 +77,11 @@ public final class Broker: @unchecked Sendable {
 
 /// Hands out producer ids that are never reused, even across restarts: ids come from blocks of 1000
 /// whose end is persisted before any id of the block is handed out (as Kafka's controller does).
-final class ProducerIdAllocator: @unchecked Sendable {
+final class ProducerIdAllocator: Sendable {
     static let blockSize: Int64 = 1000
     private let path: String
-    private let lock = NIOLock()
-    private var next: Int64
-    private var blockEnd: Int64
+    /// The next id and the end of the persisted block, reachable only through the lock.
+    private let state: NIOLockedValueBox<(next: Int64, blockEnd: Int64)>
 
     init(path: String) throws {
         self.path = path
@@ -96,19 +95,19 @@ final class ProducerIdAllocator: @unchecked Sendable {
             }
             stored = value
         }
-        next = stored
-        blockEnd = stored
+        state = NIOLockedValueBox((stored, stored))
     }
 
     func allocate() throws -> Int64 {
-        try lock.withLock {
-            if next >= blockEnd {
-                guard next <= Int64.max - Self.blockSize else { throw LogError(.invalidRequest, "producer ids are exhausted") }
-                blockEnd = next + Self.blockSize
-                try LogDirectory.writeAtomically("\(blockEnd)\n", to: path)
+        try state.withLockedValue { state in
+            if state.next >= state.blockEnd {
+                guard state.next <= Int64.max - Self.blockSize else { throw LogError(.invalidRequest, "producer ids are exhausted") }
+                let end = state.next + Self.blockSize
+                try LogDirectory.writeAtomically("\(end)\n", to: path)
+                state.blockEnd = end
             }
-            defer { next += 1 }
-            return next
+            defer { state.next += 1 }
+            return state.next
         }
     }
 }

@@ -29,7 +29,7 @@ public struct TopicError: Error, Sendable {
 ///
 ///     <log.dirs>/<topic>-<n>/partition.metadata     "version: 0\ntopic_id: <base64url id>" (Kafka's format)
 ///     <log.dirs>/__topic_configs/<topic>.properties  the topic's config overrides
-public final class TopicRegistry: @unchecked Sendable {
+public final class TopicRegistry: Sendable {
     public static let maxNameLength = 249
     /// The broker's own topics (Kafka's Topic.isInternal): clients may read them but not produce
     /// to, delete, truncate, grow or reconfigure them.
@@ -39,12 +39,9 @@ public final class TopicRegistry: @unchecked Sendable {
     let logs: LogManager
     let brokerConfig: BrokerConfig
     let logger: Logger
-    private let lock = NIOLock()
-    private var topics: [String: TopicState] = [:] {
-        didSet { namesById = Dictionary(topics.values.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a }) }
-    }
-    /// Topic ids to names, rebuilt whenever the topics change (rare) so that lookups by id are O(1).
-    private var namesById: [KafkaUUID: String] = [:]
+    /// The topics, reachable only through the lock (changes write files while holding it, so that
+    /// two changes of one topic cannot interleave).
+    private let table = NIOLockedValueBox(TopicTable())
     private var configDirectory: String { logs.directory + "/__topic_configs" }
 
     init(logs: LogManager, brokerConfig: BrokerConfig, logger: Logger) {
@@ -99,15 +96,21 @@ public final class TopicRegistry: @unchecked Sendable {
             }
             loaded[name] = topic
         }
-        lock.withLock { topics = loaded }
+        table.withLockedValue { $0 = TopicTable(loaded) }
         logger.info("loaded \(loaded.count) topic(s) from \(logs.directory)")
     }
 
-    public var all: [TopicState] { lock.withLock { Array(topics.values) }.sorted { $0.name < $1.name } }
+    public var all: [TopicState] { table.withLockedValue { Array($0.topics.values) }.sorted { $0.name < $1.name } }
 
-    public func topic(_ name: String) -> TopicState? { lock.withLock { topics[name] } }
+    public func topic(_ name: String) -> TopicState? { table.withLockedValue { $0.topics[name] } }
 
-    public func topic(id: KafkaUUID) -> TopicState? { lock.withLock { namesById[id].flatMap { topics[$0] } } }
+    public func topic(id: KafkaUUID) -> TopicState? { table.withLockedValue { $0.topic(id: id) } }
+
+    /// Runs `body` with the table locked; its TopicError comes out as itself.
+    private func withTable<T>(_ body: (inout TopicTable) throws(TopicError) -> T) throws(TopicError) -> T {
+        let result: Result<T, TopicError> = table.withLockedValue { t in Result { () throws(TopicError) -> T in try body(&t) } }
+        return try result.get()
+    }
 
     public func log(_ topic: String, _ partition: Int32) -> PartitionLog? { logs.log(TopicPartition(topic, partition)) }
 
@@ -138,36 +141,36 @@ public final class TopicRegistry: @unchecked Sendable {
         for (key, value) in overrides {
             if let problem = TopicConfig.problem(key: key, value: value) { throw TopicError(.invalidConfig, problem) }
         }
-        lock.lock()
-        defer { lock.unlock() }
-        if topics[name] != nil { throw TopicError(.topicAlreadyExists, "Topic '\(name)' already exists.") }
-        // Kafka refuses names that differ only by '.' versus '_' (their metric names would collide).
-        let normalized = name.replacingOccurrences(of: ".", with: "_")
-        if let other = topics.keys.first(where: { $0.replacingOccurrences(of: ".", with: "_") == normalized }) {
-            throw TopicError(.invalidTopicException, "Topic '\(name)' collides with existing topic: \(other)")
-        }
-        let topic = TopicState(name: name, id: KafkaUUID.random(), partitionCount: partitions, overrides: overrides)
-        if validateOnly { return topic }
-        var created: Int32 = 0
-        do {
-            try writeOverrides(topic)
-            for p in 0..<partitions {
-                let tp = TopicPartition(name, p)
-                _ = try logs.createLog(tp, config: TopicConfig.logConfig(overrides: overrides, broker: brokerConfig))
-                created = p + 1
-                try writeTopicId(topic.id, tp)
+        return try withTable { (t: inout TopicTable) throws(TopicError) in
+            if t.topics[name] != nil { throw TopicError(.topicAlreadyExists, "Topic '\(name)' already exists.") }
+            // Kafka refuses names that differ only by '.' versus '_' (their metric names would collide).
+            let normalized = name.replacingOccurrences(of: ".", with: "_")
+            if let other = t.topics.keys.first(where: { $0.replacingOccurrences(of: ".", with: "_") == normalized }) {
+                throw TopicError(.invalidTopicException, "Topic '\(name)' collides with existing topic: \(other)")
             }
-            try logs.checkpoint()
-        } catch {
-            // Nothing of a topic that failed half-way stays: no directories, no open files.
-            removeLogs(of: name, 0..<created)
-            try? LogDirectory.remove(configDirectory + "/" + name + ".properties")
-            logger.error("creating topic \(name) failed: \(error)")
-            throw TopicError(.kafkaStorageError, "Creating topic '\(name)' failed: \(error)")
+            let topic = TopicState(name: name, id: KafkaUUID.random(), partitionCount: partitions, overrides: overrides)
+            if validateOnly { return topic }
+            var created: Int32 = 0
+            do {
+                try writeOverrides(topic)
+                for p in 0..<partitions {
+                    let tp = TopicPartition(name, p)
+                    _ = try logs.createLog(tp, config: TopicConfig.logConfig(overrides: overrides, broker: brokerConfig))
+                    created = p + 1
+                    try writeTopicId(topic.id, tp)
+                }
+                try logs.checkpoint()
+            } catch {
+                // Nothing of a topic that failed half-way stays: no directories, no open files.
+                removeLogs(of: name, 0..<created)
+                try? LogDirectory.remove(configDirectory + "/" + name + ".properties")
+                logger.error("creating topic \(name) failed: \(error)")
+                throw TopicError(.kafkaStorageError, "Creating topic '\(name)' failed: \(error)")
+            }
+            t.set(topic)
+            logger.info("created topic", metadata: ["topic": "\(name)", "partitions": "\(partitions)", "id": "\(topic.id)"])
+            return topic
         }
-        topics[name] = topic
-        logger.info("created topic", metadata: ["topic": "\(name)", "partitions": "\(partitions)", "id": "\(topic.id)"])
-        return topic
     }
 
     /// Closes and deletes the logs of partitions created by a change that failed.
@@ -179,55 +182,55 @@ public final class TopicRegistry: @unchecked Sendable {
         if Self.isInternal(name) {
             throw TopicError(.invalidRequest, "Cannot delete internal topic \(name): the broker keeps its state there.")
         }
-        lock.lock()
-        defer { lock.unlock() }
-        guard let topic = topics.removeValue(forKey: name) else {
-            throw TopicError(.unknownTopicOrPartition, "This server does not host this topic-partition.")
+        return try withTable { (t: inout TopicTable) throws(TopicError) in
+            guard let topic = t.remove(name) else {
+                throw TopicError(.unknownTopicOrPartition, "This server does not host this topic-partition.")
+            }
+            do {
+                for p in 0..<topic.partitionCount { try logs.deleteLog(TopicPartition(name, p)) }
+                try LogDirectory.remove(configDirectory + "/" + name + ".properties")
+                try logs.checkpoint()
+            } catch {
+                logger.error("deleting topic \(name) failed: \(error)")
+                throw TopicError(.kafkaStorageError, "Deleting topic '\(name)' failed: \(error)")
+            }
+            logger.info("deleted topic", metadata: ["topic": "\(name)"])
+            return topic
         }
-        do {
-            for p in 0..<topic.partitionCount { try logs.deleteLog(TopicPartition(name, p)) }
-            try LogDirectory.remove(configDirectory + "/" + name + ".properties")
-            try logs.checkpoint()
-        } catch {
-            logger.error("deleting topic \(name) failed: \(error)")
-            throw TopicError(.kafkaStorageError, "Deleting topic '\(name)' failed: \(error)")
-        }
-        logger.info("deleted topic", metadata: ["topic": "\(name)"])
-        return topic
     }
 
     public func addPartitions(name: String, count: Int32, validateOnly: Bool) throws(TopicError) {
         if Self.isInternal(name) {
             throw TopicError(.invalidRequest, "Cannot add partitions to internal topic \(name).")
         }
-        lock.lock()
-        defer { lock.unlock() }
-        guard var topic = topics[name] else {
-            throw TopicError(.unknownTopicOrPartition, "This server does not host this topic-partition.")
-        }
-        if count == topic.partitionCount {
-            throw TopicError(.invalidPartitions, "Topic already has \(count) partition(s).")
-        }
-        guard count > topic.partitionCount else {
-            throw TopicError(.invalidPartitions, "The topic \(name) currently has \(topic.partitionCount) partition(s); \(count) would not be an increase.")
-        }
-        if validateOnly { return }
-        var created = topic.partitionCount
-        do {
-            for p in topic.partitionCount..<count {
-                let tp = TopicPartition(name, p)
-                _ = try logs.createLog(tp, config: TopicConfig.logConfig(overrides: topic.overrides, broker: brokerConfig))
-                created = p + 1
-                try writeTopicId(topic.id, tp)
+        return try withTable { (t: inout TopicTable) throws(TopicError) in
+            guard var topic = t.topics[name] else {
+                throw TopicError(.unknownTopicOrPartition, "This server does not host this topic-partition.")
             }
-        } catch {
-            removeLogs(of: name, topic.partitionCount..<created)
-            logger.error("adding partitions to \(name) failed: \(error)")
-            throw TopicError(.kafkaStorageError, "Adding partitions to '\(name)' failed: \(error)")
+            if count == topic.partitionCount {
+                throw TopicError(.invalidPartitions, "Topic already has \(count) partition(s).")
+            }
+            guard count > topic.partitionCount else {
+                throw TopicError(.invalidPartitions, "The topic \(name) currently has \(topic.partitionCount) partition(s); \(count) would not be an increase.")
+            }
+            if validateOnly { return }
+            var created = topic.partitionCount
+            do {
+                for p in topic.partitionCount..<count {
+                    let tp = TopicPartition(name, p)
+                    _ = try logs.createLog(tp, config: TopicConfig.logConfig(overrides: topic.overrides, broker: brokerConfig))
+                    created = p + 1
+                    try writeTopicId(topic.id, tp)
+                }
+            } catch {
+                removeLogs(of: name, topic.partitionCount..<created)
+                logger.error("adding partitions to \(name) failed: \(error)")
+                throw TopicError(.kafkaStorageError, "Adding partitions to '\(name)' failed: \(error)")
+            }
+            topic.partitionCount = count
+            t.set(topic)
+            logger.info("added partitions", metadata: ["topic": "\(name)", "partitions": "\(count)"])
         }
-        topic.partitionCount = count
-        topics[name] = topic
-        logger.info("added partitions", metadata: ["topic": "\(name)", "partitions": "\(count)"])
     }
 
     /// Replaces a topic's overrides (after validation) and applies them to its logs.
@@ -235,20 +238,20 @@ public final class TopicRegistry: @unchecked Sendable {
         for (key, value) in overrides {
             if let problem = TopicConfig.problem(key: key, value: value) { throw TopicError(.invalidConfig, problem) }
         }
-        lock.lock()
-        defer { lock.unlock() }
-        guard var topic = topics[name] else {
-            throw TopicError(.unknownTopicOrPartition, "Topic '\(name)' does not exist.")
+        return try withTable { (t: inout TopicTable) throws(TopicError) in
+            guard var topic = t.topics[name] else {
+                throw TopicError(.unknownTopicOrPartition, "Topic '\(name)' does not exist.")
+            }
+            if validateOnly { return }
+            topic.overrides = overrides
+            do { try writeOverrides(topic) } catch {
+                throw TopicError(.kafkaStorageError, "Saving configs of '\(name)' failed: \(error)")
+            }
+            t.set(topic)
+            let config = TopicConfig.logConfig(overrides: overrides, broker: brokerConfig)
+            for p in 0..<topic.partitionCount { logs.log(TopicPartition(name, p))?.config = config }
+            logger.info("updated topic configs", metadata: ["topic": "\(name)", "configs": "\(overrides.sorted { $0.key < $1.key })"])
         }
-        if validateOnly { return }
-        topic.overrides = overrides
-        do { try writeOverrides(topic) } catch {
-            throw TopicError(.kafkaStorageError, "Saving configs of '\(name)' failed: \(error)")
-        }
-        topics[name] = topic
-        let config = TopicConfig.logConfig(overrides: overrides, broker: brokerConfig)
-        for p in 0..<topic.partitionCount { logs.log(TopicPartition(name, p))?.config = config }
-        logger.info("updated topic configs", metadata: ["topic": "\(name)", "configs": "\(overrides.sorted { $0.key < $1.key })"])
     }
 
     // MARK: Files
@@ -301,5 +304,29 @@ extension KafkaUUID {
         let high = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let low = bytes[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         self.init(high: high, low: low)
+    }
+}
+
+/// The topics by name, with an index by id kept in step (lookups by id are O(1)).
+struct TopicTable {
+    private(set) var topics: [String: TopicState] = [:]
+    private var namesById: [KafkaUUID: String] = [:]
+
+    init(_ topics: [String: TopicState] = [:]) {
+        for topic in topics.values { set(topic) }
+    }
+
+    func topic(id: KafkaUUID) -> TopicState? { namesById[id].flatMap { topics[$0] } }
+
+    mutating func set(_ topic: TopicState) {
+        if let old = topics[topic.name], old.id != topic.id { namesById[old.id] = nil }
+        topics[topic.name] = topic
+        namesById[topic.id] = topic.name
+    }
+
+    mutating func remove(_ name: String) -> TopicState? {
+        guard let topic = topics.removeValue(forKey: name) else { return nil }
+        namesById[topic.id] = nil
+        return topic
     }
 }

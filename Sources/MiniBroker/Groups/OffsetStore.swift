@@ -19,7 +19,7 @@ public struct CommittedOffset: Equatable, Sendable {
 ///
 ///     key:   int16 version (1), string group, string topic, int32 partition
 ///     value: int16 version (1), int64 offset, int32 leader epoch, nullable string metadata, int64 commit time
-final class OffsetStore: @unchecked Sendable {
+final class OffsetStore {
     static let topic = "__consumer_offsets"
     private let log: PartitionLog
     private let logger: Logger

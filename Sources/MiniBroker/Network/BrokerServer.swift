@@ -8,12 +8,12 @@ import ServiceLifecycle
 /// The broker as a ServiceLifecycle service: listens, serves, and on graceful shutdown (SIGINT,
 /// SIGTERM) stops accepting, lets in-flight requests finish, then flushes the log and writes the
 /// checkpoints and the clean-shutdown marker.
-public final class BrokerServer: Service, @unchecked Sendable {
+public final class BrokerServer: Service, Sendable {
     public let broker: Broker
     let group: MultiThreadedEventLoopGroup
     let logger: Logger
-    private var channel: Channel?
-    private var coordinator: GroupCoordinator?
+    /// What `bind()` made: the listening channel and the group coordinator.
+    private let bound = NIOLockedValueBox<(channel: Channel?, coordinator: GroupCoordinator?)>((nil, nil))
     /// Threads for work that may block (fsync, files): never the event loops'.
     private let blockingPool = NIOThreadPool(numberOfThreads: 2)
     /// Open client connections, to drain at shutdown.
@@ -32,7 +32,6 @@ public final class BrokerServer: Service, @unchecked Sendable {
         blockingPool.start()
         let blocking = BlockingExecutor.threadPool(blockingPool)
         let coordinator = try GroupCoordinator(broker: broker, loop: group.next(), logger: logger, blocking: blocking)
-        self.coordinator = coordinator
         let dispatcher = RequestDispatcher(broker: broker, coordinator: coordinator, logger: logger, blocking: blocking)
         let maxFrame = broker.config.socketRequestMaxBytes
         let maxConnections = broker.config.maxConnections
@@ -66,7 +65,7 @@ public final class BrokerServer: Service, @unchecked Sendable {
                 }
             }
         let channel = try await bootstrap.bind(host: listener.host, port: listener.port).get()
-        self.channel = channel
+        bound.withLockedValue { $0 = (channel, coordinator) }
         let port = channel.localAddress?.port ?? listener.port
         logger.info("MiniBroker started", metadata: [
             "listener": "\(listener.name)://\(listener.host):\(port)", "broker.id": "\(broker.brokerId)",
@@ -76,7 +75,8 @@ public final class BrokerServer: Service, @unchecked Sendable {
     }
 
     public func run() async throws {
-        if channel == nil { try await bind() }
+        if bound.withLockedValue({ $0.channel }) == nil { try await bind() }
+        let (channel, coordinator) = bound.withLockedValue { $0 }
         // Retention, flush.ms and checkpoints delete files and fsync: on the blocking pool, once a second.
         let maintenance = Task { [broker, blockingPool] in
             while !Task.isCancelled {

@@ -29,7 +29,7 @@ public struct InvalidRequest: Error, CustomStringConvertible {
 
 /// The request layer: decodes frames with KafkaWire, calls the handler of each API, and encodes
 /// the answer. It translates between the protocol and the broker's state; it owns no state.
-public final class RequestDispatcher: @unchecked Sendable {
+public final class RequestDispatcher: Sendable {
     let broker: Broker
     let coordinator: GroupCoordinator
     let logger: Logger
