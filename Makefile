@@ -63,7 +63,7 @@ test-interop: deps
 		KAFKA_BENCH=$$(swift build --show-bin-path)/kafka-bench \
 		python3 -m pytest -q -s --timeout=300 --durations=10 Tests/Interop
 
-test: deps check-generated test-swift test-interop
+test: deps check-generated test-swift test-interop tsan
 
 # MiniBroker against Tansu with the same librdkafka load; prints the markdown for BENCHMARKS.md.
 bench-compare: deps
@@ -84,6 +84,13 @@ fuzz: deps
 	.build/release/minibroker-fuzz --seed $$seed --duration $(FUZZ_SECONDS) --journal .build/minibroker-fuzz.seq --corpus Fuzz/Corpus || { \
 		if [ -f .build/minibroker-fuzz.seq ]; then kept=Fuzz/Corpus/died-$$(date +%s)-seed$$seed.seq; \
 			mv .build/minibroker-fuzz.seq $$kept; echo "the fuzzer died on a step: sequence kept in $$kept"; fi; exit 1; }
+
+# The log, broker and client tests under ThreadSanitizer (a build of its own in .build-tsan); any
+# report fails the run.
+tsan: deps
+	swift build --build-tests --sanitize=thread --scratch-path .build-tsan
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" swift test --skip-build --sanitize=thread --scratch-path .build-tsan \
+		--filter 'KafkaLogTests|MiniBrokerTests|KafkaClientTests'
 
 bench: deps
 	cd Benchmarks && swift package --disable-sandbox benchmark --format markdown

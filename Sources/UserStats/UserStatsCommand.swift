@@ -28,8 +28,11 @@ struct Run: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var logger = Logger(label: "user-stats")
-        logger.logLevel = .info
+        let logger: Logger = {
+            var logger = Logger(label: "user-stats")
+            logger.logLevel = .info
+            return logger
+        }()
         let store: UserStore
         do {
             store = try UserStore(path: db)

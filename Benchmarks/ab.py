@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Two minibroker binaries under the same kafka-bench loads, taking turns: the before/after of a change.
+
+    python3 Benchmarks/ab.py --a /tmp/before/minibroker --b .build/release/minibroker --rounds 3
+
+Each round starts each broker on a fresh data directory and a free loopback port, then runs, through
+kafka-bench (our Swift clients, as compare.py runs them: acks=1, no idempotence, linger 5 ms, 1 MB
+batches), produce and consume of 100 B records (5 M) and of 10 KB records (1 GB). Prints the median
+of each load per broker and the ratio b/a, as markdown.
+"""
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+
+LOADS = [("100 B", 100, 5_000_000), ("10 KB", 10_240, 100_000)]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_broker(binary, port, directory):
+    proc = subprocess.Popen([binary, "--port", str(port), "--data-dir", directory, "--log-level", "warning"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"{binary} did not start")
+
+
+def bench(kafka_bench, port, mode, topic, size, count):
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        args = [kafka_bench, mode, "--bootstrap-server", f"127.0.0.1:{port}", "--topic", topic,
+                "--record-size", str(size), "--count", str(count), "--json", out.name]
+        if mode == "produce":
+            args += ["--acks=1", "--disable-idempotence"]
+        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, timeout=600)
+        return json.load(open(out.name))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--a", required=True, help="the broker before")
+    parser.add_argument("--b", required=True, help="the broker after")
+    parser.add_argument("--kafka-bench", default=".build/release/kafka-bench")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    results = {}  # (broker, load, mode) -> [MB/s]
+    for _ in range(args.rounds):
+        for name, binary in (("a", args.a), ("b", args.b)):
+            directory = tempfile.mkdtemp(prefix="ab-")
+            port = free_port()
+            proc = run_broker(binary, port, directory)
+            try:
+                for label, size, count in LOADS:
+                    topic = "ab-" + label.replace(" ", "")
+                    for mode in ("produce", "consume"):
+                        r = bench(args.kafka_bench, port, mode, topic, size, count)
+                        results.setdefault((name, label, mode), []).append(r)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=60)
+                shutil.rmtree(directory, ignore_errors=True)
+    print(f"| load | {os.path.basename(args.a)} (a) | (b) | b/a |")
+    print("|---|---:|---:|---:|")
+    for label, _, _ in LOADS:
+        for mode in ("produce", "consume"):
+            def median(name, key):
+                return statistics.median(r[key] for r in results[(name, label, mode)])
+            a, b = median("a", "recordsPerSecond"), median("b", "recordsPerSecond")
+            ma, mb = median("a", "megabytesPerSecond"), median("b", "megabytesPerSecond")
+            print(f"| {mode} {label} | {a / 1e6:.2f} M rec/s, {ma:.0f} MB/s | {b / 1e6:.2f} M rec/s, {mb:.0f} MB/s | {b / a:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
