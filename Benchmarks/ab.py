@@ -3,9 +3,9 @@
 
     python3 Benchmarks/ab.py --a /tmp/before/minibroker --b .build/release/minibroker --rounds 3
 
-Each round starts each broker on a fresh data directory and a free loopback port, then runs, through
+Each round (the order alternating) starts each broker on a fresh data directory and a free loopback port, then runs, through
 kafka-bench (our Swift clients, as compare.py runs them: acks=1, no idempotence, linger 5 ms, 1 MB
-batches), produce and consume of 100 B records (5 M) and of 10 KB records (1 GB). Prints the median
+batches), produce and consume of 100 B records (5 M) and of 10 KB records (1 GB), times --scale. Prints the median
 of each load per broker and the ratio b/a, as markdown.
 """
 import argparse
@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import time
 
-LOADS = [("100 B", 100, 5_000_000), ("10 KB", 10_240, 100_000)]
+LOADS = [("100 B", 100, 5_000_000), ("10 KB", 10_240, 100_000)]  # times --scale
 
 
 def free_port():
@@ -57,10 +57,13 @@ def main():
     parser.add_argument("--b", required=True, help="the broker after")
     parser.add_argument("--kafka-bench", default=".build/release/kafka-bench")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scale", type=int, default=1, help="multiply every load's record count (longer runs, less noise)")
     args = parser.parse_args()
     results = {}  # (broker, load, mode) -> [MB/s]
-    for _ in range(args.rounds):
-        for name, binary in (("a", args.a), ("b", args.b)):
+    for round in range(args.rounds):
+        # Turns alternate, so that neither broker always runs in the wake of the other's writeback.
+        order = (("a", args.a), ("b", args.b)) if round % 2 == 0 else (("b", args.b), ("a", args.a))
+        for name, binary in order:
             directory = tempfile.mkdtemp(prefix="ab-")
             port = free_port()
             proc = run_broker(binary, port, directory)
@@ -68,7 +71,7 @@ def main():
                 for label, size, count in LOADS:
                     topic = "ab-" + label.replace(" ", "")
                     for mode in ("produce", "consume"):
-                        r = bench(args.kafka_bench, port, mode, topic, size, count)
+                        r = bench(args.kafka_bench, port, mode, topic, size, count * args.scale)
                         results.setdefault((name, label, mode), []).append(r)
             finally:
                 proc.terminate()

@@ -16,7 +16,7 @@ public enum FuzzStep: Equatable, Sendable {
     public var line: String {
         switch self {
         case .config(let key, let value): return "config \(key)=\(value)"
-        case .request(let frame): return "request " + frame.readableBytesView.map { Self.hex($0) }.joined()
+        case .request(let frame): return "request " + Self.hex(frame)
         case .advance(let ms): return "advance \(ms)"
         case .restart(let clean): return "restart " + (clean ? "clean" : "crash")
         }
@@ -60,9 +60,16 @@ public enum FuzzStep: Equatable, Sendable {
         return steps
     }
 
-    private static func hex(_ byte: UInt8) -> String {
-        let digits = Array("0123456789abcdef")
-        return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]])
+    /// Two lowercase hex digits a byte, in one pass (frames run to megabytes).
+    private static func hex(_ frame: ByteBuffer) -> String {
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(frame.readableBytes * 2)
+        for byte in frame.readableBytesView {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     private static func nibble(_ c: UInt8) -> UInt8? {

@@ -79,8 +79,9 @@ public struct RandomSource: RandomNumberGenerator {
         defer { depth -= 1 }
         if vocabulary != nil, next() % 16 == 0 {
             // One element named many times: what de-duplication and linear-time checks are for.
+            // Many only at the outermost level, so that nested repeats do not multiply into gigabytes.
             let one = element(&self)
-            return Array(repeating: one, count: 2 + below(200))
+            return Array(repeating: one, count: 2 + below(depth == 1 ? 200 : 4))
         }
         return (0..<Int(next() % 4)).map { _ in element(&self) }
     }
