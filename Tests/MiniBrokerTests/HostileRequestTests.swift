@@ -128,6 +128,20 @@ import Testing
         #expect(answer.topics.count == 1 && answer.topics.first?.partitions.count == 50)
     }
 
+    @Test func describeRequestsNamingOneResourceRepeatedlyAnswerItOnce() throws {
+        let fixture = try BrokerFixture()
+        try Self.create(fixture, "c")
+        let configs = try fixture.send(DescribeConfigsRequest(resources: Array(repeating: .init(resourceType: 2, resourceName: "c", configurationKeys: nil),
+                                                                                 count: 5000)), version: 4)
+        #expect(configs.results.count == 1 && (configs.results.first?.configs.count ?? 0) > 5)
+        let groups = try fixture.send(DescribeGroupsRequest(groups: Array(repeating: "g", count: 5000) + ["h"]), version: 5)
+        #expect(groups.groups.map(\.groupId) == ["g", "h"])
+        // Names that differ only by '.' against '_' still collide (now found through an index).
+        try Self.create(fixture, "a.b")
+        let collision = try fixture.send(CreateTopicsRequest(topics: [.init(name: "a_b", numPartitions: 1, replicationFactor: 1)]), version: 7)
+        #expect(collision.topics.first?.errorCode == ErrorCode.invalidTopicException.rawValue)
+    }
+
     @Test func offsetCommitsAreBoundedDeduplicatedAndKeyedSafely() throws {
         let fixture = try BrokerFixture()
         try Self.create(fixture, "t", partitions: 1000)

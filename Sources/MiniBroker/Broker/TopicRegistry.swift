@@ -144,8 +144,7 @@ public final class TopicRegistry: Sendable {
         return try withTable { (t: inout TopicTable) throws(TopicError) in
             if t.topics[name] != nil { throw TopicError(.topicAlreadyExists, "Topic '\(name)' already exists.") }
             // Kafka refuses names that differ only by '.' versus '_' (their metric names would collide).
-            let normalized = name.replacingOccurrences(of: ".", with: "_")
-            if let other = t.topics.keys.first(where: { $0.replacingOccurrences(of: ".", with: "_") == normalized }) {
+            if let other = t.collision(with: name) {
                 throw TopicError(.invalidTopicException, "Topic '\(name)' collides with existing topic: \(other)")
             }
             let topic = TopicState(name: name, id: KafkaUUID.random(), partitionCount: partitions, overrides: overrides)
@@ -316,17 +315,27 @@ struct TopicTable {
         for topic in topics.values { set(topic) }
     }
 
+    /// Names with '.' read as '_', to the topic holding it (Kafka refuses names that collide so).
+    private var namesByNormalized: [String: String] = [:]
+
     func topic(id: KafkaUUID) -> TopicState? { namesById[id].flatMap { topics[$0] } }
+
+    /// The existing topic whose name differs from `name` only by '.' against '_', if any.
+    func collision(with name: String) -> String? { namesByNormalized[Self.normalized(name)] }
+
+    static func normalized(_ name: String) -> String { name.replacingOccurrences(of: ".", with: "_") }
 
     mutating func set(_ topic: TopicState) {
         if let old = topics[topic.name], old.id != topic.id { namesById[old.id] = nil }
         topics[topic.name] = topic
         namesById[topic.id] = topic.name
+        namesByNormalized[Self.normalized(topic.name)] = topic.name
     }
 
     mutating func remove(_ name: String) -> TopicState? {
         guard let topic = topics.removeValue(forKey: name) else { return nil }
         namesById[topic.id] = nil
+        namesByNormalized[Self.normalized(name)] = nil
         return topic
     }
 }

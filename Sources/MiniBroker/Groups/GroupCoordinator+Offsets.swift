@@ -172,7 +172,9 @@ extension GroupCoordinator {
 
     func describeGroups(_ request: DescribeGroupsRequest, version: Int16) -> EventLoopFuture<DescribeGroupsResponse> {
         onLoop { [self] in
-            let groups = request.groups.map { id -> DescribeGroupsResponse.DescribedGroup in
+            // A group asked for twice is described once (each answer carries every member's metadata).
+            var seen = Set<String>()
+            let groups = request.groups.filter { seen.insert($0).inserted }.map { id -> DescribeGroupsResponse.DescribedGroup in
                 if let group = classicGroups[id] {
                     let stable = group.state == .stable
                     return .init(errorCode: 0, groupId: id, groupState: group.state.rawValue, protocolType: group.protocolType ?? "",

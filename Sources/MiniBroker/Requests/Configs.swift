@@ -56,7 +56,11 @@ extension RequestDispatcher {
 
     func describeConfigs(_ request: DescribeConfigsRequest, version: Int16) -> DescribeConfigsResponse {
         typealias Result = DescribeConfigsResponse.DescribeConfigsResult
-        let results = request.resources.map { resource -> Result in
+        // A resource asked for twice is answered once: every answer carries every config, so repeats
+        // would multiply a small request into a response of gigabytes.
+        var seen = Set<String>()
+        let resources = request.resources.filter { seen.insert("\($0.resourceType)/\($0.resourceName)/\($0.configurationKeys ?? [])").inserted }
+        let results = resources.map { resource -> Result in
             func failure(_ code: ErrorCode, _ message: String) -> Result {
                 Result(errorCode: code.rawValue, errorMessage: message, resourceType: resource.resourceType, resourceName: resource.resourceName, configs: [])
             }
