@@ -6,7 +6,7 @@ let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 
 let package = Package(
     name: "SwiftKafka",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "KafkaWire", targets: ["KafkaWire"]),
         .executable(name: "kafkawire-generator", targets: ["KafkaWireGenerator"]),

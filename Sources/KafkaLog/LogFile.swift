@@ -31,29 +31,77 @@ public struct LogError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
-/// An open file of the log (segment data or index), written at its end and read at any position.
-/// One file descriptor; positional I/O only, so readers and the appender never share a file offset.
-public final class LogFile: @unchecked Sendable {
+/// An open file descriptor of the log, immutable and so shareable: readers on any thread read
+/// positional ranges through it (a fetch's sendfile, a timestamp lookup) while the owner appends. It
+/// closes when the last holder lets go, so a segment deleted meanwhile stays readable.
+public final class SegmentFile: Sendable {
     public let path: String
     public let descriptor: Int32
+
+    init(path: String, descriptor: Int32) {
+        self.path = path
+        self.descriptor = descriptor
+    }
+
+    deinit { close(descriptor) }
+
+    /// Reads up to `length` bytes at `position` (fewer at the end of the file). Readers pass lengths
+    /// they took under the partition's lock, below what appends have written.
+    public func read(at position: Int, length: Int) throws -> ByteBuffer {
+        var buffer = ByteBuffer()
+        let wanted = max(0, length)
+        guard wanted > 0 else { return buffer }
+        try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: wanted) { target in
+            var done = 0
+            while done < wanted {
+                let n = pread(descriptor, target.baseAddress! + done, wanted - done, off_t(position + done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw LogError.io("read", path)
+                }
+                if n == 0 { break }
+                done += n
+            }
+            return done
+        }
+        return buffer
+    }
+
+    /// Reads a big-endian integer at `position`, nil past the end.
+    public func readInteger<T: FixedWidthInteger>(at position: Int, as: T.Type = T.self) throws -> T? {
+        var value = T.zero
+        let n = withUnsafeMutableBytes(of: &value) { pread(descriptor, $0.baseAddress, MemoryLayout<T>.size, off_t(position)) }
+        if n < 0 { throw LogError.io("read", path) }
+        return n == MemoryLayout<T>.size ? T(bigEndian: value) : nil
+    }
+
+    /// fdatasync: the data (and the size) reach the disk. Blocks: never on an event loop.
+    public func sync() throws {
+        guard fdatasync(descriptor) == 0 else { throw LogError.io("fsync", path) }
+    }
+}
+
+/// A file of the log (segment data or index) as its owner sees it: written at its end, its size
+/// moved by appends and truncation. Not shared: readers elsewhere get the `SegmentFile`.
+public final class LogFile {
+    public let file: SegmentFile
+    public var path: String { file.path }
+    public var descriptor: Int32 { file.descriptor }
     /// Bytes in the file as far as the log is concerned (appends advance it).
     public private(set) var size: Int
 
     public init(path: String, create: Bool) throws {
-        self.path = path
         let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
         let fd = open(path, flags, 0o644)
         guard fd >= 0 else { throw LogError.io("open", path) }
-        descriptor = fd
         var info = stat()
         guard fstat(fd, &info) == 0 else {
             close(fd)
             throw LogError.io("stat", path)
         }
+        file = SegmentFile(path: path, descriptor: fd)
         size = Int(info.st_size)
     }
-
-    deinit { close(descriptor) }
 
     /// Writes `bytes` at the end with as few system calls as the kernel allows (one, normally).
     public func append(_ bytes: UnsafeRawBufferPointer) throws {
@@ -107,35 +155,10 @@ public final class LogFile: @unchecked Sendable {
         }
     }
 
-    /// Reads up to `length` bytes at `position` (fewer at the end of the file). Does not look at
-    /// `size`, which the appender moves: readers on other threads pass lengths they took under the
-    /// partition's lock.
-    public func read(at position: Int, length: Int) throws -> ByteBuffer {
-        var buffer = ByteBuffer()
-        let wanted = max(0, length)
-        guard wanted > 0 else { return buffer }
-        try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: wanted) { target in
-            var done = 0
-            while done < wanted {
-                let n = pread(descriptor, target.baseAddress! + done, wanted - done, off_t(position + done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw LogError.io("read", path)
-                }
-                if n == 0 { break }
-                done += n
-            }
-            return done
-        }
-        return buffer
-    }
+    public func read(at position: Int, length: Int) throws -> ByteBuffer { try file.read(at: position, length: length) }
 
-    /// Reads a big-endian integer at `position`, nil past the end.
     public func readInteger<T: FixedWidthInteger>(at position: Int, as: T.Type = T.self) throws -> T? {
-        var value = T.zero
-        let n = withUnsafeMutableBytes(of: &value) { pread(descriptor, $0.baseAddress, MemoryLayout<T>.size, off_t(position)) }
-        if n < 0 { throw LogError.io("read", path) }
-        return n == MemoryLayout<T>.size ? T(bigEndian: value) : nil
+        try file.readInteger(at: position, as: T.self)
     }
 
     public func truncate(to newSize: Int) throws {
@@ -144,9 +167,7 @@ public final class LogFile: @unchecked Sendable {
     }
 
     /// fdatasync: the data (and the size) reach the disk.
-    public func flush() throws {
-        guard fdatasync(descriptor) == 0 else { throw LogError.io("fsync", path) }
-    }
+    public func flush() throws { try file.sync() }
 }
 
 /// File system helpers for the log directory.

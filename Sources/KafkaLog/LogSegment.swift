@@ -18,7 +18,7 @@ public struct BatchSummary: Sendable {
 
 /// A segment of a partition's log: `<20-digit base offset>.log` with its `.index` and `.timeindex`.
 /// The segment holds record batches back to back, exactly as they travel on the wire.
-public final class LogSegment: @unchecked Sendable {
+public final class LogSegment {
     public let baseOffset: Int64
     public let directory: String
     let log: LogFile
@@ -108,13 +108,20 @@ public final class LogSegment: @unchecked Sendable {
         nextOffset = batch.lastOffset + 1
     }
 
+    /// The segment's data file, for readers outside the partition's lock.
+    public var file: SegmentFile { log.file }
+
     /// Reads batch headers from `position` to the end, calling `visit` with each batch's summary and
     /// position until it returns false. Stops quietly at a truncated tail.
     func scanHeaders(from position: Int, limit: Int? = nil, _ visit: (BatchSummary, Int) throws -> Bool) throws {
+        try Self.scanHeaders(file, from: position, limit: limit ?? log.size, visit)
+    }
+
+    /// The same over a shared file, below `limit` (an end taken under the partition's lock).
+    static func scanHeaders(_ file: SegmentFile, from position: Int, limit end: Int, _ visit: (BatchSummary, Int) throws -> Bool) throws {
         var position = position
-        let end = limit ?? log.size
         while position + RecordBatchLayout.headerSize <= end {
-            var header = try log.read(at: position, length: RecordBatchLayout.headerSize)
+            var header = try file.read(at: position, length: RecordBatchLayout.headerSize)
             guard let base = header.getInteger(at: 0, as: Int64.self),
                   let length = header.getInteger(at: RecordBatchLayout.batchLength, as: Int32.self),
                   let delta = header.getInteger(at: RecordBatchLayout.lastOffsetDelta, as: Int32.self),
@@ -137,9 +144,14 @@ public final class LogSegment: @unchecked Sendable {
 
     /// The position and base offset of the first batch whose last offset is >= `offset`, nil if none.
     /// Without `from`, the index is consulted (only with the partition's lock held, or by the owner).
-    public func find(offset: Int64, from: Int? = nil, maxPosition: Int? = nil) throws -> (position: Int, batch: BatchSummary)? {
+    public func find(offset: Int64) throws -> (position: Int, batch: BatchSummary)? {
+        try Self.find(offset: offset, in: file, from: offsetIndex.lookup(offset).position, limit: log.size)
+    }
+
+    /// `find(offset:)` over a shared file, from an indexed position and below an end taken under the lock.
+    static func find(offset: Int64, in file: SegmentFile, from: Int, limit: Int) throws -> (position: Int, batch: BatchSummary)? {
         var found: (Int, BatchSummary)?
-        try scanHeaders(from: from ?? offsetIndex.lookup(offset).position, limit: maxPosition) { summary, position in
+        try scanHeaders(file, from: from, limit: limit) { summary, position in
             if summary.lastOffset >= offset {
                 found = (position, summary)
                 return false
@@ -150,9 +162,9 @@ public final class LogSegment: @unchecked Sendable {
     }
 
     /// The first offset whose batch's max timestamp is >= `timestamp`, with the batch's position.
-    func find(timestamp: Int64, from: Int, maxPosition: Int) throws -> (position: Int, batch: BatchSummary)? {
+    static func find(timestamp: Int64, in file: SegmentFile, from: Int, limit: Int) throws -> (position: Int, batch: BatchSummary)? {
         var found: (Int, BatchSummary)?
-        try scanHeaders(from: from, limit: maxPosition) { summary, position in
+        try scanHeaders(file, from: from, limit: limit) { summary, position in
             if summary.maxTimestamp >= timestamp {
                 found = (position, summary)
                 return false
@@ -196,9 +208,6 @@ public final class LogSegment: @unchecked Sendable {
         return cut
     }
 
-    /// The segment's files: the log and its indexes (what an fsync of the segment covers).
-    var files: [LogFile] { [log, offsetIndex.file, timeIndex.file] }
-
     public func flush(sync: Bool) throws {
         if sync { try log.flush() }
         try offsetIndex.flush(sync: sync)
@@ -214,4 +223,7 @@ public final class LogSegment: @unchecked Sendable {
 
     /// The file descriptor, for sending a range with sendfile.
     public var descriptor: Int32 { log.descriptor }
+
+    /// The files an fsync of the segment covers: the log and its indexes.
+    var syncFiles: [SegmentFile] { [log.file, offsetIndex.file.file, timeIndex.file.file] }
 }

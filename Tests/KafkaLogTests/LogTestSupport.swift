@@ -35,7 +35,7 @@ func readAll(_ log: PartitionLog, from offset: Int64 = 0) throws -> [Record] {
     var next = max(offset, log.logStartOffset)
     while true {
         guard case .slice(let slice) = try log.read(from: next, maxBytes: 1 << 20, minOneBatch: true) else { break }
-        let bytes = try slice.segment.read(at: slice.position, length: slice.length)
+        let bytes = try slice.file.read(at: slice.position, length: slice.length)
         let batches = try RecordBatch.decodeAll(bytes)
         guard !batches.isEmpty else { break }
         for batch in batches { records += batch.records.filter { $0.offset >= next } }

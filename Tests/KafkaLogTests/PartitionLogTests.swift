@@ -34,7 +34,7 @@ import Testing
             Issue.record("no data at offset 7")
             return
         }
-        let batches = try RecordBatch.decodeAll(try slice.segment.read(at: slice.position, length: slice.length))
+        let batches = try RecordBatch.decodeAll(try slice.file.read(at: slice.position, length: slice.length))
         #expect(batches.first?.baseOffset == 5 && batches.first?.records.count == 5)
     }
 
@@ -106,7 +106,7 @@ import Testing
         let result = try log.append(clientBatch(count: 2), nowMs: 1_800_000_000_000)
         #expect(result.logAppendTime == 1_800_000_000_000)
         guard case .slice(let slice) = try log.read(from: 0, maxBytes: 1 << 20, minOneBatch: true) else { return }
-        let view = try RecordBatchView(validating: try slice.segment.read(at: slice.position, length: slice.length))
+        let view = try RecordBatchView(validating: try slice.file.read(at: slice.position, length: slice.length))
         #expect(view.attributes.timestampType == .logAppendTime && view.maxTimestamp == 1_800_000_000_000)
     }
 

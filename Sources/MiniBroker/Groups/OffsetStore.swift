@@ -53,7 +53,7 @@ final class OffsetStore {
     private func load() throws {
         var next = log.logStartOffset
         while case .slice(let slice) = try log.read(from: next, maxBytes: 1 << 20, minOneBatch: true) {
-            var iterator = RecordBatchIterator(try slice.segment.read(at: slice.position, length: slice.length))
+            var iterator = RecordBatchIterator(try slice.file.read(at: slice.position, length: slice.length))
             var progressed = false
             while let view = iterator.next() {
                 do {

@@ -39,7 +39,7 @@ public struct FetchResponseParts: Sendable {
                 partition.write(into: &fields, version: version)
                 fields.moveWriterIndex(to: fields.writerIndex - (flexible ? 2 : 4))
                 current.writeBuffer(&fields)
-                if let slice = slices[t][p], slice.length > 0, let handle = Self.duplicate(slice.segment.descriptor) {
+                if let slice = slices[t][p], slice.length > 0, let handle = Self.duplicate(slice.file.descriptor) {
                     if flexible { current.writeUnsignedVarint(UInt32(slice.length + 1)) } else { current.writeInteger(Int32(slice.length)) }
                     parts.append(.byteBuffer(current))
                     current = ByteBuffer()

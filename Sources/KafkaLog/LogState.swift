@@ -1,0 +1,125 @@
+import KafkaWire
+import Logging
+import NIOCore
+
+/// Everything of a partition's log that changes, owned by the partition's mutex (`PartitionLog`):
+/// the segments (the last is the active one; never empty), the log start offset, the idempotent
+/// producers, flush bookkeeping and the waiting long polls.
+struct LogState {
+    let directory: String
+    let topicPartition: TopicPartition
+    let logger: Logger
+    var segments: [LogSegment]
+    var active: LogSegment { segments[segments.count - 1] }
+    /// Set by `delete()`: the files are gone and appends are refused.
+    var deleted = false
+    var logStartOffset: Int64
+    var config: LogConfig
+    var producerState = ProducerStateManager()
+    var unflushedMessages: Int64 = 0
+    var lastFlushMs: Int64
+    var recoveryPoint: Int64
+    var appendListeners: [UInt64: @Sendable () -> Void] = [:]
+    var nextListenerId: UInt64 = 0
+
+    init(directory: String, topicPartition: TopicPartition, logger: Logger, segments: [LogSegment], logStartOffset: Int64?,
+         recoveryPoint: Int64, config: LogConfig, nowMs: Int64) {
+        self.directory = directory
+        self.topicPartition = topicPartition
+        self.logger = logger
+        self.segments = segments
+        self.config = config
+        lastFlushMs = nowMs
+        let first = segments[0].baseOffset, end = segments[segments.count - 1].nextOffset
+        self.logStartOffset = min(max(logStartOffset ?? first, first), end)
+        self.recoveryPoint = min(recoveryPoint, end)
+    }
+
+    /// Starts a new active segment at `offset`.
+    mutating func roll(at offset: Int64) throws {
+        try active.flush(sync: false)
+        segments.append(try LogSegment(directory: directory, baseOffset: offset, indexIntervalBytes: config.indexIntervalBytes,
+                                       create: true, loadIndexes: false))
+        logger.debug("rolled new segment", metadata: ["partition": "\(topicPartition)", "baseOffset": "\(offset)"])
+    }
+
+    /// Deletes leading segments while `shouldDelete(segment, next)` says so; the active one stays.
+    mutating func deleteSegments(_ shouldDelete: (LogSegment, LogSegment?) -> Bool) throws -> Int {
+        var deleted = 0
+        while segments.count > 1, shouldDelete(segments[0], segments[1]) {
+            let segment = segments.removeFirst()
+            try segment.delete()
+            deleted += 1
+        }
+        if deleted > 0 {
+            logStartOffset = max(logStartOffset, segments[0].baseOffset)
+            logger.info("deleted \(deleted) old segment(s)", metadata: ["partition": "\(topicPartition)", "logStartOffset": "\(logStartOffset)"])
+        }
+        return deleted
+    }
+
+    /// Writes the pending index entries (page cache) of every segment with data past the recovery
+    /// point and returns the files to fsync and the offset they make durable.
+    mutating func flushPlan(nowMs: Int64) throws -> ([SegmentFile], Int64) {
+        var files: [SegmentFile] = []
+        for segment in segments where segment.nextOffset > recoveryPoint || segment === active {
+            try segment.flush(sync: false)
+            files += segment.syncFiles
+        }
+        unflushedMessages = 0
+        lastFlushMs = nowMs
+        return (files, active.nextOffset)
+    }
+
+    // MARK: Producer state persistence
+
+    func writeProducerSnapshot() throws {
+        let end = active.nextOffset
+        let name = LogSegment.fileName(end, ".snapshot")
+        let bytes = producerState.snapshot()
+        let file = try LogFile(path: directory + "/" + name + ".tmp", create: true)
+        try file.truncate(to: 0)
+        try file.append(bytes)
+        try file.flush()
+        try LogDirectory.rename(directory + "/" + name + ".tmp", directory + "/" + name)
+        for old in try LogDirectory.list(directory) where old.hasSuffix(".snapshot") && old != name {
+            try LogDirectory.remove(directory + "/" + old)
+        }
+    }
+
+    /// The newest snapshot at or below the log end, then the batches after it replayed from the log.
+    mutating func loadProducerState() throws {
+        let end = active.nextOffset
+        let snapshots = try LogDirectory.list(directory).filter { $0.hasSuffix(".snapshot") }
+            .compactMap { name in LogSegment.baseOffset(fromFileName: name, suffix: ".snapshot").map { ($0, name) } }.sorted { $0.0 < $1.0 }
+        var from = segments[0].baseOffset
+        producerState = ProducerStateManager()
+        for (offset, name) in snapshots.reversed() where offset <= end {
+            let file = try LogFile(path: directory + "/" + name, create: false)
+            if let state = try? ProducerStateManager(snapshot: try file.read(at: 0, length: file.size)) {
+                producerState = state
+                from = offset
+                break
+            }
+            logger.warning("ignoring corrupt producer snapshot \(name)")
+        }
+        guard from < end else { return }
+        for segment in segments where segment.nextOffset > from {
+            var position = try segment.find(offset: from)?.position ?? segment.size
+            while position < segment.size {
+                // A length that cannot be a batch's ends the replay of this segment (it would loop or run back).
+                guard let length = try segment.log.readInteger(at: position + RecordBatchLayout.batchLength, as: Int32.self),
+                      Int(length) >= RecordBatchLayout.headerSize - RecordBatchLayout.logOverhead else { break }
+                let bytes = try segment.read(at: position, length: RecordBatchLayout.headerSize)
+                guard bytes.readableBytes == RecordBatchLayout.headerSize else { break }
+                var header = bytes
+                // Header-only view: the batch length field is made to match the bytes read.
+                header.setInteger(Int32(RecordBatchLayout.headerSize - RecordBatchLayout.logOverhead), at: RecordBatchLayout.batchLength)
+                if let view = try? RecordBatchView(unchecked: header), view.lastOffset >= from {
+                    producerState.replay(view)
+                }
+                position += Int(length) + RecordBatchLayout.logOverhead
+            }
+        }
+    }
+}
