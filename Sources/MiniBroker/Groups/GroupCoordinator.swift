@@ -2,28 +2,42 @@ import Foundation
 import KafkaLog
 import KafkaWire
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// The group coordinator of the single node: classic groups (JoinGroup/SyncGroup/Heartbeat/
 /// LeaveGroup), KIP-848 consumer groups (ConsumerGroupHeartbeat) and committed offsets. All group
-/// state lives on one event loop, so there are no locks: requests hop onto it, and delayed answers
-/// (a JoinGroup waiting for the others, a SyncGroup waiting for the leader) are promises completed
-/// from it.
-public final class GroupCoordinator: @unchecked Sendable {
+/// state lives on one event loop, in a loop-bound box the compiler and NIO check: requests hop onto
+/// the loop, and delayed answers (a JoinGroup waiting for the others, a SyncGroup waiting for the
+/// leader) are promises completed from it.
+public final class GroupCoordinator: Sendable {
     let loop: EventLoop
     let broker: Broker
     let logger: Logger
-    let offsets: OffsetStore
     /// Where the offsets log is fsynced when flush.messages or flush.ms falls due.
     let blocking: BlockingExecutor
-    var classicGroups: [String: ClassicGroup] = [:]
-    var consumerGroups: [String: ConsumerGroup] = [:]
-    private var sweeper: RepeatedTask?
-    private var lastOffsetExpiryMs: Int64 = 0
-    /// When the coordinator started: no group is known to have been empty for longer.
-    private var startedMs: Int64 = 0
-    /// When each group was last seen with members (checked at each offset expiry pass).
-    private var lastActiveMs: [String: Int64] = [:]
+    /// Everything that changes; reachable only on `loop`.
+    private let state: NIOLoopBoundBox<CoordinatorState>
+    private let sweeper = NIOLockedValueBox<RepeatedTask?>(nil)
+
+    var classicGroups: [String: ClassicGroup] {
+        get { state.value.classicGroups }
+        _modify { yield &state.value.classicGroups }
+    }
+    var consumerGroups: [String: ConsumerGroup] {
+        get { state.value.consumerGroups }
+        _modify { yield &state.value.consumerGroups }
+    }
+    var offsets: OffsetStore { state.value.offsets }
+    private var lastOffsetExpiryMs: Int64 {
+        get { state.value.lastOffsetExpiryMs }
+        set { state.value.lastOffsetExpiryMs = newValue }
+    }
+    private var startedMs: Int64 { state.value.startedMs }
+    private var lastActiveMs: [String: Int64] {
+        get { state.value.lastActiveMs }
+        _modify { yield &state.value.lastActiveMs }
+    }
 
     static let offsetMetadataMaxBytes = 4096
     var initialRebalanceDelayMs: Int64 { Int64(broker.config.groupInitialRebalanceDelayMs) }
@@ -40,20 +54,20 @@ public final class GroupCoordinator: @unchecked Sendable {
         guard topic != nil, let log = broker.topics.log(OffsetStore.topic, 0) else {
             throw LogError(.io, "cannot open the \(OffsetStore.topic) log")
         }
-        offsets = try OffsetStore(log: log, logger: logger)
-        startedMs = PartitionLog.currentTimeMs()
-        let loaded = offsets.offsets.count
-        logger.info("group coordinator loaded committed offsets of \(loaded) group(s)")
-        sweeper = loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { [weak self] _ in
+        let offsets = try OffsetStore(log: log, logger: logger)
+        logger.info("group coordinator loaded committed offsets of \(offsets.offsets.count) group(s)")
+        state = .makeBoxSendingValue(CoordinatorState(offsets: offsets, startedMs: PartitionLog.currentTimeMs()), eventLoop: loop)
+        let task = loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { [weak self] _ in
             self?.sweep()
         }
+        sweeper.withLockedValue { $0 = task }
     }
 
     /// Stops the sweeps and answers every JoinGroup and SyncGroup still waiting with
     /// NOT_COORDINATOR, as Kafka does when a coordinator unloads its groups: the clients look for
     /// the coordinator again instead of waiting on a connection that is going away.
     public func stop() {
-        sweeper?.cancel()
+        sweeper.withLockedValue { $0?.cancel() }
         loop.execute { [self] in
             for group in classicGroups.values {
                 group.joinTimer?.cancel()
@@ -459,5 +473,22 @@ public final class GroupCoordinator: @unchecked Sendable {
             if version >= 3 { return loop.makeSucceededFuture(LeaveGroupResponse(errorCode: 0, members: results)) }
             return loop.makeSucceededFuture(LeaveGroupResponse(errorCode: results.first?.errorCode ?? 0))
         }
+    }
+}
+
+/// What the coordinator changes, owned by its event loop (`GroupCoordinator.state`).
+struct CoordinatorState {
+    var classicGroups: [String: ClassicGroup] = [:]
+    var consumerGroups: [String: ConsumerGroup] = [:]
+    let offsets: OffsetStore
+    var lastOffsetExpiryMs: Int64 = 0
+    /// When the coordinator started: no group is known to have been empty for longer.
+    let startedMs: Int64
+    /// When each group was last seen with members (checked at each offset expiry pass).
+    var lastActiveMs: [String: Int64] = [:]
+
+    init(offsets: OffsetStore, startedMs: Int64) {
+        self.offsets = offsets
+        self.startedMs = startedMs
     }
 }
