@@ -21,6 +21,12 @@ public struct LogConfig: Sendable, Equatable {
     /// message.timestamp.before.max.ms / after.max.ms
     public var timestampBeforeMaxMs: Int64 = Int64.max
     public var timestampAfterMaxMs: Int64 = 3_600_000
+    /// cleanup.policy: `delete` removes old segments by retention.ms/bytes; `compact` keeps the latest
+    /// record per key (records must have keys); both may be set.
+    public var cleanupDelete = true
+    public var cleanupCompact = false
+    /// segment.ms: the active segment rolls once it is this old, so its data becomes cleanable.
+    public var segmentMs: Int64 = 604_800_000
 
     public init() {}
 }

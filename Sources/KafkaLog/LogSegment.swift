@@ -31,6 +31,8 @@ public final class LogSegment {
     public private(set) var offsetOfMaxTimestamp: Int64 = -1
     /// One past the last offset held (the base offset while empty).
     public private(set) var nextOffset: Int64
+    /// When the segment was created or, for one found at start, opened: segment.ms counts from here.
+    public let createdMs: Int64 = PartitionLog.currentTimeMs()
 
     public static func fileName(_ baseOffset: Int64, _ suffix: String) -> String {
         let digits = String(baseOffset)

@@ -104,6 +104,7 @@ public final class PartitionLog: Sendable {
         var position = 0
         while let view = iterator.next() {
             try Self.validate(view, config: config, nowMs: nowMs)
+            if config.cleanupCompact { try Self.requireKeys(view, topicPartition: topicPartition) }
             positions.append((position, view))
             position += view.sizeInBytes
         }
@@ -139,7 +140,8 @@ public final class PartitionLog: Sendable {
             let totalSize = position
             let lastOffsetAfter = nextOffset + positions.reduce(0) { $0 + Int64($1.view.lastOffsetDelta) + 1 } - 1
             if let active = s.segments.last, active.size > 0,
-               active.size + totalSize > config.segmentBytes || lastOffsetAfter - active.baseOffset > Int64(Int32.max) {
+               active.size + totalSize > config.segmentBytes || lastOffsetAfter - active.baseOffset > Int64(Int32.max)
+                || nowMs - active.createdMs >= config.segmentMs {
                 do { try s.roll(at: nextOffset) } catch { throw .storage("\(error)") }
             }
             let segment = s.active
@@ -205,6 +207,22 @@ public final class PartitionLog: Sendable {
         // Called once the lock is released, so a listener may read the log.
         for listener in appended.1 { listener() }
         return appended.0
+    }
+
+    /// A compacted topic keeps the latest record per key: a record without one is refused, with Kafka's
+    /// message. The only append path that decodes records (compacted topics only).
+    static func requireKeys(_ view: RecordBatchView, topicPartition: TopicPartition) throws(AppendError) {
+        var keyless = false
+        do {
+            try view.forEachRecordFields { _, _, key, _, _, _ in
+                if key == nil { keyless = true }
+            }
+        } catch {
+            throw .corruptMessage("records of the batch do not decode: \(error)")
+        }
+        if keyless {
+            throw .invalidRecord("Compacted topic cannot accept message without key in topic partition \(topicPartition).")
+        }
     }
 
     /// The checks Kafka's LogValidator makes on a v2 batch from a client, without touching records.
@@ -362,6 +380,8 @@ public final class PartitionLog: Sendable {
     public func applyRetention(nowMs: Int64 = currentTimeMs()) throws -> Int {
         try state.withLock { s in
             let config = s.config
+            // cleanup.policy=compact alone keeps every segment until the cleaner rewrites it.
+            guard config.cleanupDelete else { return 0 }
             var total = Int64(s.segments.reduce(0) { $0 + $1.size })
             return try s.deleteSegments { segment, next in
                 guard next != nil else { return false }

@@ -55,6 +55,25 @@ public struct ConfigDefinition: Sendable {
         }
     }
 
+    /// cleanup.policy: a list of `delete` and `compact`, each at most once, not empty.
+    static let cleanupPolicy: @Sendable (String) -> String? = { value in
+        let items = value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !items.isEmpty, items.allSatisfy({ $0 == "delete" || $0 == "compact" }), Set(items).count == items.count else {
+            return "must be a list of delete and compact"
+        }
+        return nil
+    }
+
+    static func policies(_ value: String) -> Set<String> {
+        Set(value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+    }
+
+    /// A double from 0 to 1 (min.cleanable.dirty.ratio).
+    static let fraction: @Sendable (String) -> String? = { value in
+        guard let d = Double(value), d >= 0, d <= 1 else { return "must be a number from 0 to 1" }
+        return nil
+    }
+
     static func oneOf(_ allowed: [String]) -> @Sendable (String) -> String? {
         { allowed.contains($0) ? nil : "must be one of \(allowed.joined(separator: ", "))" }
     }

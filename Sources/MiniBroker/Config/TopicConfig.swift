@@ -9,7 +9,16 @@ public enum TopicConfig {
     }
 
     public static let keys: [Key] = [
-        Key(definition: ConfigDefinition("cleanup.policy", .list, "delete", check: ConfigDefinition.oneOf(["delete"])), brokerKey: "log.cleanup.policy"),
+        Key(definition: ConfigDefinition("cleanup.policy", .list, "delete", check: ConfigDefinition.cleanupPolicy), brokerKey: "log.cleanup.policy"),
+        Key(definition: ConfigDefinition("min.cleanable.dirty.ratio", .double, "0.5", check: ConfigDefinition.fraction),
+            brokerKey: "log.cleaner.min.cleanable.ratio"),
+        Key(definition: ConfigDefinition("min.compaction.lag.ms", .long, "0", check: ConfigDefinition.atLeast(0, .long)),
+            brokerKey: "log.cleaner.min.compaction.lag.ms"),
+        Key(definition: ConfigDefinition("max.compaction.lag.ms", .long, String(Int64.max), check: ConfigDefinition.atLeast(1, .long)),
+            brokerKey: "log.cleaner.max.compaction.lag.ms"),
+        Key(definition: ConfigDefinition("delete.retention.ms", .long, "86400000", check: ConfigDefinition.atLeast(0, .long)),
+            brokerKey: "log.cleaner.delete.retention.ms"),
+        Key(definition: ConfigDefinition("segment.ms", .long, "604800000", check: ConfigDefinition.atLeast(1, .long)), brokerKey: "log.roll.ms"),
         Key(definition: ConfigDefinition("compression.type", .string, "producer",
                                          check: ConfigDefinition.oneOf(["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"])),
             brokerKey: "compression.type"),
@@ -74,6 +83,10 @@ public enum TopicConfig {
         config.logAppendTime = value("message.timestamp.type") == "LogAppendTime"
         config.timestampBeforeMaxMs = value("message.timestamp.before.max.ms").flatMap { Int64($0) } ?? config.timestampBeforeMaxMs
         config.timestampAfterMaxMs = value("message.timestamp.after.max.ms").flatMap { Int64($0) } ?? config.timestampAfterMaxMs
+        let policy = ConfigDefinition.policies(value("cleanup.policy") ?? "delete")
+        config.cleanupDelete = policy.contains("delete")
+        config.cleanupCompact = policy.contains("compact")
+        config.segmentMs = value("segment.ms").flatMap { Int64($0) } ?? config.segmentMs
         return config
     }
 }
