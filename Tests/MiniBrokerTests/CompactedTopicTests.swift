@@ -72,4 +72,17 @@ import Testing
         #expect(kept.segmentCount == 3 && kept.logStartOffset == 0)
         #expect(trimmed.segmentCount == 1 && trimmed.logStartOffset == 2)
     }
+
+    @Test func theOffsetsTopicIsCompactedAlsoInAnOlderDataDirectory() throws {
+        let fixture = try BrokerFixture()
+        let offsets = try #require(fixture.broker.topics.log("__consumer_offsets", 0))
+        #expect(offsets.config.cleanupCompact && !offsets.config.cleanupDelete)
+        // As an earlier broker left it: no cleanup.policy override.
+        try fixture.broker.shutdown()
+        let file = fixture.directory + "/__topic_configs/__consumer_offsets.properties"
+        try "segment.bytes=104857600\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let restarted = try fixture.restart(clean: false)
+        #expect(restarted.broker.topics.topic("__consumer_offsets")?.overrides["cleanup.policy"] == "compact")
+        #expect(restarted.broker.topics.log("__consumer_offsets", 0)?.config.cleanupDelete == false)
+    }
 }

@@ -197,6 +197,10 @@ import Testing
         // Written behind the request layer, as a disk or an older broker might have left them: a
         // record that does not decode, a batch whose records are garbage, and a commit made at Int64.min.
         let log = try #require(fixture.broker.topics.log(OffsetStore.topic, 0))
+        // The topic is compacted (keys are checked on append): an older broker's data had no such check.
+        var lenient = log.config
+        lenient.cleanupCompact = false
+        log.config = lenient
         _ = try log.append(try RecordBatch(records: [Record(timestamp: 1, key: ByteBuffer(bytes: [0, 1, 0xff]), value: ByteBuffer(bytes: [1]))]).encoded())
         var garbage = try RecordBatch(records: [Record(timestamp: 1, key: ByteBuffer(bytes: [1]), value: ByteBuffer(bytes: [2]))]).encoded()
         garbage.setInteger(UInt8(0x7e), at: garbage.readerIndex + RecordBatchLayout.headerSize)  // a record length that overruns the batch

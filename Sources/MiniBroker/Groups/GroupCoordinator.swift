@@ -40,6 +40,9 @@ public final class GroupCoordinator: Sendable {
     }
 
     static let offsetMetadataMaxBytes = 4096
+    /// Kafka's __consumer_offsets is compacted (key -> latest commit); no time or size retention.
+    static let offsetsTopicConfigs = ["cleanup.policy": "compact", "segment.bytes": "104857600", "max.message.bytes": "104857600",
+                                      "message.timestamp.after.max.ms": String(Int64.max)]
     var initialRebalanceDelayMs: Int64 { Int64(broker.config.groupInitialRebalanceDelayMs) }
 
     public init(broker: Broker, loop: EventLoop, logger: Logger, blocking: BlockingExecutor = .inPlace) throws {
@@ -48,11 +51,19 @@ public final class GroupCoordinator: Sendable {
         self.loop = loop
         self.logger = logger
         let topic = broker.topics.topic(OffsetStore.topic) ?? (try? broker.topics.create(
-            name: OffsetStore.topic, partitions: 1,
-            overrides: ["segment.bytes": "104857600", "max.message.bytes": "104857600", "message.timestamp.after.max.ms": String(Int64.max)],
-            validateOnly: false))
-        guard topic != nil, let log = broker.topics.log(OffsetStore.topic, 0) else {
+            name: OffsetStore.topic, partitions: 1, overrides: Self.offsetsTopicConfigs, validateOnly: false))
+        guard let topic, let log = broker.topics.log(OffsetStore.topic, 0) else {
             throw LogError(.io, "cannot open the \(OffsetStore.topic) log")
+        }
+        // A data directory from before the topic was compacted: retention must never delete its segments
+        // (a quiet group's commits would go with them once segment.ms rolls the active segment).
+        if topic.overrides["cleanup.policy"] != "compact" {
+            do throws(TopicError) {
+                try broker.topics.setOverrides(name: OffsetStore.topic, topic.overrides.merging(["cleanup.policy": "compact"]) { $1 },
+                                               validateOnly: false)
+            } catch {
+                throw LogError(.io, "cannot make \(OffsetStore.topic) compacted: \(error.message)")
+            }
         }
         let offsets = try OffsetStore(log: log, logger: logger)
         logger.info("group coordinator loaded committed offsets of \(offsets.offsets.count) group(s)")
