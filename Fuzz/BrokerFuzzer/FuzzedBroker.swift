@@ -95,7 +95,7 @@ final class FuzzedBroker {
     private func check<R: KafkaRequest & RandomizableMessage>(_ response: ResponseFrame, to frame: ByteBuffer, _ type: R.Type,
                                                              apiKey: ApiKey, version: Int16) {
         var body: ByteBuffer
-        do { body = try Self.bytes(of: response) } catch {
+        do { body = try ResponseBytes.read(response) } catch {
             return problems.append("\(apiKey) v\(version): reading the response failed: \(error)")
         }
         // An ApiVersions at a version the broker does not serve is answered as v0 (KIP-511).
@@ -116,31 +116,6 @@ final class FuzzedBroker {
         } catch {
             problems.append("\(apiKey) v\(version): the response does not decode: \(error)")
         }
-    }
-
-    /// The bytes of a response after its size prefix, file regions read from their files.
-    static func bytes(of response: ResponseFrame) throws -> ByteBuffer {
-        var out = ByteBuffer()
-        defer { for handle in response.fileHandles { try? handle.close() } }
-        for part in response.parts {
-            switch part {
-            case .byteBuffer(var bytes):
-                out.writeBuffer(&bytes)
-            case .fileRegion(let region):
-                let length = region.readableBytes
-                _ = try region.fileHandle.withUnsafeFileDescriptor { fd in
-                    try out.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { target in
-                        let n = pread(fd, target.baseAddress, length, off_t(region.readerIndex))
-                        guard n == length else { throw FuzzFailure(step: -1, message: "short read of a file region: \(n) of \(length)") }
-                        return n
-                    }
-                }
-            }
-        }
-        guard let size = out.readInteger(as: Int32.self), Int(size) == out.readableBytes else {
-            throw FuzzFailure(step: -1, message: "the size prefix does not match the \(out.readableBytes) bytes after it")
-        }
-        return out
     }
 
     /// Lets `milliseconds` of virtual time pass: session expiry, join delays, long polls.
@@ -182,7 +157,7 @@ final class FuzzedBroker {
                 var fetched: [TopicPartition: Int64] = [:]
                 do {
                     guard case .success(let response?) = result else { throw FuzzFailure(step: -1, message: "no answer") }
-                    var body = try Self.bytes(of: response)
+                    var body = try ResponseBytes.read(response)
                     _ = try ResponseHeader(from: &body, version: ApiKey.offsetFetch.responseHeaderVersion(7))
                     let answer = try OffsetFetchResponse(from: &body, version: 7)
                     for topic in answer.topics { for p in topic.partitions { fetched[TopicPartition(topic.name, p.partitionIndex)] = p.committedOffset } }

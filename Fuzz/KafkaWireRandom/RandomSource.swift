@@ -101,3 +101,6 @@ public struct RandomSource: RandomNumberGenerator {
 public protocol RandomizableMessage: KafkaMessage {
     static func random(version: Int16, using rng: inout RandomSource) -> Self
 }
+
+/// Every message of the specs, as the registry lists them: each has a generated randomizer.
+public let allRandomizableMessages: [any RandomizableMessage.Type] = KafkaMessageRegistry.all.compactMap { $0 as? any RandomizableMessage.Type }

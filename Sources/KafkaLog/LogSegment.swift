@@ -115,8 +115,8 @@ public final class LogSegment {
 
     /// Reads batch headers from `position` to the end, calling `visit` with each batch's summary and
     /// position until it returns false. Stops quietly at a truncated tail.
-    func scanHeaders(from position: Int, limit: Int? = nil, _ visit: (BatchSummary, Int) throws -> Bool) throws {
-        try Self.scanHeaders(file, from: position, limit: limit ?? log.size, visit)
+    func scanHeaders(from position: Int, _ visit: (BatchSummary, Int) throws -> Bool) throws {
+        try Self.scanHeaders(file, from: position, limit: log.size, visit)
     }
 
     /// The same over a shared file, below `limit` (an end taken under the partition's lock).
@@ -222,9 +222,6 @@ public final class LogSegment {
         try LogDirectory.remove(offsetIndex.file.path)
         try LogDirectory.remove(timeIndex.file.path)
     }
-
-    /// The file descriptor, for sending a range with sendfile.
-    public var descriptor: Int32 { log.descriptor }
 
     /// The files an fsync of the segment covers: the log and its indexes.
     var syncFiles: [SegmentFile] { [log.file, offsetIndex.file.file, timeIndex.file.file] }

@@ -107,9 +107,6 @@ do {
               + "public enum KafkaMessageRegistry {\n    public static let all: [any KafkaMessage.Type] = [\n"
               + names.map { "        \($0).self,\n" }.joined() + "    ]\n}\n",
               to: outputDirectory, name: "KafkaMessageRegistry.swift")
-    try write(banner("the message specs") + "import KafkaWire\n\npublic let allRandomizableMessages: [any RandomizableMessage.Type] = [\n"
-              + names.map { "    \($0).self,\n" }.joined() + "]\n",
-              to: testOutputDirectory, name: "AllRandomizableMessages.swift")
     print("generated \(messages.count) messages (\(requests.count) APIs)")
 } catch {
     FileHandle.standardError.write(Data("kafkawire-generator: \(error)\n".utf8))

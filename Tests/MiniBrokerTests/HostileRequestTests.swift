@@ -1,3 +1,4 @@
+import BrokerFuzzer
 import Foundation
 import KafkaLog
 import KafkaWire
@@ -78,7 +79,7 @@ import Testing
             .init(topic: "big", partitions: (0..<4).map { .init(partition: $0, fetchOffset: 0, partitionMaxBytes: Int32.max) }),
         ])
         let frame = try #require(try fixture.dispatcher.handle(Self.frame(request, version: 12), eventLoop: fixture.loop).wait())
-        var body = try BrokerFixture.bytes(of: frame)
+        var body = try ResponseBytes.read(frame)
         _ = try ResponseHeader(from: &body, version: 1)
         let response = try FetchResponse(from: &body, version: 12)
         let recordBytes = response.responses.flatMap(\.partitions).reduce(0) { $0 + ($1.records?.readableBytes ?? 0) }
@@ -88,7 +89,7 @@ import Testing
             .init(topic: "big", partitions: [.init(partition: 0, fetchOffset: 0, partitionMaxBytes: Int32.min)]),
         ])
         let answer = try #require(try fixture.dispatcher.handle(Self.frame(negative, version: 12), eventLoop: fixture.loop).wait())
-        _ = try BrokerFixture.bytes(of: answer)
+        _ = try ResponseBytes.read(answer)
     }
 
     static func frame<R: KafkaRequest>(_ request: R, version: Int16) -> ByteBuffer {

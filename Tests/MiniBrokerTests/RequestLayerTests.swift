@@ -42,25 +42,6 @@ final class BrokerFixture {
         return try BrokerFixture(directory: directory, overrides: overrides)
     }
 
-    /// Every record byte of a response, file regions read from their files, after the size prefix.
-    static func bytes(of response: ResponseFrame) throws -> ByteBuffer {
-        var out = ByteBuffer()
-        for part in response.parts {
-            switch part {
-            case .byteBuffer(var b): out.writeBuffer(&b)
-            case .fileRegion(let region):
-                try region.fileHandle.withUnsafeFileDescriptor { fd in
-                    var chunk = [UInt8](repeating: 0, count: region.readableBytes)
-                    let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, region.readableBytes, off_t(region.readerIndex)) }
-                    out.writeBytes(chunk.prefix(max(n, 0)))
-                }
-            }
-        }
-        for handle in response.fileHandles { try handle.close() }
-        _ = out.readInteger(as: Int32.self)
-        return out
-    }
-
     /// Sends a request at a version and decodes the answer as that version's response.
     func send<R: KafkaRequest>(_ request: R, version: Int16) throws -> R.Response {
         let bytes = try sendRaw(apiKey: R.apiKey, version: version) { body in request.write(into: &body, version: version) }

@@ -43,7 +43,7 @@ extension GroupCoordinator {
             guard !request.groupId.isEmpty else { return loop.makeSucceededFuture(everyPartition(.invalidGroupId)) }
             // The group id goes into every record key with an int16 length: a longer one would wrap
             // and, read back, name another group.
-            guard request.groupId.utf8.count <= OffsetStore.maxKeyStringBytes else {
+            guard ByteBuffer.fitsKafkaString(request.groupId) else {
                 return loop.makeSucceededFuture(everyPartition(.invalidGroupId))
             }
             if let error = validateMember(group: request.groupId, memberId: request.memberId, instanceId: request.groupInstanceId,

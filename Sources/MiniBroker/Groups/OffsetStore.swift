@@ -102,8 +102,6 @@ final class OffsetStore {
         }
     }
 
-    /// Strings of the record format carry an int16 length.
-    static let maxKeyStringBytes = Int(Int16.max)
     /// One commit may append at most this much (Kafka's message.max.bytes default: a larger commit
     /// is answered INVALID_COMMIT_OFFSET_SIZE, as Kafka does).
     static let maxCommitBytes = 1_048_588

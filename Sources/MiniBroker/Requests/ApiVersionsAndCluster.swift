@@ -25,9 +25,14 @@ extension RequestDispatcher {
         return alnum(first) && alnum(last) && bytes.allSatisfy { alnum($0) || $0 == 45 || $0 == 46 }
     }
 
-    /// Whether answering would create a topic (auto.create.topics.enable), which writes files.
+    /// Whether the request may create the topics it names (auto.create.topics.enable, and v4+ asks).
+    private func allowsAutoCreate(_ request: MetadataRequest, version: Int16) -> Bool {
+        (version < 4 || request.allowAutoTopicCreation) && broker.config.autoCreateTopics
+    }
+
+    /// Whether answering would create a topic, which writes files.
     func mayAutoCreate(_ request: MetadataRequest, version: Int16) -> Bool {
-        guard (version < 4 || request.allowAutoTopicCreation) && broker.config.autoCreateTopics, let topics = request.topics else { return false }
+        guard allowsAutoCreate(request, version: version), let topics = request.topics else { return false }
         return topics.contains { wanted in wanted.name.map { broker.topics.topic($0) == nil && TopicRegistry.nameProblem($0) == nil } ?? false }
     }
 
@@ -39,7 +44,7 @@ extension RequestDispatcher {
             clusterId: broker.clusterId, controllerId: broker.brokerId)
         // v0 and a null list mean every topic; an empty list means none.
         let requested: [MetadataRequest.MetadataRequestTopic]? = version == 0 && (request.topics?.isEmpty ?? true) ? nil : request.topics
-        let allowAutoCreate = (version < 4 || request.allowAutoTopicCreation) && broker.config.autoCreateTopics
+        let allowAutoCreate = allowsAutoCreate(request, version: version)
         var states: [(String?, KafkaUUID, TopicState?, ErrorCode)] = []
         if let requested {
             // A topic named twice is answered once, as Kafka answers from a set of names.
@@ -73,7 +78,7 @@ extension RequestDispatcher {
         }
         response.topics = states.map { name, id, topic, error in
             MetadataResponse.MetadataResponseTopic(
-                errorCode: error.rawValue, name: name, topicId: id, isInternal: name == OffsetStore.topic,
+                errorCode: error.rawValue, name: name, topicId: id, isInternal: name.map(TopicRegistry.isInternal) ?? false,
                 partitions: topic.map { t in (0..<t.partitionCount).map { p in
                     .init(errorCode: 0, partitionIndex: p, leaderId: broker.brokerId, leaderEpoch: 0,
                           replicaNodes: [broker.brokerId], isrNodes: [broker.brokerId], offlineReplicas: [])
