@@ -27,8 +27,21 @@ public struct LogConfig: Sendable, Equatable {
     public var cleanupCompact = false
     /// segment.ms: the active segment rolls once it is this old, so its data becomes cleanable.
     public var segmentMs: Int64 = 604_800_000
+    /// min.cleanable.dirty.ratio: the cleaner takes a log once this share of it is dirty (not yet cleaned).
+    public var minCleanableDirtyRatio: Double = 0.5
+    /// min.compaction.lag.ms: records at least this old may be compacted; newer ones are left alone.
+    public var minCompactionLagMs: Int64 = 0
+    /// max.compaction.lag.ms: a dirty record older than this makes the log due whatever its ratio
+    /// (and rolls the active segment, so the record becomes cleanable).
+    public var maxCompactionLagMs: Int64 = Int64.max
+    /// delete.retention.ms: how long a tombstone stays readable once it has been through a clean.
+    public var deleteRetentionMs: Int64 = 86_400_000
 
     public init() {}
+
+    /// How old the active segment may grow: segment.ms, and for a compacted log also
+    /// max.compaction.lag.ms, so that no record waits longer than that to become cleanable (KIP-354).
+    public var rollAfterMs: Int64 { cleanupCompact ? min(segmentMs, maxCompactionLagMs) : segmentMs }
 }
 
 extension TopicPartition {

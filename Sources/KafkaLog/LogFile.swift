@@ -79,6 +79,20 @@ public final class SegmentFile: Sendable {
     public func sync() throws {
         guard fdatasync(descriptor) == 0 else { throw LogError.io("fsync", path) }
     }
+
+    /// When the file was last written (ms): a segment's age, as Kafka's cleaner judges tombstones by.
+    public func lastModifiedMs() throws -> Int64 {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw LogError.io("stat", path) }
+        return Int64(info.st_mtim.tv_sec) * 1000 + Int64(info.st_mtim.tv_nsec) / 1_000_000
+    }
+
+    /// Sets the modification time: a cleaned segment keeps the age of the data it holds.
+    func setLastModified(ms: Int64) throws {
+        let time = timespec(tv_sec: Int(ms / 1000), tv_nsec: Int(ms % 1000) * 1_000_000)
+        var times = [time, time]
+        guard futimens(descriptor, &times) == 0 else { throw LogError.io("futimens", path) }
+    }
 }
 
 /// A file of the log (segment data or index) as its owner sees it: written at its end, its size

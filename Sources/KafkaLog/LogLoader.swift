@@ -1,8 +1,8 @@
 import KafkaWire
 import Logging
 
-/// Opens a partition directory's segments at start-up (Kafka's LogLoader): removes leftovers of
-/// interrupted writes, skips files that are not segments, trusts segments below the recovery point
+/// Opens a partition directory's segments at start-up (Kafka's LogLoader): finishes or rolls back an
+/// interrupted clean (`SegmentSwap`), removes leftovers of interrupted writes, skips files that are not segments, trusts segments below the recovery point
 /// after a clean stop and recovers the rest (CRCs checked, torn or corrupt tails truncated, indexes
 /// rebuilt), and drops a segment that no longer follows its predecessor.
 struct LogLoader {
@@ -13,6 +13,8 @@ struct LogLoader {
     /// The segments in offset order; never empty (an empty directory gets one at the log start).
     func load(logStartOffset: Int64?, recoveryPoint point: Int64, clean: Bool) throws -> [LogSegment] {
         try LogDirectory.create(directory)
+        // A clean interrupted by a crash is rolled back or completed before the segments are read.
+        try SegmentSwap.recover(directory, logger: logger)
         let names = try LogDirectory.list(directory)
         // Leftovers of an interrupted atomic write or segment deletion go first.
         for name in names where name.hasSuffix(".tmp") || name.hasSuffix(".deleted") {

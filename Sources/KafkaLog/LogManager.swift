@@ -7,6 +7,7 @@ import NIOConcurrencyHelpers
 ///
 ///     recovery-point-offset-checkpoint   offsets below which every partition's data is on disk
 ///     log-start-offset-checkpoint        each partition's log start offset (DeleteRecords, retention)
+///     cleaner-offset-checkpoint          where each compacted partition's dirty section starts
 ///     .kafka_cleanshutdown               present only after a clean shutdown
 ///
 /// Checkpoint format (Kafka's): a version line `0`, a count line, then `<topic> <partition> <offset>`.
@@ -14,6 +15,7 @@ public final class LogManager: Sendable {
     public static let recoveryPointFile = "recovery-point-offset-checkpoint"
     public static let logStartOffsetFile = "log-start-offset-checkpoint"
     public static let cleanShutdownFile = ".kafka_cleanshutdown"
+    public static let cleanerCheckpointFile = "cleaner-offset-checkpoint"
 
     public let directory: String
     /// The open partitions: the lock is the only way to them.
@@ -22,6 +24,9 @@ public final class LogManager: Sendable {
     /// Whether the previous run ended with a clean shutdown (decided when loading).
     public var wasCleanShutdown: Bool { cleanShutdown.withLockedValue { $0 } }
     private let cleanShutdown = NIOLockedValueBox(false)
+    /// The first offset each compacted partition's cleaner has not cleaned; written on each change
+    /// under the same lock, so two cleaner threads never write the file at once.
+    private let firstDirtyOffsets = NIOLockedValueBox<[TopicPartition: Int64]>([:])
 
     public init(directory: String, logger: Logger) throws {
         self.directory = directory
@@ -41,6 +46,7 @@ public final class LogManager: Sendable {
         cleanShutdown.withLockedValue { $0 = clean }
         let recoveryPoints = readCheckpoint(Self.recoveryPointFile)
         let startOffsets = readCheckpoint(Self.logStartOffsetFile)
+        let cleaned = readCheckpoint(Self.cleanerCheckpointFile)
         var loaded: [TopicPartition: PartitionLog] = [:]
         for name in try LogDirectory.list(directory) where LogDirectory.isDirectory(directory + "/" + name) {
             guard let tp = TopicPartition(directoryName: name) else { continue }
@@ -50,6 +56,7 @@ public final class LogManager: Sendable {
             loaded[tp] = log
         }
         logs.withLockedValue { $0 = loaded }
+        firstDirtyOffsets.withLockedValue { $0 = cleaned.filter { loaded[$0.key] != nil } }
         // The marker speaks for one run only: from here on a crash must trigger recovery.
         try LogDirectory.remove(markerPath)
         if !clean && !loaded.isEmpty {
@@ -76,6 +83,23 @@ public final class LogManager: Sendable {
     public func deleteLog(_ tp: TopicPartition) throws {
         let log = logs.withLockedValue { $0.removeValue(forKey: tp) }
         try log?.delete()
+        try firstDirtyOffsets.withLockedValue { offsets in
+            guard offsets.removeValue(forKey: tp) != nil else { return }
+            try writeCheckpoint(Self.cleanerCheckpointFile, offsets)
+        }
+    }
+
+    /// Where the cleaner's next dirty section of `tp` starts, nil before its first clean.
+    public func firstDirtyOffset(_ tp: TopicPartition) -> Int64? {
+        firstDirtyOffsets.withLockedValue { $0[tp] }
+    }
+
+    /// Records a clean of `tp` up to `offset` in `cleaner-offset-checkpoint`.
+    public func recordCleaned(_ tp: TopicPartition, upTo offset: Int64) throws {
+        try firstDirtyOffsets.withLockedValue { offsets in
+            offsets[tp] = offset
+            try writeCheckpoint(Self.cleanerCheckpointFile, offsets)
+        }
     }
 
     /// Writes both checkpoint files atomically.

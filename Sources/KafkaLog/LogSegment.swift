@@ -55,15 +55,19 @@ public final class LogSegment {
     public var size: Int { log.size }
     public var path: String { log.path }
 
+    /// The suffixes of a segment's three files.
+    static let fileSuffixes = [".log", ".index", ".timeindex"]
+
     /// Opens (or creates) the segment's files. With `loadIndexes` the index files are trusted (clean
-    /// shutdown); otherwise call `recover()` before use.
-    public init(directory: String, baseOffset: Int64, indexIntervalBytes: Int, create: Bool, loadIndexes: Bool) throws {
+    /// shutdown); otherwise call `recover()` before use. `suffix` names a segment being written
+    /// beside the log (the cleaner's `.cleaned`).
+    public init(directory: String, baseOffset: Int64, indexIntervalBytes: Int, create: Bool, loadIndexes: Bool, suffix: String = "") throws {
         self.directory = directory
         self.baseOffset = baseOffset
         self.indexIntervalBytes = indexIntervalBytes
-        log = try LogFile(path: directory + "/" + Self.fileName(baseOffset, ".log"), create: create)
-        offsetIndex = try OffsetIndex(path: directory + "/" + Self.fileName(baseOffset, ".index"), baseOffset: baseOffset, load: loadIndexes)
-        timeIndex = try TimeIndex(path: directory + "/" + Self.fileName(baseOffset, ".timeindex"), baseOffset: baseOffset, load: loadIndexes)
+        log = try LogFile(path: directory + "/" + Self.fileName(baseOffset, ".log") + suffix, create: create)
+        offsetIndex = try OffsetIndex(path: directory + "/" + Self.fileName(baseOffset, ".index") + suffix, baseOffset: baseOffset, load: loadIndexes)
+        timeIndex = try TimeIndex(path: directory + "/" + Self.fileName(baseOffset, ".timeindex") + suffix, baseOffset: baseOffset, load: loadIndexes)
         nextOffset = baseOffset
         if loadIndexes {
             if let last = timeIndex.lastEntry {

@@ -74,15 +74,20 @@ struct LogState {
     // MARK: Producer state persistence
 
     func writeProducerSnapshot() throws {
-        let end = active.nextOffset
+        try Self.storeProducerSnapshot(producerState.snapshot(), at: active.nextOffset, in: directory)
+    }
+
+    /// Writes `<end>.snapshot` atomically and removes the older ones (one written meanwhile for a
+    /// later end, by a close while the cleaner writes its own, stays).
+    static func storeProducerSnapshot(_ bytes: ByteBuffer, at end: Int64, in directory: String) throws {
         let name = LogSegment.fileName(end, ".snapshot")
-        let bytes = producerState.snapshot()
         let file = try LogFile(path: directory + "/" + name + ".tmp", create: true)
         try file.truncate(to: 0)
         try file.append(bytes)
         try file.flush()
         try LogDirectory.rename(directory + "/" + name + ".tmp", directory + "/" + name)
-        for old in try LogDirectory.list(directory) where old.hasSuffix(".snapshot") && old != name {
+        for old in try LogDirectory.list(directory) {
+            guard let offset = LogSegment.baseOffset(fromFileName: old, suffix: ".snapshot"), offset < end else { continue }
             try LogDirectory.remove(directory + "/" + old)
         }
     }

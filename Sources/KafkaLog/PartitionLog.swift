@@ -55,7 +55,7 @@ public final class PartitionLog: Sendable {
     public let topicPartition: TopicPartition
     public let directory: String
     let logger: Logger
-    private let state: Mutex<LogState>
+    let state: Mutex<LogState>
 
     public var logStartOffset: Int64 { state.withLock { $0.logStartOffset } }
     /// The next offset to be assigned (the high watermark on a single node).
@@ -141,7 +141,7 @@ public final class PartitionLog: Sendable {
             let lastOffsetAfter = nextOffset + positions.reduce(0) { $0 + Int64($1.view.lastOffsetDelta) + 1 } - 1
             if let active = s.segments.last, active.size > 0,
                active.size + totalSize > config.segmentBytes || lastOffsetAfter - active.baseOffset > Int64(Int32.max)
-                || nowMs - active.createdMs >= config.segmentMs {
+                || nowMs - active.createdMs >= config.rollAfterMs {
                 do { try s.roll(at: nextOffset) } catch { throw .storage("\(error)") }
             }
             let segment = s.active

@@ -85,4 +85,50 @@ import Testing
         #expect(restarted.broker.topics.topic("__consumer_offsets")?.overrides["cleanup.policy"] == "compact")
         #expect(restarted.broker.topics.log("__consumer_offsets", 0)?.config.cleanupDelete == false)
     }
+
+    /// `__consumer_offsets` is cleaned by the log cleaner: commits are key → latest value, an offset
+    /// delete a tombstone, and the table read back after a restart is the one committed.
+    @Test func theCleanerCompactsTheOffsetsTopicAndTheTableSurvivesARestart() throws {
+        // log.roll.ms=1: every commit starts a segment, so all but the last are cleanable.
+        let fixture = try BrokerFixture(overrides: ["log.roll.ms": "1"])
+        try HostileRequestTests.create(fixture, "orders", partitions: 2)
+        for i in Int64(0)..<60 {
+            _ = try HostileRequestTests.commit(fixture, group: "g", topic: "orders", partitions: [0, 1], offset: i)
+            _ = try HostileRequestTests.commit(fixture, group: "gone", topic: "orders", partitions: [0], offset: i)
+            usleep(1_500)
+        }
+        let deleted = try fixture.send(OffsetDeleteRequest(groupId: "gone", topics: [.init(name: "orders", partitions: [.init(partitionIndex: 0)])]),
+                                       version: 0)
+        #expect(deleted.errorCode == 0)
+        _ = try HostileRequestTests.commit(fixture, group: "last", topic: "orders", partitions: [0], offset: 7)
+        let log = try #require(fixture.broker.topics.log("__consumer_offsets", 0))
+        let before = log.sizeInBytes
+        let report = try #require(fixture.broker.cleaner.cleanDirtiest())
+        #expect(report.topicPartition == TopicPartition("__consumer_offsets", 0))
+        #expect(report.stats.recordsRemoved >= 170 && log.sizeInBytes < before / 10)
+        let restarted = try fixture.restart(clean: false)
+        #expect(try HostileRequestTests.committed(restarted, group: "g", topic: "orders", partition: 0)?.0 == 59)
+        #expect(try HostileRequestTests.committed(restarted, group: "g", topic: "orders", partition: 1)?.0 == 59)
+        #expect(try HostileRequestTests.committed(restarted, group: "gone", topic: "orders") == nil)
+        #expect(try HostileRequestTests.committed(restarted, group: "last", topic: "orders")?.0 == 7)
+    }
+
+    /// The old rewrite-by-copy and time retention lost a quiet group's commits; compaction keeps the
+    /// latest commit of every key however old, until the group itself expires.
+    @Test func aQuietGroupsCommitsOutliveTheOldTimeRetention() throws {
+        let fixture = try BrokerFixture(overrides: ["log.roll.ms": "1", "log.retention.ms": "1000"])
+        try HostileRequestTests.create(fixture, "orders")
+        _ = try HostileRequestTests.commit(fixture, group: "quiet", topic: "orders", partitions: [0], offset: 41)
+        usleep(2_000)
+        for i in Int64(0)..<5 {
+            _ = try HostileRequestTests.commit(fixture, group: "busy", topic: "orders", partitions: [0], offset: i)
+            usleep(2_000)
+        }
+        let weekLater = PartitionLog.currentTimeMs() + 8 * 86_400_000
+        fixture.broker.runMaintenance(nowMs: weekLater)
+        #expect(fixture.broker.cleaner.cleanDirtiest(nowMs: weekLater) != nil)
+        let restarted = try fixture.restart(clean: false)
+        #expect(try HostileRequestTests.committed(restarted, group: "quiet", topic: "orders")?.0 == 41)
+        #expect(try HostileRequestTests.committed(restarted, group: "busy", topic: "orders")?.0 == 4)
+    }
 }

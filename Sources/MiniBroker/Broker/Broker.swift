@@ -12,6 +12,9 @@ public final class Broker: Sendable {
     public let topics: TopicRegistry
     public let logger: Logger
     public let clusterId: String
+    /// Keeps compacted topics compacted; started by the server (`BrokerServer.run`), or cleaning on
+    /// demand (`cleanDirtiest`) where a test drives the broker.
+    public let cleaner: LogCleaner
     let producerIds: ProducerIdAllocator
 
     public init(config: BrokerConfig, logger: Logger) throws {
@@ -23,6 +26,7 @@ public final class Broker: Sendable {
         producerIds = try ProducerIdAllocator(path: config.logDirectory + "/producer-id-block")
         topics = TopicRegistry(logs: logs, brokerConfig: config, logger: logger)
         try topics.load()
+        cleaner = LogCleaner(logs: logs, config: config.cleaner, logger: logger)
     }
 
     public var brokerId: Int32 { config.brokerId }

@@ -133,6 +133,16 @@ public struct BrokerConfig: Sendable {
     public var consumerHeartbeatIntervalMs: Int32 { Int32(int("group.consumer.heartbeat.interval.ms")) }
     public var consumerSessionTimeoutMs: Int64 { long("group.consumer.session.timeout.ms") }
     public var offsetsRetentionMs: Int64 { long("offsets.retention.minutes") * 60_000 }
+    /// The log.cleaner.* settings.
+    public var cleaner: CleanerConfig {
+        var config = CleanerConfig()
+        config.enabled = bool("log.cleaner.enable")
+        config.threads = int("log.cleaner.threads")
+        config.ioMaxBytesPerSecond = Double(string("log.cleaner.io.max.bytes.per.second")) ?? config.ioMaxBytesPerSecond
+        config.dedupeBufferSize = Int(clamping: long("log.cleaner.dedupe.buffer.size"))
+        config.backoffMs = long("log.cleaner.backoff.ms")
+        return config
+    }
 
     /// log.retention.ms, else minutes, else hours, as Kafka resolves them.
     public var retentionMs: Int64 {

@@ -87,6 +87,10 @@ public enum TopicConfig {
         config.cleanupDelete = policy.contains("delete")
         config.cleanupCompact = policy.contains("compact")
         config.segmentMs = value("segment.ms").flatMap { Int64($0) } ?? config.segmentMs
+        config.minCleanableDirtyRatio = value("min.cleanable.dirty.ratio").flatMap { Double($0) } ?? config.minCleanableDirtyRatio
+        config.minCompactionLagMs = value("min.compaction.lag.ms").flatMap { Int64($0) } ?? config.minCompactionLagMs
+        config.maxCompactionLagMs = value("max.compaction.lag.ms").flatMap { Int64($0) } ?? config.maxCompactionLagMs
+        config.deleteRetentionMs = value("delete.retention.ms").flatMap { Int64($0) } ?? config.deleteRetentionMs
         return config
     }
 }

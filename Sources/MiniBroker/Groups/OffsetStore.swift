@@ -11,11 +11,10 @@ public struct CommittedOffset: Equatable, Sendable {
     public var commitTimestamp: Int64
 }
 
-/// Committed offsets, durable in the internal topic `__consumer_offsets` (one partition): every
-/// commit appends a batch of records keyed by group/topic/partition, a deletion appends tombstones
-/// (null values), and start-up replays the log to rebuild the table. When the log has grown well
-/// past the live data, the live entries are rewritten into a fresh segment and the old ones dropped:
-/// a compaction by copy.
+/// Committed offsets, durable in the internal topic `__consumer_offsets` (one partition, compacted
+/// as Kafka's): every commit appends a batch of records keyed by group/topic/partition, a deletion
+/// or an expiry appends tombstones (null values), and start-up replays the log to rebuild the table.
+/// The log cleaner keeps the latest record per key, so the log stays near the size of the live data.
 ///
 ///     key:   int16 version (1), string group, string topic, int32 partition
 ///     value: int16 version (1), int64 offset, int32 leader epoch, nullable string metadata, int64 commit time
@@ -24,7 +23,6 @@ final class OffsetStore {
     private let log: PartitionLog
     private let logger: Logger
     private(set) var offsets: [String: [TopicPartition: CommittedOffset]] = [:]
-    private var recordsSinceCompaction = 0
     /// An append said flush.messages or flush.ms fell due; the coordinator fsyncs off its loop.
     private var flushDue = false
 
@@ -61,7 +59,6 @@ final class OffsetStore {
                         if !apply(key: record.key, value: record.value) {
                             logger.warning("skipping an undecodable record at offset \(record.offset) of \(Self.topic)")
                         }
-                        recordsSinceCompaction += 1
                     }
                 } catch {
                     logger.warning("skipping the batch at offsets \(view.baseOffset)-\(view.lastOffset) of \(Self.topic): \(error)")
@@ -138,8 +135,6 @@ final class OffsetStore {
                 if offsets[group]?.isEmpty == true { offsets[group] = nil }
             }
         }
-        recordsSinceCompaction += entries.count
-        try compactIfWorthIt(nowMs: nowMs)
     }
 
     func commit(group: String, _ entries: [(TopicPartition, CommittedOffset)], nowMs: Int64) throws {
@@ -166,23 +161,5 @@ final class OffsetStore {
             }
         }
         try write(expired, nowMs: nowMs)
-    }
-
-    /// Rewrites the live entries at the log end and moves the log start past the old ones, once the
-    /// log holds four times more records than live entries (and at least 10,000).
-    private func compactIfWorthIt(nowMs: Int64) throws {
-        let live = offsets.values.reduce(0) { $0 + $1.count }
-        guard recordsSinceCompaction > 10_000, recordsSinceCompaction > 4 * live else { return }
-        let start = log.logEndOffset
-        let entries = offsets.flatMap { group, table in table.map { (group, $0.key, $0.value) } }
-        for chunk in stride(from: 0, to: entries.count, by: 1000) {
-            let slice = entries[chunk..<min(chunk + 1000, entries.count)]
-            let records = slice.enumerated().map { i, e in
-                Record(offset: Int64(i), timestamp: nowMs, key: Self.key(e.0, e.1), value: Self.value(e.2))
-            }
-            noteFlush(try log.append(try RecordBatch(records: records).encoded(), nowMs: nowMs))
-        }
-        _ = try log.deleteRecords(before: start)
-        recordsSinceCompaction = live
     }
 }

@@ -78,6 +78,7 @@ public final class BrokerServer: Service, Sendable {
         if bound.withLockedValue({ $0.channel }) == nil { try await bind() }
         let (channel, coordinator) = bound.withLockedValue { $0 }
         // Retention, flush.ms and checkpoints delete files and fsync: on the blocking pool, once a second.
+        broker.cleaner.start()
         let maintenance = Task { [broker, blockingPool] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
@@ -100,6 +101,7 @@ public final class BrokerServer: Service, Sendable {
         }
         for connection in connections.withLockedValue({ Array($0.values) }) { try? await connection.close() }
         _ = await maintenance.result
+        try? await broker.cleaner.shutdown()
         try broker.shutdown()
         try? await blockingPool.shutdownGracefully()
         logger.info("MiniBroker stopped")
