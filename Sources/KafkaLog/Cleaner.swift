@@ -60,7 +60,10 @@ final class Cleaner {
                            nowMs: nowMs, stats: &stats)
         }
         stats.segmentsAfter = view.segments.count - groups.reduce(0) { $0 + $1.count - 1 }
-        return end
+        // A group left as it was (the log changed under it) still holds dirty records: the dirty
+        // section starts where it did, or a later clean would take them for clean and drop a
+        // tombstone that hides one of them.
+        return stats.groupsDropped > 0 ? firstDirty : end
     }
 
     // MARK: Pass 1: the offset map
@@ -151,6 +154,17 @@ final class Cleaner {
 
     // MARK: Reading
 
+    /// A batch the cleaner rewrites must be whole (its CRC: a rewrite would stamp a valid one on
+    /// damaged data) and inside its segment's offsets.
+    static func check(_ batch: RecordBatchView, in segment: CleanableSegment) throws {
+        guard batch.computeCRC() == batch.crc else {
+            throw LogError(.corrupt, "\(segment.file.path): the batch at offset \(batch.baseOffset) fails its CRC")
+        }
+        guard batch.baseOffset >= segment.baseOffset, batch.lastOffsetDelta >= 0, batch.lastOffset < segment.nextOffset else {
+            throw LogError(.corrupt, "\(segment.file.path): a batch claims offsets \(batch.baseOffset)-\(batch.lastOffset) outside the segment's")
+        }
+    }
+
     /// Hands `body` the segment's batches in order, reading a chunk at a time, until it returns
     /// false. Checks for a stop and holds to the I/O rate between chunks. Returns the bytes read.
     private func forEachBatch(in segment: CleanableSegment, _ body: (RecordBatchView) throws -> Bool) throws -> Int {
@@ -162,6 +176,7 @@ final class Cleaner {
             var consumed = 0
             while let batch = iterator.next() {
                 consumed += batch.sizeInBytes
+                try Self.check(batch, in: segment)
                 guard try body(batch) else { return position + consumed }
             }
             if let error = iterator.error {
@@ -176,6 +191,7 @@ final class Cleaner {
                 let size = Int(length) + RecordBatchLayout.logOverhead
                 let batch = try RecordBatchView(unchecked: try segment.file.read(at: position, length: size))
                 consumed = size
+                try Self.check(batch, in: segment)
                 guard try body(batch) else { return position + consumed }
             }
             position += consumed

@@ -161,6 +161,8 @@ public final class LogCleaner: Sendable {
         }
         guard claimed else { return nil }
         defer { _ = state.withLock { $0.inProgress.remove(tp) } }
+        guard chosen.log.beginCleaning() else { return nil }
+        defer { chosen.log.endCleaning() }
         return clean(chosen, nowMs: nowMs)
     }
 
@@ -169,12 +171,14 @@ public final class LogCleaner: Sendable {
         let threads = max(config.threads, 1)
         let cleaner = Cleaner(dedupeBufferSize: config.dedupeBufferSize / threads,
                               ioMaxBytesPerSecond: config.ioMaxBytesPerSecond / Double(threads),
-                              shouldStop: { [self] in isStopping })
+                              shouldStop: { [self, log = chosen.log] in isStopping || log.isDeleted })
         let started = Throttler.nowSeconds()
         var stats = CleanerStats()
         do {
             let end = try cleaner.clean(chosen.log, view: chosen.view, firstDirty: chosen.firstDirty,
                                         firstUncleanable: chosen.firstUncleanable, nowMs: nowMs, stats: &stats)
+            // A log replaced meanwhile (deleted and created again) is not the one cleaned.
+            guard logs.log(tp) === chosen.log else { return nil }
             try logs.recordCleaned(tp, upTo: end)
             let elapsed = Int64((Throttler.nowSeconds() - started) * 1000)
             let report = CleanReport(topicPartition: tp, firstDirtyOffset: chosen.firstDirty, endOffset: end, dirtyRatio: chosen.ratio,
@@ -182,10 +186,10 @@ public final class LogCleaner: Sendable {
             logger.info("cleaned \(tp): offsets \(chosen.firstDirty)-\(end) mapped (\(stats.mapEntries) keys), read \(stats.bytesRead) bytes, wrote \(stats.bytesWritten), removed \(stats.recordsRemoved) of \(stats.recordsRead) records, \(stats.segmentsBefore) → \(stats.segmentsAfter) segments, dirty ratio \(Self.percent(chosen.ratio)), \(elapsed) ms")
             return report
         } catch is CleanerStopped {
-            logger.info("clean of \(tp) abandoned: the cleaner is stopping")
+            logger.info("clean of \(tp) abandoned: \(chosen.log.isDeleted ? "the partition was deleted" : "the cleaner is stopping")")
         } catch {
             // A log deleted under the cleaner is not a failure.
-            if (try? chosen.log.cleaningView()) == nil { return nil }
+            if chosen.log.isDeleted { return nil }
             state.withLock { _ = $0.uncleanable.insert(tp) }
             logger.error("cleaning \(tp) failed; it is not cleaned again until the broker restarts: \(error)")
         }

@@ -84,7 +84,8 @@ public final class SegmentFile: Sendable {
     public func lastModifiedMs() throws -> Int64 {
         var info = stat()
         guard fstat(descriptor, &info) == 0 else { throw LogError.io("stat", path) }
-        return Int64(info.st_mtim.tv_sec) * 1000 + Int64(info.st_mtim.tv_nsec) / 1_000_000
+        let (ms, overflow) = Int64(info.st_mtim.tv_sec).multipliedReportingOverflow(by: 1000)
+        return overflow ? Int64.max : ms + Int64(info.st_mtim.tv_nsec) / 1_000_000
     }
 
     /// Sets the modification time: a cleaned segment keeps the age of the data it holds.

@@ -220,11 +220,13 @@ public final class LogSegment {
         try timeIndex.flush(sync: sync)
     }
 
-    /// Deletes the segment's files. Open descriptors (a fetch being sent) stay valid until closed.
+    /// Deletes the segment's files, the indexes first (a crash in between leaves a log whose index
+    /// is rebuilt, never an index beside another log). Open descriptors (a fetch being sent) stay
+    /// valid until closed.
     public func delete() throws {
-        try LogDirectory.remove(log.path)
         try LogDirectory.remove(offsetIndex.file.path)
         try LogDirectory.remove(timeIndex.file.path)
+        try LogDirectory.remove(log.path)
     }
 
     /// The files an fsync of the segment covers: the log and its indexes.

@@ -13,6 +13,8 @@ struct LogState {
     var active: LogSegment { segments[segments.count - 1] }
     /// Set by `delete()`: the files are gone and appends are refused.
     var deleted = false
+    /// A cleaner is writing files in the directory (`beginCleaning`); `delete()` waits for it.
+    var cleaning = false
     var logStartOffset: Int64
     var config: LogConfig
     var producerState = ProducerStateManager()

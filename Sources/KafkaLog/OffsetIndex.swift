@@ -120,10 +120,13 @@ final class OffsetIndex: SegmentIndex<OffsetIndexEntry> {
         index.entries.last.map { (baseOffset + Int64($0.relativeOffset), Int($0.position)) }
     }
 
+    /// An entry that does not fit the file's 32-bit fields (a corrupt batch header's offsets) is
+    /// left out: the index is sparse, a lookup then scans further.
     func append(offset: Int64, position: Int) {
-        let relative = Int32(offset - baseOffset)
+        guard let relative = Int32(exactly: offset.subtractingReportingOverflow(baseOffset).partialValue),
+              let position = Int32(exactly: position), relative >= 0 else { return }
         if let last = index.entries.last, relative <= last.relativeOffset { return }
-        index.append(OffsetIndexEntry(relativeOffset: relative, position: Int32(position)))
+        index.append(OffsetIndexEntry(relativeOffset: relative, position: position))
     }
 
     /// The entry with the largest offset <= `offset`, or the segment start.
@@ -168,7 +171,8 @@ final class TimeIndex: SegmentIndex<TimeIndexEntry> {
 
     func maybeAppend(timestamp: Int64, offset: Int64) {
         if let last = index.entries.last, timestamp <= last.timestamp { return }
-        index.append(TimeIndexEntry(timestamp: timestamp, relativeOffset: Int32(offset - baseOffset)))
+        guard let relative = Int32(exactly: offset.subtractingReportingOverflow(baseOffset).partialValue), relative >= 0 else { return }
+        index.append(TimeIndexEntry(timestamp: timestamp, relativeOffset: relative))
     }
 
     /// The offset to start scanning from for the first record with a timestamp >= `timestamp`:

@@ -25,6 +25,21 @@ extension PartitionLog {
     /// The base offsets of the segments, the active one last.
     public var segmentBaseOffsets: [Int64] { state.withLock { $0.segments.map(\.baseOffset) } }
 
+    /// Claims the log for a clean: false when it is deleted or being cleaned already.
+    func beginCleaning() -> Bool {
+        state.withLock { s in
+            guard !s.deleted, !s.cleaning else { return false }
+            s.cleaning = true
+            return true
+        }
+    }
+
+    func endCleaning() {
+        state.withLock { $0.cleaning = false }
+    }
+
+    var isDeleted: Bool { state.withLock { $0.deleted } }
+
     /// The log as the cleaner may see it; nil once the log is deleted.
     public func cleaningView() throws -> CleaningView? {
         try state.withLock { s in

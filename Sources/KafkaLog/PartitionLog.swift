@@ -210,18 +210,25 @@ public final class PartitionLog: Sendable {
     }
 
     /// A compacted topic keeps the latest record per key: a record without one is refused, with Kafka's
-    /// message. The only append path that decodes records (compacted topics only).
+    /// message. The cleaner goes by each record's offset, so those must be the batch's own, in order
+    /// (Kafka's inner offset check): a record claiming a later offset would make the cleaner drop
+    /// the key's real updates up to it. The only append path that decodes records (compacted topics only).
     static func requireKeys(_ view: RecordBatchView, topicPartition: TopicPartition) throws(AppendError) {
-        var keyless = false
+        var keyless = false, misplaced: Int64? = nil, expected: Int64 = 0
         do {
-            try view.forEachRecordFields { _, _, key, _, _, _ in
+            try view.forEachRecordFields { offset, _, key, _, _, _ in
                 if key == nil { keyless = true }
+                if offset != expected, misplaced == nil { misplaced = offset }
+                expected += 1
             }
         } catch {
             throw .corruptMessage("records of the batch do not decode: \(error)")
         }
         if keyless {
             throw .invalidRecord("Compacted topic cannot accept message without key in topic partition \(topicPartition).")
+        }
+        if let misplaced {
+            throw .invalidRecord("Inner record offset delta \(misplaced) does not follow its predecessor in topic partition \(topicPartition).")
         }
     }
 
@@ -385,8 +392,10 @@ public final class PartitionLog: Sendable {
             var total = Int64(s.segments.reduce(0) { $0 + $1.size })
             return try s.deleteSegments { segment, next in
                 guard next != nil else { return false }
-                if config.retentionMs >= 0, segment.maxTimestamp >= 0 || segment.size > 0,
-                   nowMs - segment.maxTimestamp > config.retentionMs {
+                // Kafka's largest timestamp: the records', else (none, or a segment the cleaner
+                // emptied) when the segment was last written.
+                let largest = segment.maxTimestamp >= 0 ? segment.maxTimestamp : ((try? segment.file.lastModifiedMs()) ?? nowMs)
+                if config.retentionMs >= 0, nowMs - largest > config.retentionMs {
                     total -= Int64(segment.size)
                     return true
                 }
@@ -424,11 +433,12 @@ public final class PartitionLog: Sendable {
 
     /// Removes the partition's files (topic deletion).
     /// The segment list stays (a reader holding a slice keeps valid descriptors); appends are refused.
+    /// A clean in progress sees the deletion at its next chunk and stops; its files are written in
+    /// this directory, so the removal waits for it (deletions run off the event loops).
     public func delete() throws {
-        try state.withLock { s in
-            s.deleted = true
-            try LogDirectory.removeTree(directory)
-        }
+        state.withLock { $0.deleted = true }
+        while state.withLock({ $0.cleaning }) { usleep(1_000) }
+        try state.withLock { _ in try LogDirectory.removeTree(directory) }
     }
 }
 

@@ -58,8 +58,10 @@ enum SegmentSwap {
     /// Start-up: rolls back uncommitted cleans and completes committed ones (see above).
     static func recover(_ directory: String, logger: Logger) throws {
         let names = try LogDirectory.list(directory)
-        for name in names where name.hasSuffix(cleanedSuffix) {
-            try LogDirectory.remove(directory + "/" + name)
+        let uncommitted = names.filter { $0.hasSuffix(cleanedSuffix) }
+        for name in uncommitted { try LogDirectory.remove(directory + "/" + name) }
+        if !uncommitted.isEmpty {
+            logger.info("rolled back a clean interrupted before it committed: removed \(uncommitted.count) file(s) in \(directory)")
         }
         let committed = Set(names.compactMap { LogSegment.baseOffset(fromFileName: $0, suffix: ".log" + swapSuffix) })
         for name in names where name.hasSuffix(swapSuffix) && !name.hasSuffix(".log" + swapSuffix) {
@@ -68,13 +70,14 @@ enum SegmentSwap {
         }
         for base in committed.sorted() {
             let end = try replacedEnd(directory, base)
+            // Every file of the range goes, a log already unlinked leaving its indexes included, and
+            // the swap's own indexes: recovery rebuilds them from the log, which is the truth.
             for other in names {
-                guard let otherBase = LogSegment.baseOffset(fromFileName: other, suffix: ".log"), otherBase >= base, otherBase < end else { continue }
                 for suffix in LogSegment.fileSuffixes {
-                    try LogDirectory.remove(directory + "/" + LogSegment.fileName(otherBase, suffix))
+                    guard let otherBase = LogSegment.baseOffset(fromFileName: other, suffix: suffix), otherBase >= base, otherBase < end else { continue }
+                    try LogDirectory.remove(directory + "/" + other)
                 }
             }
-            // The indexes are rebuilt by recovery: the log is the truth.
             try LogDirectory.remove(path(directory, base, ".index", swapSuffix))
             try LogDirectory.remove(path(directory, base, ".timeindex", swapSuffix))
             try LogDirectory.rename(path(directory, base, ".log", swapSuffix), directory + "/" + LogSegment.fileName(base, ".log"))

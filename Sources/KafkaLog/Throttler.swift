@@ -20,7 +20,7 @@ struct Throttler {
         let elapsed = Self.nowSeconds() - windowStart
         let due = bytesInWindow / bytesPerSecond
         if due > elapsed {
-            usleep(UInt32(min((due - elapsed) * 1_000_000, 10_000_000)))
+            usleep(UInt32(min((due - elapsed) * 1_000_000, 1_000_000)))
         }
         if elapsed >= 1 {
             windowStart = Self.nowSeconds()

@@ -14,16 +14,18 @@ public struct RecordSpan: Sendable {
 extension RecordBatchView {
     /// Walks the records of `section` (this batch's records, decompressed) without decoding headers
     /// or copying anything, handing `body` each record's span and the raw section. The count is the
-    /// batch's claim, checked against the bytes as it goes.
+    /// batch's claim, checked against the bytes as it goes; record offsets must ascend within the
+    /// batch's range (a record claiming another offset is corrupt data, not an update).
     public func forEachRecordSpan(in section: ByteBuffer,
                                   _ body: (RecordSpan, UnsafeRawBufferPointer) throws -> Void) throws {
         let count = Int(recordCount)
         guard count <= section.readableBytes else {
             throw KafkaWireError(.corruptRecordBatch, "\(count) records in \(section.readableBytes) bytes")
         }
-        let baseOffset = baseOffset
+        let baseOffset = baseOffset, lastOffset = lastOffset
         try section.withUnsafeReadableBytes { raw in
             var position = 0
+            var previous = baseOffset &- 1
             for _ in 0..<count {
                 var reader = RawRecordReader(raw: raw, at: position, end: raw.count)
                 let length = Int(try reader.varint())
@@ -35,6 +37,10 @@ extension RecordBatchView {
                 _ = try fields.int8()
                 _ = try fields.varlong()
                 let offset = baseOffset &+ Int64(try fields.varint())
+                guard offset > previous, offset <= lastOffset else {
+                    throw RawRecordReader.corrupt("record offset \(offset) out of order in a batch of offsets \(baseOffset)-\(lastOffset)")
+                }
+                previous = offset
                 let key = try fields.bytes()
                 let value = try fields.bytes()
                 try body(RecordSpan(range: position..<end, offset: offset, key: key, isTombstone: value == nil), raw)

@@ -1,5 +1,5 @@
 import Foundation
-import KafkaLog
+@testable import KafkaLog
 import KafkaWire
 import NIOCore
 import Testing
@@ -259,6 +259,52 @@ import Testing
         let end = try #require(logs.firstDirtyOffset(Self.tp))
         #expect(end == log.segmentBaseOffsets.last)
         #expect(Self.same(try Self.contents(log), Self.latest(written.filter { $0.0 < end }) + written.filter { $0.0 >= end }))
+    }
+
+    @Test func aGroupTheLogChangedUnderLeavesTheDirtySectionWhereItWas() throws {
+        let dir = TemporaryDirectory()
+        let logs = try manager(dir)
+        var config = Self.compactConfig()
+        config.cleanupDelete = true
+        let log = try logs.createLog(Self.tp, config: config)
+        _ = try Self.fill(log, keys: 10, batches: 60, tombstoneEvery: 4)
+        let view = try #require(try log.cleaningView())
+        // DeleteRecords (or retention) removes the first segment after the cleaner took its view.
+        _ = try log.deleteRecords(before: view.segments[1].baseOffset)
+        var stats = CleanerStats()
+        let cleaner = Cleaner(dedupeBufferSize: 1 << 20, ioMaxBytesPerSecond: .greatestFiniteMagnitude, shouldStop: { false })
+        let next = try cleaner.clean(log, view: view, firstDirty: 0, firstUncleanable: view.activeBaseOffset, nowMs: 0, stats: &stats)
+        #expect(stats.groupsDropped == 1 && next == 0)
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/table-0")
+        #expect(!names.contains { $0.hasSuffix(".cleaned") || $0.hasSuffix(".swap") || $0.hasSuffix(".swapend") })
+    }
+
+    @Test func recordsClaimingOffsetsOtherThanTheirOwnAreRefusedOnACompactedTopic() throws {
+        let dir = TemporaryDirectory()
+        let logs = try manager(dir)
+        let log = try logs.createLog(Self.tp, config: Self.compactConfig())
+        // Three records whose offset deltas say 0, 0, 2: the second would claim the first's offset.
+        let records = [0, 0, 2].map { Record(offset: Int64($0), timestamp: 1, key: ByteBuffer(string: "k"), value: ByteBuffer(string: "v")) }
+        let batch = try RecordBatch(records: records).encoded()
+        #expect(throws: AppendError.self) { try log.append(batch) }
+        #expect(log.logEndOffset == 0)
+    }
+
+    @Test func aSegmentTheCleanerEmptiedIsStillDeletedByTimeRetention() throws {
+        let dir = TemporaryDirectory()
+        let logs = try manager(dir)
+        var config = Self.compactConfig(segmentBytes: 200)
+        config.cleanupDelete = true
+        config.retentionMs = 60_000
+        let log = try logs.createLog(Self.tp, config: config)
+        // Small segments of the same two keys: the clean empties the first ones.
+        for round in 0..<6 { _ = try log.append(Self.keyed([("a", "\(round)"), ("b", "\(round)")])) }
+        let segments = log.segmentCount, size = log.sizeInBytes
+        try #require(cleaner(logs).cleanDirtiest() != nil)
+        #expect(segments > 2 && log.segmentCount == segments && log.sizeInBytes <= size / 2)
+        // Far past retention.ms: the emptied segments go like the others (by when they were written).
+        try log.applyRetention(nowMs: PartitionLog.currentTimeMs() + 3_600_000)
+        #expect(log.segmentCount == 1)
     }
 
     // MARK: Crash safety
