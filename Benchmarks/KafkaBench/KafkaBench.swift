@@ -23,9 +23,23 @@ struct ProduceBench: AsyncParsableCommand {
     @Option(name: .customLong("max-in-flight"), help: "max.in.flight.requests.per.connection") var maxInFlight = 5
     @Flag(inversion: .prefixedEnableDisable, help: "enable.idempotence") var idempotence = true
     @Option(help: "Records per second to send at (default: as fast as they are acknowledged).") var rate: Int?
+    @Option(help: "Give records keys, cycling through this many (a compacted topic's updates; default: no keys).") var keys: Int?
 
     func validate() throws {
         if let rate, rate < 1 { throw ValidationError("--rate must be at least 1 record per second") }
+        if let keys, !(1...10_000_000).contains(keys) { throw ValidationError("--keys must be from 1 to 10,000,000") }
+    }
+
+    /// The chunks sent in turn: one of unkeyed records, or as many as cycle through --keys (keys
+    /// `k00000000`...). Built before the clock starts.
+    func chunkPool(chunkSize: Int, value: [UInt8]) -> [[ProducerRecord]] {
+        guard let keys else { return [Array(repeating: ProducerRecord(topic: load.topic, value: value), count: chunkSize)] }
+        let chunks = max(1, (keys + chunkSize - 1) / chunkSize)
+        return (0..<chunks).map { c in
+            (0..<chunkSize).map { j in
+                ProducerRecord(topic: load.topic, key: Array(String(format: "k%08d", (c * chunkSize + j) % keys).utf8), value: value)
+            }
+        }
     }
 
     func run() async throws {
@@ -44,10 +58,11 @@ struct ProduceBench: AsyncParsableCommand {
         let limit = load.limit(atRate: rate)
         let value = [UInt8](repeating: 0x61, count: load.recordSize)
         // Warm up: metadata, producer id and connection before the clock starts.
-        _ = try await producer.send(ProducerRecord(topic: load.topic, value: value))
+        _ = try await producer.send(ProducerRecord(topic: load.topic, key: keys.map { _ in Array("warm-up".utf8) }, value: value))
         // Records go in chunks (1000, as the librdkafka side uses produce_batch; smaller when paced, so
         // that a chunk is at most a millisecond of --rate). The records of a chunk share its send time.
         let chunkSize = rate.map { max(1, min(1000, $0 / 1000)) } ?? 1000
+        let pool = chunkPool(chunkSize: chunkSize, value: value)
         // A stamp per chunk; a run by --duration alone has room for 2^22 chunks (only the pages used are touched).
         let chunks = limit == Int.max ? 1 << 22 : (limit + chunkSize - 1) / chunkSize
         let sentAt = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: chunks)
@@ -76,7 +91,6 @@ struct ProduceBench: AsyncParsableCommand {
             }
             return (delivered, failed, latency)
         }
-        let chunkOfRecords = Array(repeating: ProducerRecord(topic: load.topic, value: value), count: chunkSize)
         var sent = 0, chunk = 0
         while sent < limit, chunk < chunks {
             // Paced against the schedule, not the previous chunk: a late chunk does not delay the rest.
@@ -85,6 +99,7 @@ struct ProduceBench: AsyncParsableCommand {
             if let deadline, now >= deadline { break }
             let size = min(chunkSize, limit - sent)
             sentAt[chunk] = nanos(now)
+            let chunkOfRecords = pool[chunk % pool.count]
             try await producer.produce(contentsOf: size == chunkSize ? chunkOfRecords : Array(chunkOfRecords.prefix(size)))
             sent += size
             chunk += 1

@@ -72,7 +72,7 @@ final class Cleaner {
     /// section early: the returned end is the first offset not mapped.
     private func buildOffsetMap(_ view: CleaningView, from firstDirty: Int64, to firstUncleanable: Int64,
                                 stats: inout CleanerStats) throws -> (OffsetMap, Int64) {
-        var map = OffsetMap(bufferBytes: dedupeBufferSize, expectedEntries: Int(clamping: firstUncleanable - firstDirty))
+        let map = OffsetMap(bufferBytes: dedupeBufferSize, expectedEntries: Int(clamping: firstUncleanable - firstDirty))
         var end = firstUncleanable
         var full = false
         for segment in view.segments where segment.nextOffset > firstDirty && segment.baseOffset < firstUncleanable {
