@@ -4,7 +4,6 @@ import Glibc
 import KafkaWire
 import Logging
 import NIOPosix
-import Synchronization
 
 /// The cleaner's broker settings (Kafka's `log.cleaner.*`).
 public struct CleanerConfig: Sendable {
@@ -51,7 +50,7 @@ public final class LogCleaner: Sendable {
         var stopping = false
         var started = false
     }
-    private let state = Mutex(State())
+    private let state = SendingLock(State())
 
     public init(logs: LogManager, config: CleanerConfig, logger: Logger) {
         self.logs = logs

@@ -4,7 +4,6 @@ import Glibc
 import KafkaWire
 import Logging
 import NIOCore
-import Synchronization
 
 /// Why an append is refused. The request layer turns each into its Kafka error code.
 public enum AppendError: Error, Sendable {
@@ -48,14 +47,14 @@ public enum LogReadResult: Sendable {
 
 /// A partition's log (Kafka's UnifiedLog, single replica): an ordered list of segments, the log start
 /// and end offsets, idempotent producer state, retention and flush policy. Its state has one owner,
-/// a mutex the compiler checks: segments never leave it (they are not Sendable); readers take a
+/// a lock the compiler checks (`SendingLock`): segments never leave it (they are not Sendable); readers take a
 /// `SegmentReadPlan` under it (a shared file, an indexed position, an end) and read the file outside
 /// it, on ranges that are never rewritten.
 public final class PartitionLog: Sendable {
     public let topicPartition: TopicPartition
     public let directory: String
     let logger: Logger
-    let state: Mutex<LogState>
+    let state: SendingLock<LogState>
 
     public var logStartOffset: Int64 { state.withLock { $0.logStartOffset } }
     /// The next offset to be assigned (the high watermark on a single node).
@@ -67,6 +66,8 @@ public final class PartitionLog: Sendable {
     public var sizeInBytes: Int { state.withLock { $0.segments.reduce(0) { $0 + $1.size } } }
     public var segmentCount: Int { state.withLock { $0.segments.count } }
     public var recoveryPointOffset: Int64 { state.withLock { $0.recoveryPoint } }
+    /// The idempotent producers the partition keeps state for (DescribeProducers).
+    public var producers: [Int64: ProducerStateEntry] { state.withLock { $0.producerState.producers } }
 
     /// Opens the partition's directory. `clean` says the broker stopped cleanly: indexes are then
     /// trusted; otherwise every segment from the recovery point on is re-read, its CRCs checked, torn
@@ -82,7 +83,7 @@ public final class PartitionLog: Sendable {
                               logStartOffset: logStartOffset, recoveryPoint: recoveryPoint ?? 0, config: config, nowMs: nowMs)
         try loaded.loadProducerState()
         if !clean { loaded.recoveryPoint = loaded.active.nextOffset }
-        state = Mutex(loaded)
+        state = SendingLock(loaded)
     }
 
     public static func currentTimeMs() -> Int64 {
