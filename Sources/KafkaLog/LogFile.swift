@@ -205,6 +205,26 @@ public enum LogDirectory {
         }
     }
 
+    /// The file system's size and the bytes an unprivileged writer may still use, nil when unknown.
+    public static func space(_ path: String) -> (total: Int64, usable: Int64)? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        let block = Int64(info.f_frsize)
+        let (total, o1) = Int64(info.f_blocks).multipliedReportingOverflow(by: block)
+        let (usable, o2) = Int64(info.f_bavail).multipliedReportingOverflow(by: block)
+        return (o1 ? Int64.max : total, o2 ? Int64.max : usable)
+    }
+
+    /// `path` made absolute against the working directory, as Kafka names log directories.
+    public static func absolutePath(_ path: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return path }
+        let cwd = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let relative = path.hasPrefix("./") ? String(path.dropFirst(2)) : path
+        return (cwd == "/" ? "" : cwd) + "/" + relative
+    }
+
     public static func list(_ path: String) throws -> [String] {
         guard let dir = opendir(path) else { throw LogError.io("opendir", path) }
         defer { closedir(dir) }

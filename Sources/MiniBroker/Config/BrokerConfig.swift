@@ -53,6 +53,7 @@ public struct BrokerConfig: Sendable {
         ConfigDefinition("log.message.timestamp.after.max.ms", .long, "3600000", check: ConfigDefinition.atLeast(0, .long)),
         ConfigDefinition("message.max.bytes", .int, "1048588", check: ConfigDefinition.atLeast(0, .int)),
         ConfigDefinition("fetch.max.bytes", .int, "57671680", check: ConfigDefinition.atLeast(1024, .int)),
+        ConfigDefinition("max.request.partition.size.limit", .int, "2000", check: ConfigDefinition.atLeast(1, .int)),
         ConfigDefinition("socket.request.max.bytes", .int, "104857600", check: ConfigDefinition.atLeast(1, .int)),
         ConfigDefinition("max.connections", .int, "2147483647", check: ConfigDefinition.atLeast(0, .int)),
         // Timers count nanoseconds in an Int64: a longer idle time would overflow when armed.
@@ -123,6 +124,8 @@ public struct BrokerConfig: Sendable {
     public var socketRequestMaxBytes: Int { int("socket.request.max.bytes") }
     /// fetch.max.bytes: the most record bytes one Fetch answer carries (past its first batch).
     public var fetchMaxBytes: Int { int("fetch.max.bytes") }
+    /// max.request.partition.size.limit: the most partitions one DescribeTopicPartitions answer describes.
+    public var maxRequestPartitionSizeLimit: Int { int("max.request.partition.size.limit") }
     public var maxConnections: Int { int("max.connections") }
     /// connections.max.idle.ms; -1 (or 0) keeps idle connections open.
     public var connectionsMaxIdleMs: Int64 { max(long("connections.max.idle.ms"), 0) }

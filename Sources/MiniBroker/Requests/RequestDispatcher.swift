@@ -67,6 +67,19 @@ public final class RequestDispatcher: Sendable {
         .offsetDelete: 0...0,
         .consumerGroupHeartbeat: 0...1,
         .consumerGroupDescribe: 0...0,
+        .describeLogDirs: 1...4,
+        .describeTopicPartitions: 0...0,
+        .electLeaders: 0...2,
+        .listPartitionReassignments: 0...0,
+        .alterPartitionReassignments: 0...1,
+        .describeQuorum: 0...2,
+        .describeProducers: 0...0,
+        .describeAcls: 1...3,
+        .createAcls: 1...3,
+        .deleteAcls: 1...3,
+        .describeUserScramCredentials: 0...0,
+        .alterUserScramCredentials: 0...0,
+        .listConfigResources: 0...1,
     ]
 
     public init(broker: Broker, coordinator: GroupCoordinator, logger: Logger, blocking: BlockingExecutor = .inPlace) {
@@ -201,6 +214,32 @@ public final class RequestDispatcher: Sendable {
                                                             clientId: clientId, clientHost: clientHost))
         case .consumerGroupDescribe:
             return later(coordinator.consumerGroupDescribe(try decode(ConsumerGroupDescribeRequest.self, &body, version)))
+        case .describeLogDirs:
+            return now(describeLogDirs(try decode(DescribeLogDirsRequest.self, &body, version)))
+        case .describeTopicPartitions:
+            return now(describeTopicPartitions(try decode(DescribeTopicPartitionsRequest.self, &body, version)))
+        case .electLeaders:
+            return now(electLeaders(try decode(ElectLeadersRequest.self, &body, version), version: version))
+        case .listPartitionReassignments:
+            return now(listPartitionReassignments(try decode(ListPartitionReassignmentsRequest.self, &body, version)))
+        case .alterPartitionReassignments:
+            return now(alterPartitionReassignments(try decode(AlterPartitionReassignmentsRequest.self, &body, version)))
+        case .describeQuorum:
+            return now(describeQuorum(try decode(DescribeQuorumRequest.self, &body, version), version: version))
+        case .describeProducers:
+            return now(describeProducers(try decode(DescribeProducersRequest.self, &body, version)))
+        case .describeAcls:
+            return now(describeAcls(try decode(DescribeAclsRequest.self, &body, version)))
+        case .createAcls:
+            return now(createAcls(try decode(CreateAclsRequest.self, &body, version)))
+        case .deleteAcls:
+            return now(deleteAcls(try decode(DeleteAclsRequest.self, &body, version)))
+        case .describeUserScramCredentials:
+            return now(describeUserScramCredentials(try decode(DescribeUserScramCredentialsRequest.self, &body, version)))
+        case .alterUserScramCredentials:
+            return now(alterUserScramCredentials(try decode(AlterUserScramCredentialsRequest.self, &body, version)))
+        case .listConfigResources:
+            return now(listConfigResources(try decode(ListConfigResourcesRequest.self, &body, version), version: version))
         default:
             throw InvalidRequest(description: "API \(apiKey) is not enabled")
         }
