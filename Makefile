@@ -58,9 +58,10 @@ test-interop: deps
 	swift build --product user-events
 	swift build --product user-stats
 	swift build --product kafka-bench
+	swift build --product kfk
 	KAFKAWIRE_CHECK=$$(swift build --show-bin-path)/kafkawire-check MINIBROKER=$$(swift build --show-bin-path)/minibroker \
 		USER_EVENTS=$$(swift build --show-bin-path)/user-events USER_STATS=$$(swift build --show-bin-path)/user-stats \
-		KAFKA_BENCH=$$(swift build --show-bin-path)/kafka-bench \
+		KAFKA_BENCH=$$(swift build --show-bin-path)/kafka-bench KFK=$$(swift build --show-bin-path)/kfk \
 		python3 -m pytest -q -s --timeout=300 --durations=10 Tests/Interop
 
 test: deps check-generated test-swift test-interop tsan

@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "kafka-bench", targets: ["KafkaBench"]),
         .library(name: "Consumers", targets: ["Consumers"]),
         .executable(name: "user-stats", targets: ["UserStats"]),
+        .executable(name: "kfk", targets: ["KafkaCLI"]),
         .executable(name: "minibroker-fuzz", targets: ["MiniBrokerFuzz"]),
     ],
     dependencies: [
@@ -81,6 +82,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/MiniBroker",
+            swiftSettings: strict
+        ),
+        // The operator CLI on the admin client: any Kafka broker's topics, groups and cluster.
+        .executableTarget(
+            name: "KafkaCLI",
+            dependencies: [
+                "KafkaClient",
+                "KafkaWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/KafkaCLI",
             swiftSettings: strict
         ),
         .executableTarget(

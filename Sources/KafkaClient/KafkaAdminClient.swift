@@ -47,7 +47,7 @@ public struct KafkaAdminClient: Sendable {
         return try await client.connection(to: target)
     }
 
-    private static func check(_ code: Int16, _ message: String?, _ what: String) throws {
+    static func check(_ code: Int16, _ message: String?, _ what: String) throws {
         guard code != 0 else { return }
         let error = ErrorCode(rawValue: code)
         throw KafkaClientError(.broker(error), "\(what): \(error)\(message.map { ": \($0)" } ?? "")")
