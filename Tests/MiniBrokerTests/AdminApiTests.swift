@@ -154,3 +154,27 @@ import Testing
         #expect(try fixture.send(ListConfigResourcesRequest(resourceTypes: []), version: 0).configResources.isEmpty)
     }
 }
+
+/// DescribeConfigs v3+ with includeDocumentation: every broker and topic config says what it is.
+@Suite struct ConfigDocumentationTests {
+    @Test func everyConfigIsDocumentedWhenAsked() throws {
+        let fixture = try AdminApiTests.fixture()
+        let request = DescribeConfigsRequest(resources: [.init(resourceType: 4, resourceName: "0", configurationKeys: nil),
+                                                         .init(resourceType: 2, resourceName: "orders", configurationKeys: nil)],
+                                             includeSynonyms: false, includeDocumentation: true)
+        let answer = try fixture.send(request, version: 4)
+        #expect(answer.results.count == 2)
+        for result in answer.results {
+            #expect(result.errorCode == 0 && !result.configs.isEmpty)
+            for config in result.configs {
+                #expect((config.documentation?.count ?? 0) > 20, "\(config.name) has no documentation")
+            }
+        }
+        #expect(answer.results[0].configs.count == BrokerConfig.definitions.count)
+        #expect(answer.results[1].configs.first { $0.name == "cleanup.policy" }?.documentation?.contains("compact") == true)
+        // Not asked: not sent.
+        let plain = try fixture.send(DescribeConfigsRequest(resources: [.init(resourceType: 2, resourceName: "orders", configurationKeys: nil)],
+                                                            includeSynonyms: false, includeDocumentation: false), version: 4)
+        #expect(plain.results.first?.configs.allSatisfy { $0.documentation == nil } == true)
+    }
+}

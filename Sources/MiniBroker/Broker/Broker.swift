@@ -16,6 +16,8 @@ public final class Broker: Sendable {
     /// demand (`cleanDirtiest`) where a test drives the broker.
     public let cleaner: LogCleaner
     let producerIds: ProducerIdAllocator
+    /// The client quotas (AlterClientQuotas) and the rates measured against them.
+    let quotas: ClientQuotaManager
 
     public init(config: BrokerConfig, logger: Logger) throws {
         try config.validate()
@@ -27,6 +29,7 @@ public final class Broker: Sendable {
         topics = TopicRegistry(logs: logs, brokerConfig: config, logger: logger)
         try topics.load()
         cleaner = LogCleaner(logs: logs, config: config.cleaner, logger: logger)
+        quotas = ClientQuotaManager(store: try ClientQuotaStore(directory: config.logDirectory), window: config.quotaWindow)
     }
 
     public var brokerId: Int32 { config.brokerId }

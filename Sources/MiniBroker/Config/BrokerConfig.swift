@@ -67,6 +67,8 @@ public struct BrokerConfig: Sendable {
         ConfigDefinition("group.consumer.heartbeat.interval.ms", .int, "5000", check: ConfigDefinition.atLeast(1, .int)),
         ConfigDefinition("group.consumer.session.timeout.ms", .int, "45000", check: ConfigDefinition.atLeast(1, .int)),
         ConfigDefinition("offsets.retention.minutes", .int, "10080", check: ConfigDefinition.atLeast(1, .int)),
+        ConfigDefinition("quota.window.num", .int, "11", check: ConfigDefinition.between(2, 3600, .int)),
+        ConfigDefinition("quota.window.size.seconds", .int, "1", check: ConfigDefinition.between(1, 3600, .int)),
     ]
 
     static let byName: [String: ConfigDefinition] = Dictionary(uniqueKeysWithValues: definitions.map { ($0.name, $0) })
@@ -146,6 +148,9 @@ public struct BrokerConfig: Sendable {
         config.backoffMs = long("log.cleaner.backoff.ms")
         return config
     }
+
+    /// quota.window.num samples of quota.window.size.seconds: what client quotas are measured over.
+    var quotaWindow: QuotaWindow { QuotaWindow(samples: int("quota.window.num"), sampleMs: Int64(int("quota.window.size.seconds")) * 1000) }
 
     /// log.retention.ms, else minutes, else hours, as Kafka resolves them.
     public var retentionMs: Int64 {

@@ -22,6 +22,9 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     private var readPending = false
     /// Set at shutdown: finish what was received, then close.
     private var draining = false
+    /// A client over its quota: nothing is read nor handled until the throttle time has passed
+    /// (KIP-219's muted channel; the response that earned it has been sent).
+    private var throttled = false
 
     init(dispatcher: RequestDispatcher, logger: Logger) {
         self.dispatcher = dispatcher
@@ -34,7 +37,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if queue.count >= Self.maxQueuedRequests {
+        if throttled || queue.count >= Self.maxQueuedRequests {
             readPending = true
         } else {
             context.read()
@@ -61,7 +64,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     }
 
     private func processNext(context: ChannelHandlerContext) {
-        guard !busy, let frame = queue.popFirst() else { return closeIfDrained(context: context) }
+        guard !busy, !throttled, let frame = queue.popFirst() else { return closeIfDrained(context: context) }
         busy = true
         if readPending && queue.count < Self.maxQueuedRequests {
             readPending = false
@@ -80,6 +83,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         switch result {
         case .success(let response?):
             write(response, context: context)
+            if response.throttleMs > 0 { throttle(for: response.throttleMs, context: context) }
         case .success(nil):
             break
         case .failure(let error):
@@ -90,13 +94,27 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         processNext(context: context)
     }
 
+    private func throttle(for ms: Int64, context: ChannelHandlerContext) {
+        throttled = true
+        let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: .milliseconds(ms)) {
+            let (handler, context) = loopBound.value
+            handler.throttled = false
+            if handler.readPending && handler.queue.count < Self.maxQueuedRequests {
+                handler.readPending = false
+                context.read()
+            }
+            handler.processNext(context: context)
+        }
+    }
+
     /// Kafka's form of a client address: "/127.0.0.1".
     private func clientHost(_ context: ChannelHandlerContext) -> String {
         "/" + (context.channel.remoteAddress?.ipAddress ?? "unknown")
     }
 
     private func write(_ response: ResponseFrame, context: ChannelHandlerContext) {
-        guard context.channel.isActive else {
+        guard context.channel.isActive, !response.parts.isEmpty else {
             for handle in response.fileHandles { try? handle.close() }
             return
         }

@@ -87,7 +87,8 @@ extension RequestDispatcher {
                               .init(name: config.name, value: config.value, readOnly: config.readOnly, configSource: config.configSource,
                                     isDefault: config.configSource == ConfigSource.defaultConfig.rawValue, isSensitive: false,
                                     synonyms: request.includeSynonyms ? config.synonyms.map { .init(name: $0.0, value: $0.1, source: $0.2.rawValue) } : [],
-                                    configType: config.configType, documentation: nil)
+                                    configType: config.configType,
+                                    documentation: request.includeDocumentation ? ConfigDocumentation.text[config.name] : nil)
                           })
         }
         return DescribeConfigsResponse(throttleTimeMs: 0, results: results)

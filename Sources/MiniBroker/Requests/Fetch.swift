@@ -18,6 +18,12 @@ public struct FetchResponseParts: Sendable {
 
     var byteCount: Int { slices.joined().reduce(0) { $0 + ($1?.length ?? 0) } }
 
+    /// What a throttled fetch is answered with: no partitions, the throttle time (Kafka's).
+    func throttled(_ throttleTimeMs: Int32) -> FetchResponseParts {
+        FetchResponseParts(version: version, response: FetchResponse(throttleTimeMs: throttleTimeMs, errorCode: 0, sessionId: 0, responses: []),
+                           slices: [])
+    }
+
     func frame(after head: ByteBuffer) throws(InvalidRequest) -> ResponseFrame {
         let flexible = version >= 12
         var parts: [IOData] = []
@@ -82,7 +88,14 @@ public struct FetchResponseParts: Sendable {
 extension RequestDispatcher {
     /// Fetch: reads every requested partition; when less than min_bytes is there and max_wait_ms
     /// allows, waits for an append to one of them (or the deadline) and reads again.
-    func fetch(_ request: FetchRequest, version: Int16, eventLoop: EventLoop) -> EventLoopFuture<BrokerResponse> {
+    func fetch(_ request: FetchRequest, version: Int16, eventLoop: EventLoop, client: QuotaClient) -> EventLoopFuture<BrokerResponse> {
+        // Under a consumer_byte_rate quota one answer carries at most what the quota allows in its
+        // window (Kafka's cap), so that a single fetch cannot earn a throttle longer than the window.
+        var capped = request
+        if broker.quotas.isEnforcing, let cap = broker.quotas.maxBytesInWindow(.consumerByteRate, for: client) {
+            capped.maxBytes = min(request.maxBytes, Int32(clamping: cap))
+        }
+        let request = capped
         // Incremental fetch sessions are not kept: a session id we never handed out is unknown.
         if request.sessionId != 0 && request.sessionEpoch > 0 {
             return eventLoop.makeSucceededFuture(.message(FetchResponse(errorCode: ErrorCode.fetchSessionIdNotFound.rawValue, sessionId: 0)))

@@ -19,6 +19,8 @@ public enum BrokerResponse: Sendable {
 public struct ResponseFrame: @unchecked Sendable {
     public var parts: [IOData]
     public var fileHandles: [NIOFileHandle]
+    /// Client quotas: how long (ms) the connection reads nothing more once this is sent (KIP-219).
+    public var throttleMs: Int64 = 0
 }
 
 /// A request the connection must be closed for, as Kafka does (unknown API key, unsupported version,
@@ -80,6 +82,8 @@ public final class RequestDispatcher: Sendable {
         .describeUserScramCredentials: 0...0,
         .alterUserScramCredentials: 0...0,
         .listConfigResources: 0...1,
+        .describeClientQuotas: 0...1,
+        .alterClientQuotas: 0...1,
     ]
 
     public init(broker: Broker, coordinator: GroupCoordinator, logger: Logger, blocking: BlockingExecutor = .inPlace) {
@@ -121,15 +125,35 @@ public final class RequestDispatcher: Sendable {
         guard served.contains(version), apiKey != .produce || version >= 3 else {
             return eventLoop.makeFailedFuture(InvalidRequest(description: "API \(apiKey) v\(version) is not enabled"))
         }
+        // With client quotas configured, the handling time counts against request_percentage.
+        let enforcing = broker.quotas.isEnforcing
+        let started = enforcing ? NIODeadline.now() : .uptimeNanoseconds(0)
+        let client = QuotaClient(user: KafkaPrincipal.anonymous, clientId: header.clientId ?? "")
         let response: EventLoopFuture<BrokerResponse>
         do {
-            response = try dispatch(apiKey, version: version, header: header, body: &buffer, eventLoop: eventLoop, clientHost: clientHost)
+            response = try dispatch(apiKey, version: version, header: header, body: &buffer, eventLoop: eventLoop,
+                                    clientHost: clientHost, client: client)
         } catch {
             return eventLoop.makeFailedFuture(InvalidRequest(description: "\(apiKey) v\(version) request does not parse: \(error)"))
         }
+        guard enforcing else {
+            return response.flatMapThrowing { answer in
+                if case .close(let reason) = answer { throw InvalidRequest(description: reason) }
+                return try self.encode(answer, header: header, apiKey: apiKey, version: version)
+            }
+        }
+        let handlerNanos = (NIODeadline.now() - started).nanoseconds
+        let requestBytes = frame.readableBytes
         return response.flatMapThrowing { answer in
             if case .close(let reason) = answer { throw InvalidRequest(description: reason) }
-            return try self.encode(answer, header: header, apiKey: apiKey, version: version)
+            let (throttled, throttleMs) = self.applyQuotas(answer, apiKey: apiKey, version: version, requestBytes: requestBytes,
+                                                           client: client, handlerNanos: handlerNanos, nowMs: PartitionLog.currentTimeMs())
+            var frame = try self.encode(throttled, header: header, apiKey: apiKey, version: version)
+            if throttleMs > 0 {
+                if frame == nil { frame = ResponseFrame(parts: [], fileHandles: []) }
+                frame?.throttleMs = throttleMs
+            }
+            return frame
         }
     }
 
@@ -138,7 +162,7 @@ public final class RequestDispatcher: Sendable {
     }
 
     private func dispatch(_ apiKey: ApiKey, version: Int16, header: RequestHeader, body: inout ByteBuffer,
-                          eventLoop: EventLoop, clientHost: String) throws -> EventLoopFuture<BrokerResponse> {
+                          eventLoop: EventLoop, clientHost: String, client: QuotaClient) throws -> EventLoopFuture<BrokerResponse> {
         func now(_ message: any KafkaResponse) -> EventLoopFuture<BrokerResponse> { eventLoop.makeSucceededFuture(.message(message)) }
         func later<R: KafkaResponse>(_ future: EventLoopFuture<R>) -> EventLoopFuture<BrokerResponse> { future.map { .message($0) } }
         /// Admin APIs create, delete and fsync files: off the event loop.
@@ -156,7 +180,7 @@ public final class RequestDispatcher: Sendable {
         case .produce:
             return produce(try decode(ProduceRequest.self, &body, version), version: version, eventLoop: eventLoop)
         case .fetch:
-            return fetch(try decode(FetchRequest.self, &body, version), version: version, eventLoop: eventLoop)
+            return fetch(try decode(FetchRequest.self, &body, version), version: version, eventLoop: eventLoop, client: client)
         case .listOffsets:
             return now(listOffsets(try decode(ListOffsetsRequest.self, &body, version), version: version))
         case .createTopics:
@@ -240,6 +264,11 @@ public final class RequestDispatcher: Sendable {
             return now(alterUserScramCredentials(try decode(AlterUserScramCredentialsRequest.self, &body, version)))
         case .listConfigResources:
             return now(listConfigResources(try decode(ListConfigResourcesRequest.self, &body, version), version: version))
+        case .describeClientQuotas:
+            return now(describeClientQuotas(try decode(DescribeClientQuotasRequest.self, &body, version)))
+        case .alterClientQuotas:
+            let request = try decode(AlterClientQuotasRequest.self, &body, version)
+            return offLoop { self.alterClientQuotas(request) }
         default:
             throw InvalidRequest(description: "API \(apiKey) is not enabled")
         }
