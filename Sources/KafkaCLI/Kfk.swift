@@ -9,7 +9,7 @@ import KafkaClient
 struct Kfk: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kfk", abstract: "Manage the topics and consumer groups of a Kafka cluster (any Kafka broker).",
-        subcommands: [Topics.self, Groups.self, Cluster.self, Quotas.self])
+        subcommands: [Topics.self, Groups.self, Cluster.self, Quotas.self, Produce.self, Consume.self])
 }
 
 /// Where the cluster is and how to print: shared by every command.

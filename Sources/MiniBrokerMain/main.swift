@@ -1,9 +1,11 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
 import MiniBroker
 import NIOCore
 import NIOPosix
+import Prometheus
 import ServiceLifecycle
 
 /// `minibroker`: a single-node Kafka broker. With no arguments it listens on 127.0.0.1:9092 and keeps
@@ -74,6 +76,8 @@ struct MiniBrokerCommand: AsyncParsableCommand {
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let broker = try Broker(config: config, logger: logger)
+        // Anything in the process that reports through swift-metrics lands on the same endpoint.
+        if broker.metrics.enabled { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: broker.metrics.registry)) }
         let server = BrokerServer(broker: broker, group: group, logger: logger)
         try await server.bind()
         let services = ServiceGroup(configuration: .init(

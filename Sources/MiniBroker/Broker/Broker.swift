@@ -18,11 +18,14 @@ public final class Broker: Sendable {
     let producerIds: ProducerIdAllocator
     /// The client quotas (AlterClientQuotas) and the rates measured against them.
     let quotas: ClientQuotaManager
+    /// What the broker counts for the Prometheus endpoint (off without metrics.port).
+    public let metrics: BrokerMetrics
 
     public init(config: BrokerConfig, logger: Logger) throws {
         try config.validate()
         self.config = config
         self.logger = logger
+        metrics = BrokerMetrics(enabled: config.metricsPort >= 0)
         logs = try LogManager(directory: config.logDirectory, logger: logger)
         clusterId = try Self.loadMetaProperties(directory: config.logDirectory, nodeId: config.brokerId)
         producerIds = try ProducerIdAllocator(path: config.logDirectory + "/producer-id-block")

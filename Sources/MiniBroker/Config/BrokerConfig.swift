@@ -67,6 +67,8 @@ public struct BrokerConfig: Sendable {
         ConfigDefinition("group.consumer.heartbeat.interval.ms", .int, "5000", check: ConfigDefinition.atLeast(1, .int)),
         ConfigDefinition("group.consumer.session.timeout.ms", .int, "45000", check: ConfigDefinition.atLeast(1, .int)),
         ConfigDefinition("offsets.retention.minutes", .int, "10080", check: ConfigDefinition.atLeast(1, .int)),
+        ConfigDefinition("metrics.port", .int, "-1", check: ConfigDefinition.between(-1, 65535, .int)),
+        ConfigDefinition("metrics.host", .string, "127.0.0.1", check: { $0.isEmpty ? "must name a host" : nil }),
         ConfigDefinition("quota.window.num", .int, "11", check: ConfigDefinition.between(2, 3600, .int)),
         ConfigDefinition("quota.window.size.seconds", .int, "1", check: ConfigDefinition.between(1, 3600, .int)),
     ]
@@ -148,6 +150,10 @@ public struct BrokerConfig: Sendable {
         config.backoffMs = long("log.cleaner.backoff.ms")
         return config
     }
+
+    /// metrics.port: where the Prometheus endpoint listens; -1 (the default) turns metrics off, 0 picks a free port.
+    public var metricsPort: Int { int("metrics.port") }
+    public var metricsHost: String { string("metrics.host") }
 
     /// quota.window.num samples of quota.window.size.seconds: what client quotas are measured over.
     var quotaWindow: QuotaWindow { QuotaWindow(samples: int("quota.window.num"), sampleMs: Int64(int("quota.window.size.seconds")) * 1000) }

@@ -99,6 +99,10 @@ enum ConfigDocumentation {
             "Milliseconds without a heartbeat after which a member of a consumer-protocol (KIP-848) group is removed from it.",
         "offsets.retention.minutes":
             "How long, in minutes, a group's committed offsets are kept once the group has no members (default 10080, one week).",
+        "metrics.port":
+            "The port of the Prometheus endpoint (GET /metrics); -1, the default, turns metrics off and 0 picks a free port. "
+            + "A MiniBroker key: Kafka exposes JMX instead.",
+        "metrics.host": "The address the Prometheus endpoint listens on (default 127.0.0.1). A MiniBroker key.",
         "quota.window.num":
             "How many samples client quota rates are measured over (2 to 3600, default 11); the rate spans them all.",
         "quota.window.size.seconds":

@@ -239,3 +239,10 @@ extension GroupCoordinator {
         }
     }
 }
+
+extension GroupCoordinator {
+    /// Every group's committed offsets, read on the coordinator's loop (for the metrics endpoint).
+    public func committedOffsetsSnapshot() -> EventLoopFuture<[String: [TopicPartition: Int64]]> {
+        loop.submit { self.offsets.offsets.mapValues { $0.mapValues(\.offset) } }
+    }
+}

@@ -12,8 +12,8 @@ public final class BrokerServer: Service, Sendable {
     public let broker: Broker
     let group: MultiThreadedEventLoopGroup
     let logger: Logger
-    /// What `bind()` made: the listening channel and the group coordinator.
-    private let bound = NIOLockedValueBox<(channel: Channel?, coordinator: GroupCoordinator?)>((nil, nil))
+    /// What `bind()` made: the listening channel, the group coordinator and the metrics endpoint.
+    private let bound = NIOLockedValueBox<(channel: Channel?, coordinator: GroupCoordinator?, metrics: Channel?)>((nil, nil, nil))
     /// Threads for work that may block (fsync, files): never the event loops'.
     private let blockingPool = NIOThreadPool(numberOfThreads: 2)
     /// Open client connections, to drain at shutdown.
@@ -38,6 +38,7 @@ public final class BrokerServer: Service, Sendable {
         let idleTimeout = TimeAmount.milliseconds(broker.config.connectionsMaxIdleMs)
         let logger = self.logger
         let connections = self.connections
+        let metrics = broker.metrics
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -55,7 +56,11 @@ public final class BrokerServer: Service, Sendable {
                                    metadata: ["remote": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
                     return channel.close()
                 }
-                channel.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
+                metrics.connectionOpened()
+                channel.closeFuture.whenComplete { _ in
+                    _ = connections.withLockedValue { $0.removeValue(forKey: id) }
+                    metrics.connectionClosed()
+                }
                 return channel.eventLoop.makeCompletedFuture {
                     if idleTimeout.nanoseconds > 0 {
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idleTimeout))
@@ -65,7 +70,16 @@ public final class BrokerServer: Service, Sendable {
                 }
             }
         let channel = try await bootstrap.bind(host: listener.host, port: listener.port).get()
-        bound.withLockedValue { $0 = (channel, coordinator) }
+        var metricsChannel: Channel?
+        if broker.config.metricsPort >= 0 {
+            let endpoint = try await MetricsEndpoint.bind(host: broker.config.metricsHost, port: broker.config.metricsPort, group: group,
+                                                          scrape: MetricsScrape(broker: broker, coordinator: coordinator))
+            metricsChannel = endpoint
+            logger.info("metrics endpoint listening", metadata: [
+                "url": "http://\(broker.config.metricsHost):\(endpoint.localAddress?.port ?? broker.config.metricsPort)/metrics",
+            ])
+        }
+        bound.withLockedValue { $0 = (channel, coordinator, metricsChannel) }
         let port = channel.localAddress?.port ?? listener.port
         logger.info("MiniBroker started", metadata: [
             "listener": "\(listener.name)://\(listener.host):\(port)", "broker.id": "\(broker.brokerId)",
@@ -76,7 +90,7 @@ public final class BrokerServer: Service, Sendable {
 
     public func run() async throws {
         if bound.withLockedValue({ $0.channel }) == nil { try await bind() }
-        let (channel, coordinator) = bound.withLockedValue { $0 }
+        let (channel, coordinator, metricsChannel) = bound.withLockedValue { $0 }
         // Retention, flush.ms and checkpoints delete files and fsync: on the blocking pool, once a second.
         broker.cleaner.start()
         let maintenance = Task { [broker, blockingPool] in
@@ -91,6 +105,7 @@ public final class BrokerServer: Service, Sendable {
         maintenance.cancel()
         coordinator?.stop()
         try await channel?.close()
+        try? await metricsChannel?.close()
         // Every connection finishes the requests it has received (a long-polling fetch included) and
         // closes; only then is the log flushed, so nothing is appended after the clean-shutdown marker.
         let open = connections.withLockedValue { Array($0.values) }

@@ -88,6 +88,10 @@ extension RequestDispatcher {
         case .close:
             break
         }
+        if throttle > 0 {
+            let quota = apiKey == .produce ? QuotaKind.producerByteRate : apiKey == .fetch ? .consumerByteRate : .requestPercentage
+            broker.metrics.throttled(quota.rawValue, ms: throttle)
+        }
         return (answer, throttle)
     }
 }

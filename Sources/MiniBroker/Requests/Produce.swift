@@ -65,6 +65,7 @@ extension RequestDispatcher {
                 do throws(AppendError) {
                     let result = try log.append(records)
                     if result.flushDue { due.append((t, p, log)) }
+                    broker.metrics.appended(topic: topic.name, bytes: records.readableBytes, records: Int64(result.recordCount))
                     return PartitionResponse(index: data.index, errorCode: 0, baseOffset: result.firstOffset,
                                              logAppendTimeMs: result.logAppendTime, logStartOffset: result.logStartOffset)
                 } catch {

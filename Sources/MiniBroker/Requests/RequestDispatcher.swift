@@ -125,9 +125,11 @@ public final class RequestDispatcher: Sendable {
         guard served.contains(version), apiKey != .produce || version >= 3 else {
             return eventLoop.makeFailedFuture(InvalidRequest(description: "API \(apiKey) v\(version) is not enabled"))
         }
-        // With client quotas configured, the handling time counts against request_percentage.
+        // With client quotas configured, the handling time counts against request_percentage; with
+        // metrics on, the whole time to the answer is recorded.
         let enforcing = broker.quotas.isEnforcing
-        let started = enforcing ? NIODeadline.now() : .uptimeNanoseconds(0)
+        let measuring = broker.metrics.enabled
+        let started = enforcing || measuring ? NIODeadline.now() : .uptimeNanoseconds(0)
         let client = QuotaClient(user: KafkaPrincipal.anonymous, clientId: header.clientId ?? "")
         let response: EventLoopFuture<BrokerResponse>
         do {
@@ -136,7 +138,7 @@ public final class RequestDispatcher: Sendable {
         } catch {
             return eventLoop.makeFailedFuture(InvalidRequest(description: "\(apiKey) v\(version) request does not parse: \(error)"))
         }
-        guard enforcing else {
+        guard enforcing || measuring else {
             return response.flatMapThrowing { answer in
                 if case .close(let reason) = answer { throw InvalidRequest(description: reason) }
                 return try self.encode(answer, header: header, apiKey: apiKey, version: version)
@@ -146,13 +148,21 @@ public final class RequestDispatcher: Sendable {
         let requestBytes = frame.readableBytes
         return response.flatMapThrowing { answer in
             if case .close(let reason) = answer { throw InvalidRequest(description: reason) }
-            let (throttled, throttleMs) = self.applyQuotas(answer, apiKey: apiKey, version: version, requestBytes: requestBytes,
-                                                           client: client, handlerNanos: handlerNanos, nowMs: PartitionLog.currentTimeMs())
-            var frame = try self.encode(throttled, header: header, apiKey: apiKey, version: version)
+            var answer = answer, throttleMs: Int64 = 0
+            if enforcing {
+                (answer, throttleMs) = self.applyQuotas(answer, apiKey: apiKey, version: version, requestBytes: requestBytes,
+                                                        client: client, handlerNanos: handlerNanos, nowMs: PartitionLog.currentTimeMs())
+            }
+            if measuring {
+                self.countErrors(of: answer, apiKey: apiKey)
+                if case .fetch(let parts) = answer { self.countFetched(parts) }
+            }
+            var frame = try self.encode(answer, header: header, apiKey: apiKey, version: version)
             if throttleMs > 0 {
                 if frame == nil { frame = ResponseFrame(parts: [], fileHandles: []) }
                 frame?.throttleMs = throttleMs
             }
+            if measuring { self.broker.metrics.requestCompleted(apiKey, version: version, nanoseconds: (NIODeadline.now() - started).nanoseconds) }
             return frame
         }
     }

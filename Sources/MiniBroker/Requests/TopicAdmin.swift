@@ -86,6 +86,7 @@ extension RequestDispatcher {
             }
             do throws(TopicError) {
                 let topic = try broker.topics.delete(name: name)
+                broker.metrics.topicDeleted(name)
                 return Result(name: topic.name, topicId: topic.id, errorCode: 0)
             } catch {
                 return Result(name: name, topicId: item.id, errorCode: error.code.rawValue, errorMessage: error.message)
