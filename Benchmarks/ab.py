@@ -7,7 +7,8 @@
 Each round (the order alternating) starts each broker on a fresh data directory and a free loopback port, then runs, through
 kafka-bench (our Swift clients, as compare.py runs them: acks=1, no idempotence, linger 5 ms, 1 MB
 batches), produce and consume of 100 B records (5 M) and of 10 KB records (1 GB), times --scale. Prints the median
-of each load per broker and the ratio b/a, as markdown.
+of each load per broker and the ratio b/a, with the broker's CPU seconds per GB moved (steadier than
+throughput on a shared VM), as markdown.
 """
 import argparse
 import json
@@ -18,6 +19,13 @@ import statistics
 import subprocess
 import tempfile
 import time
+
+def cpu_seconds(pid):
+    """User plus system CPU time of a process so far (/proc/PID/stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 LOADS = [("100 B", 100, 5_000_000), ("10 KB", 10_240, 100_000)]  # times --scale
 
@@ -75,21 +83,26 @@ def main():
                 for label, size, count in LOADS:
                     topic = "ab-" + label.replace(" ", "")
                     for mode in ("produce", "consume"):
+                        before = cpu_seconds(proc.pid)
                         r = bench(args.kafka_bench, port, mode, topic, size, count * args.scale)
+                        # The broker's CPU per GB moved: steadier than throughput on a shared VM.
+                        r["brokerCpuSecondsPerGB"] = (cpu_seconds(proc.pid) - before) / (size * count * args.scale / 1e9)
                         results.setdefault((name, label, mode), []).append(r)
             finally:
                 proc.terminate()
                 proc.wait(timeout=60)
                 shutil.rmtree(directory, ignore_errors=True)
-    print(f"| load | {os.path.basename(args.a)} (a) | (b) | b/a |")
-    print("|---|---:|---:|---:|")
+    print(f"| load | {os.path.basename(args.a)} (a) | (b) | b/a | broker CPU s/GB a | b | b/a |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for label, _, _ in LOADS:
         for mode in ("produce", "consume"):
             def median(name, key):
                 return statistics.median(r[key] for r in results[(name, label, mode)])
             a, b = median("a", "recordsPerSecond"), median("b", "recordsPerSecond")
             ma, mb = median("a", "megabytesPerSecond"), median("b", "megabytesPerSecond")
-            print(f"| {mode} {label} | {a / 1e6:.2f} M rec/s, {ma:.0f} MB/s | {b / 1e6:.2f} M rec/s, {mb:.0f} MB/s | {b / a:.2f} |")
+            ca, cb = median("a", "brokerCpuSecondsPerGB"), median("b", "brokerCpuSecondsPerGB")
+            print(f"| {mode} {label} | {a / 1e6:.2f} M rec/s, {ma:.0f} MB/s | {b / 1e6:.2f} M rec/s, {mb:.0f} MB/s | {b / a:.2f} "
+                  f"| {ca:.2f} | {cb:.2f} | {cb / ca:.2f} |")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import KafkaWire
 struct Cluster: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster", abstract: "Describe the cluster, its API versions and log directories.",
-        subcommands: [Describe.self, ApiVersions.self, LogDirs.self])
+        subcommands: [Describe.self, ApiVersions.self, LogDirs.self, Features.self, UpgradeFeature.self])
 
     struct Describe: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The cluster id, the controller and the brokers.")
@@ -59,6 +59,47 @@ struct Cluster: AsyncParsableCommand {
             for dir in dirs {
                 print("Broker \(dir.broker): \(dir.path)  total \(dir.totalBytes) B, usable \(dir.usableBytes) B\(dir.error.map { "  error \($0)" } ?? "")")
                 Output.table(["TOPIC", "PARTITION", "SIZE", "OFFSET_LAG"], dir.partitions.map { [$0.topic, String($0.partition), String($0.size), String($0.offsetLag)] })
+            }
+        }
+    }
+
+    struct Features: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Feature levels: supported and finalized (kafka-features.sh describe).")
+        @OptionGroup var connection: ConnectionOptions
+
+        struct Row: Encodable { let feature: String; let supportedMin: Int16?; let supportedMax: Int16?; let finalized: Int16 }
+
+        func run() async throws {
+            let levels = try await connection.withAdmin { try await $0.describeFeatures() }
+            let rows = Set(levels.supported.keys).union(levels.finalized.keys).sorted().map {
+                Row(feature: $0, supportedMin: levels.supported[$0]?.lowerBound, supportedMax: levels.supported[$0]?.upperBound,
+                    finalized: levels.finalized[$0] ?? 0)
+            }
+            try Output.emit(rows, asJSON: connection.json, header: ["FEATURE", "SUPPORTED", "FINALIZED"], rows: rows.map { row in
+                var supported = "-"
+                if let low = row.supportedMin, let high = row.supportedMax { supported = "\(low)-\(high)" }
+                return [row.feature, supported, String(row.finalized)]
+            })
+        }
+    }
+
+    struct UpgradeFeature: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-feature", abstract: "Set a feature level (kafka-features.sh upgrade / downgrade).")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "feature=level, e.g. group.version=0.") var feature: String
+        @Flag(help: "Allow a lower level (a safe downgrade).") var downgrade = false
+        @Flag(name: .customLong("dry-run"), help: "Only check the change with the broker.") var dryRun = false
+
+        func run() async throws {
+            let parts = feature.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let level = Int16(parts[1]) else { throw ValidationError("give feature=level, not '\(feature)'") }
+            let name = String(parts[0])
+            try await connection.withAdmin {
+                try await $0.updateFeatures([name: level], upgradeType: downgrade ? .safeDowngrade : .upgrade, validateOnly: dryRun)
+            }
+            if connection.json { try Output.json(["feature": name, "level": String(level), "applied": String(!dryRun)]) } else {
+                print("\(dryRun ? "Validated" : "Set") \(name) to level \(level)")
             }
         }
     }

@@ -128,3 +128,33 @@ def test_acl_and_scram_calls_get_security_disabled_and_the_connection_stays(brok
     assert [e.args[0].code() for e in failures.values()] == [KafkaError.SECURITY_DISABLED]
     scram = {k: f.exception(TIMEOUT) for k, f in confluent.describe_user_scram_credentials(["alice"]).items()}
     assert scram["alice"].args[0].code() == KafkaError.RESOURCE_NOT_FOUND
+
+
+def test_feature_levels_are_described_and_group_version_updated(broker_factory):
+    """kafka-python's describe_features (ApiVersions v3+) and update_features (UpdateFeatures); a new
+    broker of the test's own, since group.version 0 turns the KIP-848 protocol off for everyone (what a
+    KIP-848 heartbeat is then answered is FeatureLevelTests')."""
+    from kafka.admin._cluster import UpdateFeatureType
+    fresh = broker_factory()
+    client = KafkaAdminClient(bootstrap_servers=fresh.bootstrap, request_timeout_ms=int(TIMEOUT * 1000))
+    try:
+        features = client.describe_features()
+        assert features["metadata.version"] == {"supported": (7, 25), "finalized": (25, 25), "finalized_epoch": 0}
+        assert features["group.version"]["finalized"] == (1, 1)
+        assert client.update_features({"group.version": (UpdateFeatureType.SAFE_DOWNGRADE, 0)}) == {"group.version": "OK"}
+        lowered = client.describe_features()
+        assert "finalized" not in lowered.get("group.version", {}) and lowered["metadata.version"]["finalized_epoch"] == 1
+        with pytest.raises(kerrors.InvalidUpdateVersionError):
+            client.update_features({"group.version": 2})
+        with pytest.raises(kerrors.InvalidUpdateVersionError):
+            client.update_features({"metadata.version": (UpdateFeatureType.SAFE_DOWNGRADE, 21)})
+    finally:
+        client.close()
+    fresh.restart()
+    client = KafkaAdminClient(bootstrap_servers=fresh.bootstrap, request_timeout_ms=int(TIMEOUT * 1000))
+    try:
+        assert "finalized" not in client.describe_features().get("group.version", {})
+        client.update_features({"group.version": 1})
+        assert client.describe_features()["group.version"]["finalized"] == (1, 1)
+    finally:
+        client.close()

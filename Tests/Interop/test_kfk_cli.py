@@ -178,3 +178,17 @@ def test_produce_and_consume_lines(any_broker):
     rest = kfk(any_broker, "consume", topic, "--group", group, "--from-beginning", "--timeout-ms", "10000").stdout.splitlines()
     assert sorted(first + rest) == sorted(line.split(":", 1)[1] for line in lines)
 
+
+
+def test_features_are_shown_and_set(broker_factory):
+    fresh = broker_factory()
+    rows = {row["feature"]: row for row in kfk_json(fresh, "cluster", "features")}
+    assert rows["metadata.version"] == {"feature": "metadata.version", "supportedMin": 7, "supportedMax": 25, "finalized": 25}
+    assert rows["group.version"]["finalized"] == 1
+    refused = kfk(fresh, "cluster", "set-feature", "group.version=0", check=False)
+    assert refused.returncode == 1 and "safe or unsafe downgrade" in refused.stderr
+    assert "Validated" in kfk(fresh, "cluster", "set-feature", "group.version=0", "--downgrade", "--dry-run").stdout
+    assert {row["feature"]: row["finalized"] for row in kfk_json(fresh, "cluster", "features")}["group.version"] == 1
+    kfk(fresh, "cluster", "set-feature", "group.version=0", "--downgrade")
+    table = kfk(fresh, "cluster", "features").stdout
+    assert "group.version     0-1        0" in table and "metadata.version  7-25       25" in table

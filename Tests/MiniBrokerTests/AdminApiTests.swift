@@ -178,3 +178,19 @@ import Testing
         #expect(plain.results.first?.configs.allSatisfy { $0.documentation == nil } == true)
     }
 }
+
+/// DescribeConfigs of the broker with synonyms: the keys that can give a value, in Kafka's order.
+@Suite struct BrokerConfigSynonymTests {
+    @Test func retentionIsDescribedWithTheKeysThatSetIt() throws {
+        let fixture = try BrokerFixture(overrides: ["log.retention.minutes": "30"])
+        let answer = try fixture.send(DescribeConfigsRequest(resources: [.init(resourceType: 4, resourceName: "0",
+                                                                                configurationKeys: ["log.retention.ms", "log.retention.hours"])],
+                                                             includeSynonyms: true, includeDocumentation: false), version: 4)
+        let configs = Dictionary(uniqueKeysWithValues: (answer.results.first?.configs ?? []).map { ($0.name, $0) })
+        let ms = try #require(configs["log.retention.ms"])
+        #expect(ms.value == "1800000" && ms.configSource == ConfigSource.staticBrokerConfig.rawValue && !ms.isDefault)
+        #expect(ms.synonyms.map { "\($0.name)=\($0.value ?? "null")/\($0.source)" } == ["log.retention.minutes=30/4", "log.retention.hours=168/5"])
+        let hours = try #require(configs["log.retention.hours"])
+        #expect(hours.configSource == ConfigSource.defaultConfig.rawValue && hours.synonyms.map(\.name) == ["log.retention.hours"])
+    }
+}

@@ -18,6 +18,8 @@ public final class Broker: Sendable {
     let producerIds: ProducerIdAllocator
     /// The client quotas (AlterClientQuotas) and the rates measured against them.
     let quotas: ClientQuotaManager
+    /// The finalized feature levels (ApiVersions, UpdateFeatures).
+    let features: FeatureControl
     /// What the broker counts for the Prometheus endpoint (off without metrics.port).
     public let metrics: BrokerMetrics
 
@@ -32,6 +34,7 @@ public final class Broker: Sendable {
         topics = TopicRegistry(logs: logs, brokerConfig: config, logger: logger)
         try topics.load()
         cleaner = LogCleaner(logs: logs, config: config.cleaner, logger: logger)
+        features = try FeatureControl(directory: config.logDirectory)
         quotas = ClientQuotaManager(store: try ClientQuotaStore(directory: config.logDirectory), window: config.quotaWindow)
     }
 

@@ -14,7 +14,10 @@ extension RequestDispatcher {
         let keys = Self.served.sorted { $0.key.rawValue < $1.key.rawValue }.map {
             ApiVersionsResponse.ApiVersion(apiKey: $0.key.rawValue, minVersion: $0.value.lowerBound, maxVersion: $0.value.upperBound)
         }
-        return ApiVersionsResponse(errorCode: 0, apiKeys: keys, throttleTimeMs: 0)
+        guard version >= 3 else { return ApiVersionsResponse(errorCode: 0, apiKeys: keys, throttleTimeMs: 0) }
+        let features = featureFields(version: version)
+        return ApiVersionsResponse(errorCode: 0, apiKeys: keys, throttleTimeMs: 0, supportedFeatures: features.supported,
+                                   finalizedFeaturesEpoch: features.epoch, finalizedFeatures: features.finalized, zkMigrationReady: false)
     }
 
     /// `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`, Kafka's rule for client software labels.

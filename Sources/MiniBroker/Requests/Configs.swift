@@ -45,12 +45,29 @@ extension RequestDispatcher {
         }.sorted { $0.name < $1.name }
     }
 
+    /// Keys whose value another key can give, in Kafka's order of precedence (DescribeConfigs lists
+    /// them as synonyms: those that have a value, set or default).
+    static let brokerSynonyms: [String: [String]] = [
+        "log.retention.ms": ["log.retention.ms", "log.retention.minutes", "log.retention.hours"],
+        "log.retention.minutes": ["log.retention.minutes", "log.retention.hours"],
+        "log.dirs": ["log.dirs", "log.dir"],
+        "log.dir": ["log.dir"],
+        "broker.id": ["broker.id"],
+        "node.id": ["node.id", "broker.id"],
+    ]
+
     func brokerConfigs() -> [DescribedConfig] {
         BrokerConfig.definitions.map { definition in
             var (value, source) = broker.config.value(definition.name)
+            let synonyms = (Self.brokerSynonyms[definition.name] ?? [definition.name]).compactMap { name -> (String, String?, ConfigSource)? in
+                let (value, source) = broker.config.value(name)
+                return value.map { (name, $0, source) }
+            }
+            // Unset, a key takes its value's source from the synonym that gives it (Kafka's rule).
+            if value == nil, let first = synonyms.first { source = first.2 }
             if definition.name == "log.retention.ms" && value == nil { value = String(broker.config.retentionMs) }
             return DescribedConfig(name: definition.name, value: value, configSource: source.rawValue,
-                                   configType: definition.type.rawValue, readOnly: true, synonyms: [(definition.name, value, source)])
+                                   configType: definition.type.rawValue, readOnly: true, synonyms: synonyms)
         }.sorted { $0.name < $1.name }
     }
 

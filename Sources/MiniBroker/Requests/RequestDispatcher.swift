@@ -84,6 +84,7 @@ public final class RequestDispatcher: Sendable {
         .listConfigResources: 0...1,
         .describeClientQuotas: 0...1,
         .alterClientQuotas: 0...1,
+        .updateFeatures: 0...2,
     ]
 
     public init(broker: Broker, coordinator: GroupCoordinator, logger: Logger, blocking: BlockingExecutor = .inPlace) {
@@ -244,10 +245,20 @@ public final class RequestDispatcher: Sendable {
         case .offsetDelete:
             return later(coordinator.offsetDelete(try decode(OffsetDeleteRequest.self, &body, version)))
         case .consumerGroupHeartbeat:
+            // group.version 0 turns the KIP-848 protocol off: UNSUPPORTED_VERSION, as Kafka answers then.
+            guard broker.features.consumerGroupsEnabled else {
+                return now(ConsumerGroupHeartbeatResponse(errorCode: ErrorCode.unsupportedVersion.rawValue))
+            }
             return later(coordinator.consumerGroupHeartbeat(try decode(ConsumerGroupHeartbeatRequest.self, &body, version), version: version,
                                                             clientId: clientId, clientHost: clientHost))
         case .consumerGroupDescribe:
-            return later(coordinator.consumerGroupDescribe(try decode(ConsumerGroupDescribeRequest.self, &body, version)))
+            let request = try decode(ConsumerGroupDescribeRequest.self, &body, version)
+            guard broker.features.consumerGroupsEnabled else {
+                return now(ConsumerGroupDescribeResponse(groups: request.groupIds.map {
+                    .init(errorCode: ErrorCode.unsupportedVersion.rawValue, errorMessage: nil, groupId: $0)
+                }))
+            }
+            return later(coordinator.consumerGroupDescribe(request))
         case .describeLogDirs:
             return now(describeLogDirs(try decode(DescribeLogDirsRequest.self, &body, version)))
         case .describeTopicPartitions:
@@ -274,6 +285,9 @@ public final class RequestDispatcher: Sendable {
             return now(alterUserScramCredentials(try decode(AlterUserScramCredentialsRequest.self, &body, version)))
         case .listConfigResources:
             return now(listConfigResources(try decode(ListConfigResourcesRequest.self, &body, version), version: version))
+        case .updateFeatures:
+            let request = try decode(UpdateFeaturesRequest.self, &body, version)
+            return offLoop { self.updateFeatures(request, version: version) }
         case .describeClientQuotas:
             return now(describeClientQuotas(try decode(DescribeClientQuotasRequest.self, &body, version)))
         case .alterClientQuotas:
