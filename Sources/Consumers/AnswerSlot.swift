@@ -29,22 +29,39 @@ final class AnswerSlot<Value: Sendable>: Sendable {
         waiter.resume(with: result)
     }
 
-    /// The answer, once it came. One awaiter at a time.
+    /// The answer, once it came. One awaiter at a time. A cancelled awaiter stops waiting at once
+    /// (CancellationError); the answer, when it comes, is kept for nobody.
     var value: Value {
         get async throws {
             let ready = state.withLock { state -> Result<Value, KafkaClientError>? in
                 if case .answered(let result) = state { return result } else { return nil }
             }
             if let ready { return try ready.get() }
-            return try await withCheckedThrowingContinuation { continuation in
-                let answered = state.withLock { state -> Result<Value, KafkaClientError>? in
-                    switch state {
-                    case .answered(let result): return result
-                    case .waiting: state = .waiting(continuation); return nil
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    let answered = state.withLock { state -> Result<Value, KafkaClientError>? in
+                        switch state {
+                        case .answered(let result): return result
+                        case .waiting: state = .waiting(continuation); return nil
+                        }
                     }
+                    if let answered { return continuation.resume(with: answered) }
+                    // Cancelled before the waiter was in place: the handler below found nobody to wake.
+                    if Task.isCancelled { abandonWaiter() }
                 }
-                if let answered { continuation.resume(with: answered) }
+            } onCancel: {
+                abandonWaiter()
             }
         }
+    }
+
+    /// Wakes the waiter, if any, with CancellationError.
+    private func abandonWaiter() {
+        let waiter = state.withLock { state -> CheckedContinuation<Value, Error>? in
+            guard case .waiting(let waiter?) = state else { return nil }
+            state = .waiting(nil)
+            return waiter
+        }
+        waiter?.resume(throwing: CancellationError())
     }
 }

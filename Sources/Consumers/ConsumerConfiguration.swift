@@ -38,6 +38,10 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var requestTimeoutMs = 30_000
     /// retry.backoff.ms
     public var retryBackoffMs = 100
+    /// default.api.timeout.ms: how long a failure the consumer retries on its own may last before
+    /// `records` and `batches` throw it — no broker reachable, a group it cannot join, a subscription
+    /// of which no topic exists.
+    public var defaultApiTimeoutMs = 60_000
     /// metadata.max.age.ms: how often the subscribed topics' metadata is refreshed; a partition
     /// count that changed makes the group rebalance so new partitions get a reader.
     public var metadataMaxAgeMs = 300_000

@@ -11,18 +11,25 @@ final class FetchedRecords: Sendable {
         /// Records before `handed` went to the application; those before `folded` are in `consumed`.
         var folded = 0
         var handed = 0
+        /// Set by `close()`: nothing more is handed out.
+        var stopped = false
     }
     private let state = Mutex(State())
 
     /// A new poll's records (the previous ones are all handed out and folded).
     func start(_ records: [ConsumerRecord]) {
-        state.withLock { $0 = State(records: records) }
+        state.withLock { $0 = State(records: records, stopped: $0.stopped) }
+    }
+
+    /// Hands out nothing more (the consumer is closing).
+    func stop() {
+        state.withLock { $0.stopped = true }
     }
 
     /// The next record not handed out yet.
     func next() -> ConsumerRecord? {
         state.withLock { state in
-            guard state.handed < state.records.count else { return nil }
+            guard !state.stopped, state.handed < state.records.count else { return nil }
             state.handed += 1
             return state.records[state.handed - 1]
         }
@@ -31,7 +38,7 @@ final class FetchedRecords: Sendable {
     /// Every record not handed out yet (they share the poll's storage; nothing is copied).
     func nextBatch() -> ArraySlice<ConsumerRecord>? {
         state.withLock { state in
-            guard state.handed < state.records.count else { return nil }
+            guard !state.stopped, state.handed < state.records.count else { return nil }
             let batch = state.records[state.handed...]
             state.handed = state.records.count
             return batch

@@ -10,25 +10,37 @@ import NIOCore
 extension KafkaConsumer {
     /// Fetches the next records into `fetched`, waiting up to fetch.max.wait.ms on the broker at a
     /// time; false once the consumer is closed. Records handed out before count as consumed.
+    /// Ends (false) when the calling task is cancelled, also while a Fetch waits at the log end;
+    /// throws a failure it kept retrying once that has lasted default.api.timeout.ms.
     func poll() async throws -> Bool {
         foldHandedOut()
         while !closed {
+            if Task.isCancelled { return false }
             if let stopError { throw stopError }
+            if let lasting = failures.takeLasting(.milliseconds(configuration.defaultApiTimeoutMs)) { throw lasting }
+            guard !assignment.isEmpty || !subscription.isEmpty else {
+                throw KafkaClientError.consumer("not subscribed to any topic nor assigned any partition: call subscribe(topics:) or assign(_:) first")
+            }
             let fetchable = assignment.subtracting(paused)
             guard !fetchable.isEmpty else {
-                try await Task.sleep(for: .milliseconds(50))
+                do { try await Task.sleep(for: .milliseconds(50)) } catch { return false }
                 continue
             }
             let records: [ConsumerRecord]
             do {
                 try await initializePositions(fetchable)
                 records = try await fetch(fetchable)
+                failures.cleared(.fetch)
             } catch let error as KafkaClientError where error.kind.isRetriableConnectionProblem {
                 // A connection cut (a broker restart, or `close()` from another task) is retried, not
-                // thrown at the application: the next turn reconnects, or ends when closed.
+                // thrown at the application: the next turn reconnects, or ends when closed. One that
+                // lasts surfaces (above).
                 if closed { return false }
-                try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
+                failures.note(.fetch, error)
+                do { try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs)) } catch { return false }
                 continue
+            } catch is CancellationError {
+                return false
             }
             if !records.isEmpty {
                 fetched.start(records)
@@ -375,6 +387,8 @@ public struct ConsumerRecordBatches: AsyncSequence, Sendable {
 
         public mutating func next() async throws -> ArraySlice<ConsumerRecord>? {
             while true {
+                // A cancelled task's loop ends here, not after the records already fetched.
+                if Task.isCancelled { return nil }
                 if let batch = consumer.fetched.nextBatch() { return batch }
                 guard try await consumer.poll() else { return nil }
             }
@@ -396,6 +410,8 @@ public struct ConsumerRecords: AsyncSequence, Sendable {
 
         public mutating func next() async throws -> ConsumerRecord? {
             while true {
+                // A cancelled task's loop ends here, not after the records already fetched.
+                if Task.isCancelled { return nil }
                 if let record = consumer.fetched.next() { return record }
                 guard try await consumer.poll() else { return nil }
             }

@@ -9,6 +9,8 @@ struct GroupState {
     var generation: Int32 = -1
     var protocolName: PartitionAssignor?
     var coordinator: BrokerConnection?
+    /// The coordinator's node, kept when its connection is dropped (to leave the group from `deinit`).
+    var coordinatorNode: Int32?
     var needsJoin = true
     var lastHeartbeat = ContinuousClock.now
 }
@@ -33,8 +35,11 @@ extension KafkaConsumer {
             if group!.needsJoin {
                 do {
                     try await joinAndSync()
+                    failures.cleared(.group)
                 } catch {
                     group?.coordinator = nil
+                    failures.note(.group, error as? KafkaClientError
+                                  ?? KafkaClientError(.connection, "joining group '\(group?.groupId ?? "")' failed: \(error)"))
                     return backoff * 5
                 }
             } else if ContinuousClock.now - group!.lastHeartbeat >= .milliseconds(configuration.heartbeatIntervalMs) {
@@ -59,8 +64,9 @@ extension KafkaConsumer {
         guard code == 0 else {
             throw KafkaClientError(.broker(ErrorCode(rawValue: code)), "FindCoordinator for group '\(groupId)' failed: \(ErrorCode(rawValue: code))")
         }
-        let connection = try await client.connection(to: node)
+        let connection = try await client.connection(to: node, for: .groupCoordinator)
         group?.coordinator = connection
+        group?.coordinatorNode = node
         return connection
     }
 
@@ -122,6 +128,9 @@ extension KafkaConsumer {
         }
         state.needsJoin = false
         state.lastHeartbeat = .now
+        // The coordinator was found after `state` was copied: keep it (else every join forgot it).
+        state.coordinator = group?.coordinator
+        state.coordinatorNode = group?.coordinatorNode
         group = state
         let revoked = assignment.subtracting(assigned)
         if !revoked.isEmpty {
@@ -255,6 +264,13 @@ extension KafkaConsumer {
         // A topic asked for and not in the answer has no leaders to fetch from (until it is back).
         let gone = Set(topics).subtracting(metadata.topics.keys)
         if !gone.isEmpty { leaders = leaders.filter { !gone.contains($0.key.topic) } }
+        // A subscription of which no topic exists reads nothing, ever: a failure that surfaces once it lasts.
+        if !subscription.isEmpty && Set(subscription).isSubset(of: gone) {
+            failures.note(.topics, KafkaClientError(.broker(.unknownTopicOrPartition),
+                                                    "none of the subscribed topics exists: \(subscription.sorted().joined(separator: ", "))"))
+        } else if !subscription.isEmpty {
+            failures.cleared(.topics)
+        }
         return changed
     }
 }

@@ -41,6 +41,8 @@ public actor KafkaConsumer {
     /// Set when the consumer cannot go on (fenced); `poll` throws it.
     var stopError: KafkaClientError?
     var groupTask: Task<Void, Never>?
+    /// What the consumer keeps retrying, and since when (thrown from `records` once it lasts).
+    var failures = PersistentFailures()
     var lastAutoCommit = ContinuousClock.now
     let eventsContinuation: AsyncStream<RebalanceEvent>.Continuation
     /// Rebalance events (assigned, revoked, lost) in order.
@@ -109,6 +111,7 @@ public actor KafkaConsumer {
     /// Commits the positions of every record handed out so far. A member whose generation went
     /// stale (a rebalance, a coordinator restart) rejoins and commits what it still owns.
     public func commit() async throws {
+        guard !closed else { throw KafkaClientError(.closed, "the consumer is closed: nothing can be committed") }
         try await commitRejoiningOnce { [self] in
             foldHandedOut()
             return consumed
@@ -117,6 +120,7 @@ public actor KafkaConsumer {
 
     /// Commits explicit offsets: the offset of the *next* record to read, per partition.
     public func commit(offsets: [TopicPartition: Int64]) async throws {
+        guard !closed else { throw KafkaClientError(.closed, "the consumer is closed: nothing can be committed") }
         guard configuration.groupId != nil else { throw KafkaClientError.consumer("commit needs group.id") }
         try await commitRejoiningOnce { offsets }
     }
@@ -137,6 +141,7 @@ public actor KafkaConsumer {
     func sendCommit(_ offsets: [TopicPartition: Int64]) async throws {
         guard !offsets.isEmpty else { return }
         guard let groupId = configuration.groupId else { throw KafkaClientError.consumer("commit needs group.id") }
+        try await learnTopicIds(of: offsets.keys)
         let coordinator = try await coordinatorConnection()
         let byTopic = Dictionary(grouping: offsets, by: \.key.topic)
         let request = OffsetCommitRequest(
@@ -171,9 +176,17 @@ public actor KafkaConsumer {
         }
     }
 
+    /// OffsetCommit and OffsetFetch v10 name topics by id: learn the ids of topics this consumer has
+    /// not fetched from (explicit offsets, a consumer that only asks what is committed).
+    private func learnTopicIds(of partitions: some Sequence<TopicPartition>) async throws {
+        let unknown = Set(partitions.map(\.topic)).filter { topicIds[$0] == nil }
+        if !unknown.isEmpty { try await refreshTopics(unknown.sorted()) }
+    }
+
     /// The committed offsets of the group for these partitions (nil where none).
     public func committed(_ partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
         guard let groupId = configuration.groupId else { throw KafkaClientError.consumer("committed offsets need group.id") }
+        try await learnTopicIds(of: partitions)
         let coordinator = try await coordinatorConnection()
         let byTopic = Dictionary(grouping: partitions, by: \.topic)
         let request = OffsetFetchRequest(
@@ -216,9 +229,12 @@ public actor KafkaConsumer {
 
     // MARK: Closing
 
-    /// Commits (with auto-commit), leaves the group and closes the connections. `records` ends.
+    /// Stops handing out records, commits what was handed out (with auto-commit), leaves the group
+    /// and closes the connections. `records` ends; `commit()` throws `.closed` from then on.
     public func close() async {
         guard !closed else { return }
+        // Nothing is handed out after this point, so the final commit covers exactly what was.
+        fetched.stop()
         await autoCommitIfDue(force: true)
         closed = true
         groupTask?.cancel()
@@ -226,6 +242,25 @@ public actor KafkaConsumer {
         if !assignment.isEmpty { eventsContinuation.yield(.partitionsRevoked(assignment.sorted())) }
         eventsContinuation.finish()
         await client.close()
+    }
+
+    /// Released without `close()`: leaves the group (without waiting for the answer), so that its
+    /// partitions go to the other members now rather than after session.timeout.ms, and closes the
+    /// connections. Nothing is committed: that needs `close()`.
+    deinit {
+        guard !closed else { return }
+        let client = client
+        var leave: (node: Int32, request: LeaveGroupRequest)?
+        if let group, !group.memberId.isEmpty, configuration.groupInstanceId == nil, let node = group.coordinatorNode {
+            leave = (node, LeaveGroupRequest(groupId: group.groupId, memberId: group.memberId,
+                                             members: [.init(memberId: group.memberId, groupInstanceId: nil, reason: "consumer released without close()")]))
+        }
+        Task {
+            if let leave, let connection = try? await client.connection(to: leave.node, for: .groupCoordinator) {
+                _ = try? await connection.send(leave.request, timeout: .seconds(5))
+            }
+            await client.close()
+        }
     }
 
     var requestTimeout: TimeAmount { .milliseconds(Int64(configuration.requestTimeoutMs)) }

@@ -32,13 +32,25 @@ public struct ClusterMetadata: Sendable {
     public var topicErrors: [String: ErrorCode]
 }
 
+/// What a connection carries: a broker answers a connection's requests in order, so the group
+/// coordinator's requests (commits, heartbeats) get a connection of their own and never wait behind
+/// a Fetch parked at the broker for fetch.max.wait.ms (Java's consumer does the same).
+public enum ConnectionPurpose: Hashable, Sendable {
+    case data
+    case groupCoordinator
+}
+
 /// The shared core of the producer and the consumer: bootstrap from `bootstrap.servers`, one
-/// connection per broker (pipelined), negotiated API versions and a metadata cache.
+/// connection per broker and purpose (pipelined), negotiated API versions and a metadata cache.
 public actor KafkaClient {
     public let bootstrapServers: [(host: String, port: Int)]
     public let clientId: String
     let group: EventLoopGroup
-    private var connections: [Int32: BrokerConnection] = [:]
+    private struct ConnectionKey: Hashable {
+        var node: Int32
+        var purpose: ConnectionPurpose
+    }
+    private var connections: [ConnectionKey: BrokerConnection] = [:]
     private var bootstrapConnection: BrokerConnection?
     public private(set) var metadata: ClusterMetadata?
 
@@ -75,22 +87,23 @@ public actor KafkaClient {
         throw KafkaClientError(.connection, "no bootstrap server reachable: \(failures.joined(separator: "; "))")
     }
 
-    /// The connection to a broker by node id, opened on first use.
-    public func connection(to nodeId: Int32) async throws -> BrokerConnection {
-        if let existing = connections[nodeId], existing.isActive { return existing }
+    /// The connection to a broker by node id for `purpose`, opened on first use.
+    public func connection(to nodeId: Int32, for purpose: ConnectionPurpose = .data) async throws -> BrokerConnection {
+        let key = ConnectionKey(node: nodeId, purpose: purpose)
+        if let existing = connections[key], existing.isActive { return existing }
         var known = metadata
         if known?.brokers[nodeId] == nil { known = try await refreshMetadata(topics: []) }
         guard let address = known?.brokers[nodeId] else {
             throw KafkaClientError(.connection, "broker \(nodeId) is not in the cluster metadata")
         }
         let connection = try await BrokerConnection.connect(host: address.host, port: address.port, clientId: clientId, group: group)
-        // Another caller may have connected while this one waited: keep one connection per broker.
-        if let other = connections[nodeId], other.isActive {
+        // Another caller may have connected while this one waited: keep one connection per broker and purpose.
+        if let other = connections[key], other.isActive {
             connection.close()
             return other
         }
-        connections[nodeId]?.close()
-        connections[nodeId] = connection
+        connections[key]?.close()
+        connections[key] = connection
         return connection
     }
 
