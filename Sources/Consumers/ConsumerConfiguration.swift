@@ -70,6 +70,15 @@ public struct ConsumerRecord: Sendable {
     // place (an explicit one built each record on the stack and copied it out).
 
     public var topicPartition: TopicPartition { TopicPartition(topic, partition) }
+
+    /// The key as UTF-8 text (nil for a null key; invalid UTF-8 is repaired).
+    public var keyString: String? { key.map { String(buffer: $0) } }
+    /// The value as UTF-8 text (nil for a null value, a tombstone).
+    public var valueString: String? { value.map { String(buffer: $0) } }
+    /// The key's bytes (a copy).
+    public var keyBytes: [UInt8]? { key.map { Array($0.readableBytesView) } }
+    /// The value's bytes (a copy).
+    public var valueBytes: [UInt8]? { value.map { Array($0.readableBytesView) } }
 }
 
 /// Group membership changes, in the order they happened.

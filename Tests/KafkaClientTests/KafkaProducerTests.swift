@@ -167,10 +167,10 @@ import Testing
             for await report in reports { landed[report.id] = try? report.result.get() }
             return landed
         }
-        let records = (0..<3000).map { i in
-            ProducerRecord(topic: (i / 50) % 2 == 0 ? "mix-a" : "mix-b", partition: i % 7 == 0 ? Int32(i % 3) : nil,
-                           key: i % 7 == 1 || i % 7 == 2 ? Array("k\(i % 11)".utf8) : nil,
-                           value: Array("v\(i)-".utf8) + [UInt8](repeating: UInt8(i % 256), count: (i % 13) * 10))
+        let records = (0..<3000).map { i -> ProducerRecord in
+            let key: [UInt8]? = i % 7 == 1 || i % 7 == 2 ? Array("k\(i % 11)".utf8) : nil
+            let value: [UInt8] = Array("v\(i)-".utf8) + [UInt8](repeating: UInt8(i % 256), count: (i % 13) * 10)
+            return ProducerRecord(topic: (i / 50) % 2 == 0 ? "mix-a" : "mix-b", partition: i % 7 == 0 ? Int32(i % 3) : nil, key: key, value: value)
         }
         let ids = try await producer.produce(contentsOf: records)
         await producer.close()
