@@ -99,6 +99,7 @@ let package = Package(
                 "Consumers",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/KafkaCLI",
@@ -127,6 +128,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/KafkaClient",
             swiftSettings: strict
@@ -138,6 +140,7 @@ let package = Package(
                 "KafkaClient", "KafkaWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Producers",
             swiftSettings: strict
@@ -149,6 +152,7 @@ let package = Package(
                 "KafkaClient", "KafkaWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Consumers",
             swiftSettings: strict
@@ -169,7 +173,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "UserEvents",
-            dependencies: ["Producers", "KafkaClient", "KafkaWire", "UserEventModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Producers", "KafkaClient", "KafkaWire", "UserEventModel", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
             path: "Sources/UserEvents",
             swiftSettings: strict
         ),
@@ -181,6 +186,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/KafkaBench",
             swiftSettings: strict

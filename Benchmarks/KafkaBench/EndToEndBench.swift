@@ -25,6 +25,7 @@ struct EndToEndBench: AsyncParsableCommand {
         let codec = try compressionCodec(compression)
         try await load.prepareTopic()
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: load.bootstrapServer)
+        producerConfiguration.logger = .stderrWarnings("kafka-bench")
         producerConfiguration.clientId = "kafka-bench"
         producerConfiguration.acks = acks
         producerConfiguration.enableIdempotence = acks == -1
@@ -34,6 +35,7 @@ struct EndToEndBench: AsyncParsableCommand {
         _ = try await producer.send(ProducerRecord(topic: load.topic, value: Array(repeating: 0, count: load.recordSize)))
 
         var consumerConfiguration = KafkaConsumerConfiguration(bootstrapServers: load.bootstrapServer)
+        consumerConfiguration.logger = .stderrWarnings("kafka-bench")
         consumerConfiguration.clientId = "kafka-bench"
         consumerConfiguration.fetchMaxWaitMs = 100
         let consumer = try KafkaConsumer(configuration: consumerConfiguration)

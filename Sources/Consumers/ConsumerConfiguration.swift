@@ -1,5 +1,6 @@
 import KafkaClient
 import KafkaWire
+import Logging
 import NIOCore
 
 /// The consumer's settings, named after Kafka's consumer configs (`group.id` is `groupId`).
@@ -45,6 +46,10 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// metadata.max.age.ms: how often the subscribed topics' metadata is refreshed; a partition
     /// count that changed makes the group rebalance so new partitions get a reader.
     public var metadataMaxAgeMs = 300_000
+
+    /// Where the consumer says what it does: group joins and rebalances (info), failures it retries
+    /// (warning, once each until they clear), commits that fail (warning). Through swift-log's global handler.
+    public var logger = Logger(label: "swift-kafka.consumer")
 
     public init(bootstrapServers: String, groupId: String? = nil) {
         self.bootstrapServers = bootstrapServers

@@ -17,7 +17,10 @@ extension KafkaConsumer {
         while !closed {
             if Task.isCancelled { return false }
             if let stopError { throw stopError }
-            if let lasting = failures.takeLasting(.milliseconds(configuration.defaultApiTimeoutMs)) { throw lasting }
+            if let lasting = failures.takeLasting(.milliseconds(configuration.defaultApiTimeoutMs)) {
+                configuration.logger.error("giving up after default.api.timeout.ms", metadata: ["error": "\(lasting.message)"])
+                throw lasting
+            }
             guard !assignment.isEmpty || !subscription.isEmpty else {
                 throw KafkaClientError.consumer("not subscribed to any topic nor assigned any partition: call subscribe(topics:) or assign(_:) first")
             }
@@ -36,7 +39,9 @@ extension KafkaConsumer {
                 // thrown at the application: the next turn reconnects, or ends when closed. One that
                 // lasts surfaces (above).
                 if closed { return false }
-                failures.note(.fetch, error)
+                if failures.note(.fetch, error) {
+                    configuration.logger.warning("fetching failed, retrying", metadata: ["error": "\(error.message)"])
+                }
                 do { try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs)) } catch { return false }
                 continue
             } catch is CancellationError {

@@ -38,8 +38,11 @@ extension KafkaConsumer {
                     failures.cleared(.group)
                 } catch {
                     group?.coordinator = nil
-                    failures.note(.group, error as? KafkaClientError
-                                  ?? KafkaClientError(.connection, "joining group '\(group?.groupId ?? "")' failed: \(error)"))
+                    let failure = error as? KafkaClientError ?? KafkaClientError(.connection, "joining group '\(group?.groupId ?? "")' failed: \(error)")
+                    if failures.note(.group, failure) {
+                        configuration.logger.warning("joining the group failed, retrying", metadata: [
+                            "group": "\(group?.groupId ?? "")", "error": "\(failure.message)"])
+                    }
                     return backoff * 5
                 }
             } else if ContinuousClock.now - group!.lastHeartbeat >= .milliseconds(configuration.heartbeatIntervalMs) {
@@ -132,6 +135,9 @@ extension KafkaConsumer {
         state.coordinator = group?.coordinator
         state.coordinatorNode = group?.coordinatorNode
         group = state
+        configuration.logger.info("joined the group", metadata: [
+            "group": "\(state.groupId)", "generation": "\(state.generation)", "member": "\(state.memberId)",
+            "assigned": "\(assigned.sorted().map(\.description).joined(separator: ","))"])
         let revoked = assignment.subtracting(assigned)
         if !revoked.isEmpty {
             await revoke(revoked)

@@ -224,7 +224,11 @@ public actor KafkaConsumer {
         guard force || ContinuousClock.now - lastAutoCommit >= .milliseconds(configuration.autoCommitIntervalMs) else { return }
         lastAutoCommit = .now
         foldHandedOut()
-        try? await sendCommit(consumed)
+        do {
+            try await sendCommit(consumed)
+        } catch {
+            configuration.logger.warning("auto-commit failed", metadata: ["error": "\(error)"])
+        }
     }
 
     // MARK: Closing

@@ -15,8 +15,12 @@ struct PersistentFailures {
 
     private var failing: [Source: (since: ContinuousClock.Instant, error: KafkaClientError)] = [:]
 
-    mutating func note(_ source: Source, _ error: KafkaClientError) {
+    /// Notes a failure; true when it is new (the source was not failing).
+    @discardableResult
+    mutating func note(_ source: Source, _ error: KafkaClientError) -> Bool {
+        let new = failing[source] == nil
         failing[source] = (failing[source]?.since ?? .now, error)
+        return new
     }
 
     mutating func cleared(_ source: Source) { failing[source] = nil }

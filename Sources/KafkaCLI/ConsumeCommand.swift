@@ -41,6 +41,7 @@ struct Consume: AsyncParsableCommand {
         let bootstrap = try connection.bootstrapServers()
         var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: group)
         configuration.clientId = "kfk-consumer"
+        configuration.logger = .stderrWarnings("kfk")
         configuration.autoOffsetReset = fromBeginning ? .earliest : .latest
         // Exactly what was printed is committed (auto-commit would count what was fetched ahead too).
         configuration.enableAutoCommit = false

@@ -26,6 +26,7 @@ struct Produce: AsyncParsableCommand {
     func run() async throws {
         var configuration = KafkaProducerConfiguration(bootstrapServers: try connection.bootstrapServers())
         configuration.clientId = "kfk-producer"
+        configuration.logger = .stderrWarnings("kfk")
         configuration.acks = acks == "all" ? -1 : Int16(acks) ?? -1
         configuration.enableIdempotence = configuration.acks == -1
         configuration.compression = CompressionCodec(name: compression) ?? .none

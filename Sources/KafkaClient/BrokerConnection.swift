@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import KafkaWire
 import NIOConcurrencyHelpers
 import NIOCore
@@ -65,6 +68,21 @@ public final class BrokerConnection: @unchecked Sendable {
     }
 
     /// Connects and negotiates API versions.
+    /// What went wrong, in words a Kafka user reads (the system's description of the errno), not
+    /// NIO's structure dumps.
+    static func cause(of error: Error) -> String {
+        if let connection = error as? NIOConnectionError {
+            let causes = connection.connectionErrors.map { cause(of: $0.error) }
+            if let first = causes.first { return Set(causes).count == 1 ? first : causes.joined(separator: "; ") }
+            if connection.dnsAError != nil || connection.dnsAAAAError != nil { return "the host name does not resolve" }
+        }
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)).lowercased() }
+        if error is ChannelError, case .connectTimeout(let amount) = error as? ChannelError {
+            return "no answer within \(amount.nanoseconds / 1_000_000) ms"
+        }
+        return "\(error)"
+    }
+
     public static func connect(host: String, port: Int, clientId: String, group: EventLoopGroup,
                                timeout: TimeAmount = .seconds(10)) async throws -> BrokerConnection {
         let handler = ResponseMatcher()
@@ -86,7 +104,7 @@ public final class BrokerConnection: @unchecked Sendable {
                 }
                 .connect(host: host, port: port).get()
         } catch {
-            throw KafkaClientError(.connection, "cannot connect to \(host):\(port): \(error)")
+            throw KafkaClientError(.connection, "cannot connect to broker \(host):\(port): \(Self.cause(of: error))")
         }
         let connection = BrokerConnection(host: host, port: port, channel: channel, handler: handler, clientId: clientId)
         do {

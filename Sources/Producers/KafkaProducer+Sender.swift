@@ -199,6 +199,8 @@ extension KafkaProducer {
                 connections[leader] = try await client.connection(to: leader)
             } catch {
                 let failure = error as? KafkaClientError ?? KafkaClientError(.connection, "\(error)")
+                configuration.logger.warning("cannot reach the leader, retrying after retry.backoff.ms",
+                                             metadata: ["broker": "\(leader)", "error": "\(failure.message)"])
                 let retryAfter = ContinuousClock.now + .milliseconds(configuration.retryBackoffMs)
                 for (key, queue) in partitions where leaders[key] == leader && (queue.open != nil || !queue.ready.isEmpty) {
                     (queue.ready.first ?? queue.open)?.lastError = failure
@@ -257,6 +259,8 @@ extension KafkaProducer {
         batch.lastError = error
         let now = ContinuousClock.now
         if retriable && batch.attempts <= configuration.retries && now < batch.deadline {
+            configuration.logger.debug("retrying a batch", metadata: [
+                "partition": "\(batch.partition)", "attempt": "\(batch.attempts)", "error": "\(error.message)"])
             queue.requeue(batch)
             queue.retryAfter = now + .milliseconds(configuration.retryBackoffMs)
             return
@@ -266,6 +270,8 @@ extension KafkaProducer {
             : error
         // A sequence the broker never wrote leaves a gap: start a new epoch past it.
         if configuration.enableIdempotence && batch.isStamped && !oldEpoch { bumpEpoch() }
+        configuration.logger.error("a batch failed for good", metadata: [
+            "partition": "\(batch.partition)", "records": "\(batch.recordCount)", "error": "\(final.message)"])
         fail(batch, final)
         queue.endRecoveryIfDone()
     }

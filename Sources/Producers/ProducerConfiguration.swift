@@ -1,3 +1,4 @@
+import Logging
 import KafkaClient
 import KafkaWire
 
@@ -36,6 +37,10 @@ public struct KafkaProducerConfiguration: Sendable {
     /// metadata.max.age.ms: metadata older than this is refreshed even without an error, so new
     /// partitions and moved leaders are seen.
     public var metadataMaxAgeMs = 300_000
+
+    /// Where the producer says what it does: connection problems and retries (warning, debug),
+    /// batches that fail for good (error), epoch bumps (info). Through swift-log's global handler.
+    public var logger = Logger(label: "swift-kafka.producer")
 
     public init(bootstrapServers: String) {
         self.bootstrapServers = bootstrapServers

@@ -41,6 +41,7 @@ struct Run: AsyncParsableCommand {
         }
         var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrapServer, groupId: group)
         configuration.clientId = "user-stats"
+        configuration.logger = logger  // joins, rebalances and retried failures in the service's own log
         configuration.autoOffsetReset = .earliest
         configuration.enableAutoCommit = false  // offsets are committed after the write
         configuration.partitionAssignmentStrategy = [.cooperativeSticky, .range]

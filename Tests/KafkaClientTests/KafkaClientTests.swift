@@ -155,3 +155,24 @@ final class RunningBroker {
         #expect(throws: KafkaClientError.self) { try KafkaClient(bootstrapServers: "no-port") }
     }
 }
+
+/// Connection failures name the broker and say what went wrong in plain words (not NIO's dumps).
+@Suite struct ConnectionErrorTests {
+    @Test func aRefusedOrUnresolvableBrokerIsNamedWithTheCause() async throws {
+        let port = RunningBroker.freePort()
+        let refused = try KafkaClient(bootstrapServers: "127.0.0.1:\(port)")
+        do {
+            _ = try await refused.anyConnection()
+            Issue.record("connected to a closed port")
+        } catch let error as KafkaClientError {
+            #expect(error.kind == .connection && error.message.hasSuffix("cannot connect to broker 127.0.0.1:\(port): connection refused"))
+        }
+        let unknown = try KafkaClient(bootstrapServers: "no-such-host.invalid:9092")
+        do {
+            _ = try await unknown.anyConnection()
+            Issue.record("connected to a host that does not exist")
+        } catch let error as KafkaClientError {
+            #expect(error.message.hasSuffix("cannot connect to broker no-such-host.invalid:9092: the host name does not resolve"))
+        }
+    }
+}

@@ -2,6 +2,7 @@ import Consumers
 import Foundation
 import KafkaClient
 import KafkaWire
+import Logging
 import NIOCore
 import Producers
 import Synchronization
@@ -153,6 +154,49 @@ import Testing
         }
     }
 
+    @Test(.timeLimit(.minutes(1))) func theConsumerLogsJoinsAndRetriedFailures() async throws {
+        let broker = try RunningBroker(overrides: ["num.partitions=1", "group.initial.rebalance.delay.ms=0"])
+        try await Self.fill(broker, topic: "logged", count: 5)
+        let recorder = LogRecorder()
+        var configuration = Self.configuration(broker, group: "loggers")
+        configuration.logger = recorder.logger
+        let consumer = try KafkaConsumer(configuration: configuration)
+        try await consumer.subscribe(topics: ["logged"])
+        var count = 0
+        for try await _ in consumer.records {
+            count += 1
+            if count == 5 { break }
+        }
+        await consumer.close()
+        #expect(recorder.all.contains { $0.level == .info && $0.text.hasPrefix("joined the group") && $0.text.contains("group=loggers")
+                                        && $0.text.contains("logged-0") })
+
+        var lonelyConfiguration = KafkaConsumerConfiguration(bootstrapServers: "127.0.0.1:\(RunningBroker.freePort())")
+        lonelyConfiguration.defaultApiTimeoutMs = 500
+        lonelyConfiguration.logger = recorder.logger
+        let lonely = try KafkaConsumer(configuration: lonelyConfiguration)
+        await lonely.assign([TopicPartition("x", 0)])
+        await #expect(throws: KafkaClientError.self) { for try await _ in lonely.records {} }
+        await lonely.close()
+        let warnings = recorder.all.filter { $0.level == .warning && $0.text.hasPrefix("fetching failed, retrying") }
+        #expect(warnings.count == 1, "one warning while the failure lasts, not one per retry")
+        #expect(recorder.all.contains { $0.level == .error && $0.text.contains("connection refused") })
+    }
+
+    @Test(.timeLimit(.minutes(1))) func theProducerLogsABatchThatFailsForGood() async throws {
+        let broker = try RunningBroker(overrides: ["num.partitions=1"])
+        let recorder = LogRecorder()
+        var configuration = KafkaProducerConfiguration(bootstrapServers: broker.bootstrap)
+        configuration.maxRequestSize = 8 << 20  // let it reach the broker, which takes 1 MB at most
+        configuration.logger = recorder.logger
+        let producer = try KafkaProducer(configuration: configuration)
+        await #expect(throws: KafkaClientError.self) {
+            _ = try await producer.send(ProducerRecord(topic: "big", value: [UInt8](repeating: 7, count: 2 << 20)))
+        }
+        await producer.close()
+        #expect(recorder.all.contains { $0.level == .error && $0.text.hasPrefix("a batch failed for good") && $0.text.contains("MESSAGE_TOO_LARGE") })
+    }
+
     @Test(.timeLimit(.minutes(1))) func aConsumerDroppedWithoutCloseLeavesItsGroup() async throws {
         let broker = try RunningBroker(overrides: ["num.partitions=2", "group.initial.rebalance.delay.ms=0"])
         try await Self.fill(broker, topic: "dropped", count: 10, partitions: 2)
@@ -173,5 +217,30 @@ import Testing
         #expect(took == .partitionsAssigned([TopicPartition("dropped", 0), TopicPartition("dropped", 1)]))
         #expect(ContinuousClock.now - started < .seconds(10))
         await second.close()
+    }
+}
+
+/// What a logger was told (a test's own handler: no global bootstrap).
+final class LogRecorder: Sendable {
+    private let entries = Mutex<[(level: Logger.Level, text: String)]>([])
+    var all: [(level: Logger.Level, text: String)] { entries.withLock { $0 } }
+    func add(_ level: Logger.Level, _ text: String) { entries.withLock { $0.append((level, text)) } }
+
+    var logger: Logger { Logger(label: "test") { _ in RecordingLogHandler(recorder: self) } }
+}
+
+struct RecordingLogHandler: LogHandler {
+    let recorder: LogRecorder
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        recorder.add(event.level, "\(event.message) \(fields)")
     }
 }
