@@ -38,6 +38,7 @@ extension KafkaConsumer {
                     failures.cleared(.group)
                 } catch {
                     group?.coordinator = nil
+                    if closed { return backoff }  // close() cut the join short: nothing to report
                     let failure = error as? KafkaClientError ?? KafkaClientError(.connection, "joining group '\(group?.groupId ?? "")' failed: \(error)")
                     if failures.note(.group, failure) {
                         configuration.logger.warning("joining the group failed, retrying", metadata: [
