@@ -1,3 +1,4 @@
+import CoreMetrics
 import KafkaClient
 import KafkaWire
 import Logging
@@ -50,6 +51,9 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// Where the consumer says what it does: group joins and rebalances (info), failures it retries
     /// (warning, once each until they clear), commits that fail (warning). Through swift-log's global handler.
     public var logger = Logger(label: "swift-kafka.consumer")
+    /// Where the consumer's metrics go (records received, rebalances, request latency; see
+    /// `ClientMeters`): nil for the factory bootstrapped in swift-metrics' `MetricsSystem`.
+    public var metricsFactory: (any MetricsFactory)?
 
     public init(bootstrapServers: String, groupId: String? = nil) {
         self.bootstrapServers = bootstrapServers

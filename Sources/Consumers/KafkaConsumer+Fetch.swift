@@ -187,6 +187,7 @@ extension KafkaConsumer {
                     let before = records.count
                     do {
                         try decode(set, into: &records)
+                        client.meters?.count("kafka_consumer_records_received_total", ("topic", set.partition.topic), by: records.count - before)
                     } catch let corrupt {
                         // As Kafka's consumer does: the partition's records before the bad batch are
                         // handed out and it stays at the bad batch (the application may seek past it).

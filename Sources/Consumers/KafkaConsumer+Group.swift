@@ -136,6 +136,7 @@ extension KafkaConsumer {
         state.coordinator = group?.coordinator
         state.coordinatorNode = group?.coordinatorNode
         group = state
+        client.meters?.count("kafka_consumer_rebalances_total", ("group", state.groupId))
         configuration.logger.info("joined the group", metadata: [
             "group": "\(state.groupId)", "generation": "\(state.generation)", "member": "\(state.memberId)",
             "assigned": "\(assigned.sorted().map(\.description).joined(separator: ","))"])

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import KafkaClient
 import KafkaWire
@@ -50,7 +51,8 @@ public actor KafkaConsumer {
 
     public init(configuration: KafkaConsumerConfiguration) throws {
         self.configuration = configuration
-        client = try KafkaClient(bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId)
+        client = try KafkaClient(bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId,
+                                 meters: ClientMeters(factory: configuration.metricsFactory ?? MetricsSystem.factory, clientId: configuration.clientId))
         (events, eventsContinuation) = AsyncStream.makeStream(of: RebalanceEvent.self, bufferingPolicy: .bufferingNewest(1000))
     }
 

@@ -58,13 +58,16 @@ public final class BrokerConnection: @unchecked Sendable {
     /// The broker's version ranges, by API.
     public private(set) var brokerVersions: [ApiKey: ClosedRange<Int16>] = [:]
     let clientId: String
+    /// Where request latencies go (the client's metrics), if anywhere.
+    let meters: ClientMeters?
 
-    init(host: String, port: Int, channel: Channel, handler: ResponseMatcher, clientId: String) {
+    init(host: String, port: Int, channel: Channel, handler: ResponseMatcher, clientId: String, meters: ClientMeters? = nil) {
         self.host = host
         self.port = port
         self.channel = channel
         self.handler = handler
         self.clientId = clientId
+        self.meters = meters
     }
 
     /// Connects and negotiates API versions.
@@ -84,7 +87,7 @@ public final class BrokerConnection: @unchecked Sendable {
     }
 
     public static func connect(host: String, port: Int, clientId: String, group: EventLoopGroup,
-                               timeout: TimeAmount = .seconds(10)) async throws -> BrokerConnection {
+                               timeout: TimeAmount = .seconds(10), meters: ClientMeters? = nil) async throws -> BrokerConnection {
         let handler = ResponseMatcher()
         let channel: Channel
         do {
@@ -106,7 +109,7 @@ public final class BrokerConnection: @unchecked Sendable {
         } catch {
             throw KafkaClientError(.connection, "cannot connect to broker \(host):\(port): \(Self.cause(of: error))")
         }
-        let connection = BrokerConnection(host: host, port: port, channel: channel, handler: handler, clientId: clientId)
+        let connection = BrokerConnection(host: host, port: port, channel: channel, handler: handler, clientId: clientId, meters: meters)
         do {
             try await connection.negotiateVersions()
         } catch {
@@ -203,21 +206,28 @@ public final class BrokerConnection: @unchecked Sendable {
                                        completion: @escaping @Sendable (Result<R.Response, KafkaClientError>) -> Void) throws {
         let version = try version ?? negotiatedVersion(of: R.self)
         let (id, frame) = frame(request, version: version)
-        let channel = channel, handler = handler, host = host, port = port
+        let channel = channel, handler = handler, host = host, port = port, meters = meters
         let headerVersion = R.apiKey.responseHeaderVersion(version)
         onLoop {
+            let started = meters == nil ? .uptimeNanoseconds(0) : NIODeadline.now()
             let timer = timeout.map { timeout in
                 channel.eventLoop.scheduleTask(in: timeout) {
                     // Only the side that removes the entry completes the request.
                     guard handler.abandon(correlationId: id) else { return }
                     // Worded here, when it happens: not for every request that gets its answer.
                     let description = "\(R.apiKey) to \(host):\(port) got no answer within \(timeout.nanoseconds / 1_000_000) ms"
+                    meters?.requestCompleted(R.apiKey, nanoseconds: (NIODeadline.now() - started).nanoseconds, failed: true)
                     completion(.failure(KafkaClientError(.timeout, description)))
                     channel.close(promise: nil)
                 }
             }
             handler.expect(correlationId: id, headerVersion: headerVersion) { result in
                 timer?.cancel()
+                if let meters {
+                    var failed = false
+                    if case .failure = result { failed = true }
+                    meters.requestCompleted(R.apiKey, nanoseconds: (NIODeadline.now() - started).nanoseconds, failed: failed)
+                }
                 completion(result.flatMap { body in
                     var body = body
                     do {

@@ -53,9 +53,13 @@ public actor KafkaClient {
     private var connections: [ConnectionKey: BrokerConnection] = [:]
     private var bootstrapConnection: BrokerConnection?
     public private(set) var metadata: ClusterMetadata?
+    /// The client's metrics (request latencies here; records, retries and rebalances in the producer
+    /// and consumer), or nil for none.
+    public nonisolated let meters: ClientMeters?
 
     /// `bootstrapServers` as Kafka writes it: "host:port,host:port".
-    public init(bootstrapServers: String, clientId: String = "swift-kafka", group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+    public init(bootstrapServers: String, clientId: String = "swift-kafka", group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                meters: ClientMeters? = nil) throws {
         var servers: [(String, Int)] = []
         for item in bootstrapServers.split(separator: ",") {
             let entry = item.trimmingCharacters(in: .whitespaces)
@@ -68,6 +72,7 @@ public actor KafkaClient {
         self.bootstrapServers = servers
         self.clientId = clientId
         self.group = group
+        self.meters = meters
     }
 
     /// A connection to any bootstrap server (the first that answers).
@@ -77,7 +82,8 @@ public actor KafkaClient {
         var failures: [String] = []
         for server in bootstrapServers {
             do {
-                let connection = try await BrokerConnection.connect(host: server.host, port: server.port, clientId: clientId, group: group)
+                let connection = try await BrokerConnection.connect(host: server.host, port: server.port, clientId: clientId, group: group,
+                                                                    meters: meters)
                 bootstrapConnection = connection
                 return connection
             } catch {
@@ -96,7 +102,8 @@ public actor KafkaClient {
         guard let address = known?.brokers[nodeId] else {
             throw KafkaClientError(.connection, "broker \(nodeId) is not in the cluster metadata")
         }
-        let connection = try await BrokerConnection.connect(host: address.host, port: address.port, clientId: clientId, group: group)
+        let connection = try await BrokerConnection.connect(host: address.host, port: address.port, clientId: clientId, group: group,
+                                                            meters: meters)
         // Another caller may have connected while this one waited: keep one connection per broker and purpose.
         if let other = connections[key], other.isActive {
             connection.close()

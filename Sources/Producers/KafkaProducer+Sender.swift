@@ -261,6 +261,7 @@ extension KafkaProducer {
         if retriable && batch.attempts <= configuration.retries && now < batch.deadline {
             configuration.logger.debug("retrying a batch", metadata: [
                 "partition": "\(batch.partition)", "attempt": "\(batch.attempts)", "error": "\(error.message)"])
+            client.meters?.count("kafka_producer_retries_total", ("topic", batch.partition.topic))
             queue.requeue(batch)
             queue.retryAfter = now + .milliseconds(configuration.retryBackoffMs)
             return

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import KafkaClient
 import KafkaWire
@@ -68,7 +69,8 @@ public actor KafkaProducer {
         try configuration.validate()
         self.configuration = configuration
         self.reports = reports
-        client = try KafkaClient(bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId)
+        client = try KafkaClient(bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId,
+                                 meters: ClientMeters(factory: configuration.metricsFactory ?? MetricsSystem.factory, clientId: configuration.clientId))
     }
 
     // MARK: Sending
@@ -461,6 +463,11 @@ public actor KafkaProducer {
     /// Completes every record of a batch, then frees its buffer space.
     func complete(_ batch: ProducerBatch, _ result: Result<(baseOffset: Int64, logAppendTime: Int64), KafkaClientError>) {
         let topic = batch.partition.topic
+        if case .success = result {
+            client.meters?.count("kafka_producer_records_sent_total", ("topic", topic), by: Int(batch.recordCount))
+        } else {
+            client.meters?.count("kafka_producer_record_errors_total", ("topic", topic), by: Int(batch.recordCount))
+        }
         let completions = batch.completions
         for (index, continuation) in completions.waiters {
             continuation.resume(with: result.map { answer in

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import KafkaClient
 import KafkaWire
@@ -41,6 +42,9 @@ public struct KafkaProducerConfiguration: Sendable {
     /// Where the producer says what it does: connection problems and retries (warning, debug),
     /// batches that fail for good (error), epoch bumps (info). Through swift-log's global handler.
     public var logger = Logger(label: "swift-kafka.producer")
+    /// Where the producer's metrics go (records sent, record errors, retries, request latency; see
+    /// `ClientMeters`): nil for the factory bootstrapped in swift-metrics' `MetricsSystem`.
+    public var metricsFactory: (any MetricsFactory)?
 
     public init(bootstrapServers: String) {
         self.bootstrapServers = bootstrapServers
