@@ -61,14 +61,7 @@ extension KafkaConsumer {
     func coordinatorConnection() async throws -> BrokerConnection {
         if let connection = group?.coordinator, connection.isActive { return connection }
         guard let groupId = configuration.groupId else { throw KafkaClientError.consumer("no group.id") }
-        let response = try await client.anyConnection().send(FindCoordinatorRequest(key: groupId, keyType: 0, coordinatorKeys: [groupId]),
-                                                         timeout: requestTimeout)
-        // v4+ answers per key, older versions at the top level.
-        let (code, node) = response.coordinators.first.map { ($0.errorCode, $0.nodeId) } ?? (response.errorCode, response.nodeId)
-        guard code == 0 else {
-            throw KafkaClientError(.broker(ErrorCode(rawValue: code)), "FindCoordinator for group '\(groupId)' failed: \(ErrorCode(rawValue: code))")
-        }
-        let connection = try await client.connection(to: node, for: .groupCoordinator)
+        let (node, connection) = try await client.groupCoordinator(of: groupId, timeout: requestTimeout)
         group?.coordinator = connection
         group?.coordinatorNode = node
         return connection

@@ -45,12 +45,7 @@ public enum OffsetSpec: Sendable, Equatable {
 extension KafkaAdminClient {
     /// The coordinator of `group` (FindCoordinator).
     func coordinator(of group: String) async throws -> BrokerConnection {
-        let response = try await client.anyConnection().send(FindCoordinatorRequest(key: group, keyType: 0, coordinatorKeys: [group]))
-        // v4+ answers per key, older versions at the top level.
-        let (code, node, message) = response.coordinators.first.map { ($0.errorCode, $0.nodeId, $0.errorMessage) }
-            ?? (response.errorCode, response.nodeId, response.errorMessage)
-        try Self.check(code, message, "finding the coordinator of group '\(group)' failed")
-        return try await client.connection(to: node)
+        try await client.groupCoordinator(of: group).connection
     }
 
     /// Every group the cluster knows (each broker is asked), sorted by id.

@@ -114,6 +114,20 @@ public actor KafkaClient {
         return connection
     }
 
+    /// The group coordinator of `group` (FindCoordinator, key type 0): its node and the connection
+    /// kept for coordinator requests (commits, heartbeats, offsets), apart from the data connection.
+    public func groupCoordinator(of group: String, timeout: TimeAmount? = nil) async throws -> (node: Int32, connection: BrokerConnection) {
+        let response = try await anyConnection().send(FindCoordinatorRequest(key: group, keyType: 0, coordinatorKeys: [group]), timeout: timeout)
+        // v4+ answers per key, older versions at the top level.
+        let (code, node, message) = response.coordinators.first.map { ($0.errorCode, $0.nodeId, $0.errorMessage) }
+            ?? (response.errorCode, response.nodeId, response.errorMessage)
+        guard code == 0 else {
+            let error = ErrorCode(rawValue: code)
+            throw KafkaClientError(.broker(error), "finding the coordinator of group '\(group)' failed: \(error)\(message.map { ": \($0)" } ?? "")")
+        }
+        return (node, try await connection(to: node, for: .groupCoordinator))
+    }
+
     /// Fetches metadata for `topics` (nil: all topics) and caches it.
     @discardableResult
     public func refreshMetadata(topics: [String]?, allowAutoTopicCreation: Bool = false) async throws -> ClusterMetadata {
