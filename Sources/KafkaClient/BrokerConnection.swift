@@ -36,14 +36,42 @@ public struct KafkaClientError: Error, CustomStringConvertible, Sendable {
 }
 
 extension KafkaClientError.Kind {
-    /// The connection went away, an answer did not come in time, or the connection was closed under a
-    /// request: worth another try on a fresh connection.
+    /// The connection went away or an answer did not come in time: worth another try on a fresh
+    /// connection. (Not `.closed`: that is this client closed, and nothing to retry.)
     public var isRetriableConnectionProblem: Bool {
         switch self {
-        case .connection, .timeout, .closed: return true
+        case .connection, .timeout: return true
         default: return false
         }
     }
+}
+
+/// The one classification every client uses: what to try again, and what ends the client.
+extension KafkaClientError {
+    /// Worth another try after a backoff: a connection problem (on a fresh connection) or a broker
+    /// error Kafka calls retriable (NOT_LEADER_OR_FOLLOWER, COORDINATOR_LOAD_IN_PROGRESS, ...).
+    public var isRetriable: Bool {
+        switch kind {
+        case .connection, .timeout: return true
+        case .broker(let code): return code.isRetriable
+        case .unsupportedVersion, .protocolViolation, .configuration, .closed: return false
+        }
+    }
+
+    /// The client cannot go on and should be closed: it was closed already, it and the broker share no
+    /// version, a setting is refused, or the broker fenced or refused it for good (Kafka's fatal errors).
+    public var isFatal: Bool {
+        switch kind {
+        case .closed, .unsupportedVersion, .configuration: return true
+        case .broker(let code): return Self.fatalCodes.contains(code)
+        case .connection, .timeout, .protocolViolation: return false
+        }
+    }
+
+    static let fatalCodes: Set<ErrorCode> = [
+        .producerFenced, .fencedInstanceId, .transactionalIdAuthorizationFailed, .clusterAuthorizationFailed,
+        .unsupportedVersion, .unsupportedForMessageFormat, .invalidProducerIdMapping,
+    ]
 }
 
 /// One TCP connection to one broker. Requests are pipelined: each gets a correlation id and its

@@ -231,12 +231,7 @@ extension KafkaProducer {
     private func handleError(_ batch: ProducerBatch, in queue: PartitionQueue, _ error: KafkaClientError) {
         let code: ErrorCode? = if case .broker(let code) = error.kind { code } else { nil }
         let oldEpoch = batch.isStamped && batch.producerEpoch != producerEpoch
-        var retriable: Bool
-        switch error.kind {
-        case .connection, .timeout: retriable = true
-        case .broker(let code): retriable = code.isRetriable
-        default: retriable = false
-        }
+        var retriable = error.isRetriable
         if configuration.enableIdempotence && batch.isStamped {
             switch code {
             case .outOfOrderSequenceNumber?:

@@ -176,3 +176,18 @@ final class RunningBroker {
         }
     }
 }
+
+/// One classification of client errors for producer, consumer and admin client.
+@Suite struct ErrorClassificationTests {
+    @Test func retriableAndFatalAsKafkaDefinesThem() {
+        func error(_ kind: KafkaClientError.Kind) -> KafkaClientError { KafkaClientError(kind, "") }
+        #expect(error(.connection).isRetriable && error(.timeout).isRetriable)
+        #expect(error(.broker(.notLeaderOrFollower)).isRetriable && error(.broker(.coordinatorLoadInProgress)).isRetriable)
+        #expect(!error(.broker(.messageTooLarge)).isRetriable && !error(.broker(.messageTooLarge)).isFatal)
+        // A closed client is not a connection problem: nothing to retry, and the end of that client.
+        #expect(!error(.closed).isRetriable && error(.closed).isFatal && !KafkaClientError.Kind.closed.isRetriableConnectionProblem)
+        #expect(error(.broker(.producerFenced)).isFatal && error(.broker(.fencedInstanceId)).isFatal)
+        #expect(error(.configuration).isFatal && !error(.configuration).isRetriable)
+        #expect(!error(.connection).isFatal && !error(.protocolViolation).isRetriable)
+    }
+}
