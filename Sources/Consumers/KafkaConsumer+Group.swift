@@ -266,11 +266,14 @@ extension KafkaConsumer {
         let gone = Set(topics).subtracting(metadata.topics.keys)
         if !gone.isEmpty { leaders = leaders.filter { !gone.contains($0.key.topic) } }
         // A subscription of which no topic exists reads nothing, ever: a failure that surfaces once it lasts.
-        if !subscription.isEmpty && Set(subscription).isSubset(of: gone) {
-            failures.note(.topics, KafkaClientError(.broker(.unknownTopicOrPartition),
-                                                    "none of the subscribed topics exists: \(subscription.sorted().joined(separator: ", "))"))
-        } else if !subscription.isEmpty {
-            failures.cleared(.topics)
+        // Judged only on a refresh that asked for the whole subscription (not one for a topic id).
+        if !subscription.isEmpty && Set(subscription).isSubset(of: Set(topics)) {
+            if Set(subscription).isSubset(of: gone) {
+                failures.note(.topics, KafkaClientError(.broker(.unknownTopicOrPartition),
+                                                        "none of the subscribed topics exists: \(subscription.sorted().joined(separator: ", "))"))
+            } else {
+                failures.cleared(.topics)
+            }
         }
         return changed
     }

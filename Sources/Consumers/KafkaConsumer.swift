@@ -42,6 +42,8 @@ public actor KafkaConsumer {
     /// Set when the consumer cannot go on (fenced); `poll` throws it.
     var stopError: KafkaClientError?
     var groupTask: Task<Void, Never>?
+    /// `close()` has begun.
+    var closing = false
     /// What the consumer keeps retrying, and since when (thrown from `records` once it lasts).
     var failures = PersistentFailures()
     var lastAutoCommit = ContinuousClock.now
@@ -238,7 +240,9 @@ public actor KafkaConsumer {
     /// Stops handing out records, commits what was handed out (with auto-commit), leaves the group
     /// and closes the connections. `records` ends; `commit()` throws `.closed` from then on.
     public func close() async {
-        guard !closed else { return }
+        // Once: a second call while the first awaits its commit returns (the first finishes the job).
+        guard !closed, !closing else { return }
+        closing = true
         // Nothing is handed out after this point, so the final commit covers exactly what was.
         fetched.stop()
         await autoCommitIfDue(force: true)

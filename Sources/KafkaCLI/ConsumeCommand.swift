@@ -86,6 +86,15 @@ struct Consume: AsyncParsableCommand {
             await consumer.close()
             if let failure { throw failure }
         }
+        // Ctrl-C or SIGTERM ends the run as the other ends do: what was printed is committed first.
+        let signals = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { Task { try? await finish() } }
+            source.resume()
+            return source
+        }
+        defer { for source in signals { source.cancel() } }
         let watchdog = timeoutMs.map { ms in
             Task {
                 while !Task.isCancelled {

@@ -52,6 +52,8 @@ public actor KafkaClient {
     }
     private var connections: [ConnectionKey: BrokerConnection] = [:]
     private var bootstrapConnection: BrokerConnection?
+    /// Set by `close()`: a connection that completes afterwards (a connect under way) is closed, not kept.
+    private var closed = false
     public private(set) var metadata: ClusterMetadata?
     /// The client's metrics (request latencies here; records, retries and rebalances in the producer
     /// and consumer), or nil for none.
@@ -84,8 +86,11 @@ public actor KafkaClient {
             do {
                 let connection = try await BrokerConnection.connect(host: server.host, port: server.port, clientId: clientId, group: group,
                                                                     meters: meters)
+                try keepUnlessClosed(connection)
                 bootstrapConnection = connection
                 return connection
+            } catch let error as KafkaClientError where error.kind == .closed {
+                throw error
             } catch {
                 failures.append("\(error)")
             }
@@ -104,6 +109,7 @@ public actor KafkaClient {
         }
         let connection = try await BrokerConnection.connect(host: address.host, port: address.port, clientId: clientId, group: group,
                                                             meters: meters)
+        try keepUnlessClosed(connection)
         // Another caller may have connected while this one waited: keep one connection per broker and purpose.
         if let other = connections[key], other.isActive {
             connection.close()
@@ -167,7 +173,15 @@ public actor KafkaClient {
         return result
     }
 
+    /// A connection made while `close()` ran is closed at once.
+    private func keepUnlessClosed(_ connection: BrokerConnection) throws {
+        guard closed else { return }
+        connection.close()
+        throw KafkaClientError(.closed, "the client is closed")
+    }
+
     public func close() {
+        closed = true
         for connection in connections.values { connection.close() }
         bootstrapConnection?.close()
         connections.removeAll()

@@ -191,3 +191,18 @@ final class RunningBroker {
         #expect(!error(.connection).isFatal && !error(.protocolViolation).isRetriable)
     }
 }
+
+@Suite struct ClosedClientTests {
+    @Test func aClosedClientMakesNoConnections() async throws {
+        let broker = try RunningBroker()
+        let client = try KafkaClient(bootstrapServers: broker.bootstrap)
+        _ = try await client.anyConnection()
+        await client.close()
+        do {
+            _ = try await client.anyConnection()
+            Issue.record("a closed client connected")
+        } catch let error as KafkaClientError {
+            #expect(error.kind == .closed)
+        }
+    }
+}

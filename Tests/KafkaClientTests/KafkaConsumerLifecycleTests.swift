@@ -3,6 +3,7 @@ import Foundation
 import KafkaClient
 import KafkaWire
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import Producers
 import Synchronization
@@ -133,20 +134,21 @@ import Testing
         let configuration = Self.configuration(broker, group: "closers")  // auto-commit on
         let consumer = try KafkaConsumer(configuration: configuration)
         try await consumer.subscribe(topics: ["closing"])
-        let last = Mutex<[TopicPartition: Int64]>([:])
+        // A pthread lock (NIOLockedValueBox), which ThreadSanitizer sees; Synchronization.Mutex's futex it does not.
+        let last = NIOLockedValueBox<[TopicPartition: Int64]>([:])
         let reader = Task {
             for try await record in consumer.records {
-                last.withLock { $0[record.topicPartition] = record.offset + 1 }
+                last.withLockedValue { $0[record.topicPartition] = record.offset + 1 }
                 try await Task.sleep(for: .microseconds(50))  // the application's work
             }
         }
-        while last.withLock({ $0.values.reduce(0, +) }) < 2000 { try await Task.sleep(for: .milliseconds(5)) }
+        while last.withLockedValue({ $0.values.reduce(0, +) }) < 2000 { try await Task.sleep(for: .milliseconds(5)) }
         await consumer.close()
         try await reader.value
         // What close() committed is exactly what the loop received: nothing handed out after it.
         let reader2 = try KafkaConsumer(configuration: Self.configuration(broker, group: "closers"))
         let committed = try await reader2.committed([TopicPartition("closing", 0), TopicPartition("closing", 1)])
-        #expect(committed == last.withLock { $0 })
+        #expect(committed == last.withLockedValue { $0 })
         await reader2.close()
         await #expect(throws: KafkaClientError.self) { try await consumer.commit() }
         do { try await consumer.commit(offsets: [TopicPartition("closing", 0): 1]) } catch let error as KafkaClientError {
@@ -222,9 +224,9 @@ import Testing
 
 /// What a logger was told (a test's own handler: no global bootstrap).
 final class LogRecorder: Sendable {
-    private let entries = Mutex<[(level: Logger.Level, text: String)]>([])
-    var all: [(level: Logger.Level, text: String)] { entries.withLock { $0 } }
-    func add(_ level: Logger.Level, _ text: String) { entries.withLock { $0.append((level, text)) } }
+    private let entries = NIOLockedValueBox<[(level: Logger.Level, text: String)]>([])
+    var all: [(level: Logger.Level, text: String)] { entries.withLockedValue { $0 } }
+    func add(_ level: Logger.Level, _ text: String) { entries.withLockedValue { $0.append((level, text)) } }
 
     var logger: Logger { Logger(label: "test") { _ in RecordingLogHandler(recorder: self) } }
 }

@@ -55,6 +55,11 @@ import Testing
         gauges.update([GaugeSample(name: "kafka_log_log_size", help: "size", labels: [("topic", "b")], value: 25)])
         text = Self.text(fixture)
         #expect(Self.sample(text, #"kafka_log_log_size{topic="a"}"#) == nil && Self.sample(text, #"kafka_log_log_size{topic="b"}"#) == 25)
+        // A label value that reads like more labels is its own series.
+        gauges.update([GaugeSample(name: "kafka_consumergroup_lag", help: "lag", labels: [("group", "a,topic=b")], value: 1),
+                       GaugeSample(name: "kafka_consumergroup_lag", help: "lag", labels: [("group", "a"), ("topic", "b")], value: 2)])
+        text = Self.text(fixture)
+        #expect(Self.sample(text, #"kafka_consumergroup_lag{group="a,topic=b"}"#) == 1 && Self.sample(text, #"kafka_consumergroup_lag{group="a",topic="b"}"#) == 2)
         #expect(ProcessMetrics.samples().contains { $0.name == "process_resident_memory_bytes" && $0.value > 0 })
     }
 }

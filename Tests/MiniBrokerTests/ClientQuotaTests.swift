@@ -206,4 +206,33 @@ import Testing
         let (second, secondThrottle) = try fetch(10)
         #expect(secondThrottle > 0 && second.throttleTimeMs == Int32(secondThrottle) && second.responses.isEmpty)
     }
+
+    @Test func aFetchThrottledByRequestTimeDoesNotChargeItsBytes() throws {
+        let fixture = try BrokerFixture(overrides: ["quota.window.num": "2"])
+        try HostileRequestTests.create(fixture, "metered")
+        for _ in 0..<3 { #expect(try HostileRequestTests.produce(fixture, "metered", try HostileRequestTests.batch(records: 10, size: 1000))?.errorCode == 0) }
+        let test = [Entity(entityType: "client-id", entityName: "test")]
+        #expect(try Self.alter(fixture, test, [Op(key: "consumer_byte_rate", value: 15000, remove: false),
+                                               Op(key: "request_percentage", value: 1e-9, remove: false)]).errorCode == 0)
+        func fetch() throws -> (Int, Int64) {
+            let request = FetchRequest(replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+                                       topics: [.init(topic: "metered", partitions: [.init(partition: 0, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: 1 << 20)])])
+            let future = fixture.dispatcher.handle(HostileRequestTests.frame(request, version: 11), eventLoop: fixture.loop)
+            fixture.loop.run()
+            let frame = try #require(try future.wait())
+            for handle in frame.fileHandles { try handle.close() }
+            let recordBytes = frame.parts.reduce(0) { total, part in
+                if case .fileRegion(let region) = part { return total + region.readableBytes }
+                return total
+            }
+            return (recordBytes, frame.throttleMs)
+        }
+        // Over the request quota (any handling time is): answered empty, so its 15 KB do not count.
+        let (firstBytes, firstThrottle) = try fetch()
+        #expect(firstBytes == 0 && firstThrottle > 0)
+        #expect(try Self.alter(fixture, test, [Op(key: "request_percentage", value: 0, remove: true)]).errorCode == 0)
+        // The byte quota has all of its window left: the same 15 KB go out, unthrottled.
+        let (secondBytes, secondThrottle) = try fetch()
+        #expect(secondBytes == 15_000 && secondThrottle == 0)
+    }
 }

@@ -36,6 +36,7 @@ final class FeatureControl: Sendable {
 
     private let path: String
     private let state: NIOLockedValueBox<Finalized>
+    private let updating = NIOLock()
 
     init(directory: String) throws {
         path = directory + "/" + Self.fileName
@@ -62,16 +63,20 @@ final class FeatureControl: Sendable {
     /// Whether KIP-848 consumer groups are on (group.version >= 1).
     var consumerGroupsEnabled: Bool { level(Self.groupVersion) >= 1 }
 
-    /// Sets the levels (already checked) and writes the file; the new epoch.
-    func apply(_ levels: [String: Int16]) throws {
-        try state.withLockedValue { finalized in
+    /// UpdateFeatures, one at a time: `plan` gets the levels as they are and returns the changes (or
+    /// throws why not); they are written, then published. Readers never wait behind the file write:
+    /// only updates hold `updating` across it.
+    func update(validateOnly: Bool, _ plan: ([String: Int16]) throws -> [String: Int16]) throws {
+        try updating.withLock {
             var updated = finalized
-            for (name, level) in levels { updated.levels[name] = level }
+            let changes = try plan(updated.levels)
+            guard !validateOnly, !changes.isEmpty else { return }
+            for (name, level) in changes { updated.levels[name] = level }
             updated.epoch += 1
             let text = updated.levels.filter { name, _ in Self.supported.first { $0.name == name }?.changeable ?? false }
                 .sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined() + "epoch=\(updated.epoch)\n"
             try LogDirectory.writeAtomically(text, to: path)
-            finalized = updated
+            state.withLockedValue { $0 = updated }
         }
     }
 }

@@ -24,7 +24,8 @@ final class ScrapeGauges: Sendable {
         gauges.withLockedValue { gauges in
             var seen = Set<String>()
             for sample in samples {
-                let key = sample.name + "{" + sample.labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",") + "}"
+                // NUL separates the parts: no label value (a group id may hold ",topic=") can forge another's key.
+                let key = ([sample.name] + sample.labels.flatMap { [$0.0, $0.1] }).joined(separator: "\u{0}")
                 seen.insert(key)
                 let gauge = gauges[key] ?? registry.gauge(name: sample.name, labels: sample.labels, help: sample.help)
                 gauges[key] = gauge

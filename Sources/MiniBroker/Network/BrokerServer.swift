@@ -69,15 +69,28 @@ public final class BrokerServer: Service, Sendable {
                     try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(dispatcher: dispatcher, logger: logger))
                 }
             }
-        let channel = try await bootstrap.bind(host: listener.host, port: listener.port).get()
+        // The metrics endpoint first: if its port is taken, the broker stops before it serves anyone.
         var metricsChannel: Channel?
         if broker.config.metricsPort >= 0 {
-            let endpoint = try await MetricsEndpoint.bind(host: broker.config.metricsHost, port: broker.config.metricsPort, group: group,
-                                                          scrape: MetricsScrape(broker: broker, coordinator: coordinator))
-            metricsChannel = endpoint
-            logger.info("metrics endpoint listening", metadata: [
-                "url": "http://\(broker.config.metricsHost):\(endpoint.localAddress?.port ?? broker.config.metricsPort)/metrics",
-            ])
+            do {
+                let endpoint = try await MetricsEndpoint.bind(host: broker.config.metricsHost, port: broker.config.metricsPort, group: group,
+                                                              scrape: MetricsScrape(broker: broker, coordinator: coordinator))
+                metricsChannel = endpoint
+                logger.info("metrics endpoint listening", metadata: [
+                    "url": "http://\(broker.config.metricsHost):\(endpoint.localAddress?.port ?? broker.config.metricsPort)/metrics",
+                ])
+            } catch {
+                coordinator.stop()
+                throw error
+            }
+        }
+        let channel: Channel
+        do {
+            channel = try await bootstrap.bind(host: listener.host, port: listener.port).get()
+        } catch {
+            try? await metricsChannel?.close()
+            coordinator.stop()
+            throw error
         }
         bound.withLockedValue { $0 = (channel, coordinator, metricsChannel) }
         let port = channel.localAddress?.port ?? listener.port

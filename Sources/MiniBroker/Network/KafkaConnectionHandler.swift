@@ -25,6 +25,8 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     /// A client over its quota: nothing is read nor handled until the throttle time has passed
     /// (KIP-219's muted channel; the response that earned it has been sent).
     private var throttled = false
+    /// When the throttle ends; cancelled if the connection goes first.
+    private var throttleEnd: Scheduled<Void>?
 
     init(dispatcher: RequestDispatcher, logger: Logger) {
         self.dispatcher = dispatcher
@@ -51,11 +53,24 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         guard event is DrainConnection || idle else { return context.fireUserInboundEventTriggered(event) }
         if idle { logger.debug("closing idle connection", metadata: ["remote": "\(context.remoteAddress.map { "\($0)" } ?? "?")"]) }
         draining = true
+        // A shutdown does not wait out a client's throttle: what it sent is answered now.
+        if throttled { endThrottle(context: context) }
         closeIfDrained(context: context)
     }
 
     private func closeIfDrained(context: ChannelHandlerContext) {
         if draining && !busy && queue.isEmpty { context.close(promise: nil) }
+    }
+
+    /// A throttled client that left: what it queued is not handled when its throttle would have ended
+    /// (it was not answered, and the client retries it on a new connection).
+    func channelInactive(context: ChannelHandlerContext) {
+        if throttled {
+            throttleEnd?.cancel()
+            throttleEnd = nil
+            queue.removeAll()
+        }
+        context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -97,15 +112,21 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     private func throttle(for ms: Int64, context: ChannelHandlerContext) {
         throttled = true
         let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
-        context.eventLoop.scheduleTask(in: .milliseconds(ms)) {
+        throttleEnd = context.eventLoop.scheduleTask(in: .milliseconds(ms)) {
             let (handler, context) = loopBound.value
-            handler.throttled = false
-            if handler.readPending && handler.queue.count < Self.maxQueuedRequests {
-                handler.readPending = false
-                context.read()
-            }
-            handler.processNext(context: context)
+            handler.endThrottle(context: context)
         }
+    }
+
+    private func endThrottle(context: ChannelHandlerContext) {
+        throttleEnd?.cancel()
+        throttleEnd = nil
+        throttled = false
+        if readPending && queue.count < Self.maxQueuedRequests {
+            readPending = false
+            context.read()
+        }
+        processNext(context: context)
     }
 
     /// Kafka's form of a client address: "/127.0.0.1".

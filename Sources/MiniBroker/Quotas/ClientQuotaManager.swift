@@ -26,6 +26,8 @@ final class ClientQuotaManager: Sendable {
 
     private struct State {
         var quotas: ClientQuotaStore.Quotas
+        /// The store's generation of `quotas`: an older alteration finishing late does not replace a newer one.
+        var generation = 0
         var sensors: [SensorKey: Sensor] = [:]
         var lastSweepMs: Int64 = 0
     }
@@ -66,9 +68,13 @@ final class ClientQuotaManager: Sendable {
     /// Applies a change made through AlterClientQuotas. Rates already measured are kept: a client
     /// over its new quota is throttled from its next request.
     func alter(_ entity: ClientQuotaEntity, _ changes: [QuotaKind: Double?]) throws {
-        let updated = try store.alter(entity, changes)
-        state.withLockedValue { $0.quotas = updated }
-        enforcing.store(!updated.isEmpty, ordering: .relaxed)
+        let (updated, generation) = try store.alter(entity, changes)
+        state.withLockedValue { state in
+            guard generation > state.generation else { return }
+            state.quotas = updated
+            state.generation = generation
+            enforcing.store(!updated.isEmpty, ordering: .relaxed)
+        }
     }
 
     /// The quota of `kind` that applies to `client`, and the entity it was found on.
@@ -87,9 +93,16 @@ final class ClientQuotaManager: Sendable {
         state.withLockedValue { Self.find(kind, for: client, in: $0.quotas) != nil }
     }
 
+    /// Takes `value` back out of `client`'s rate of `kind` (what a request answered empty did not use).
+    func unrecord(_ kind: QuotaKind, _ value: Double, client: QuotaClient, nowMs: Int64) {
+        state.withLockedValue { state in
+            guard let (_, key) = Self.find(kind, for: client, in: state.quotas) else { return }
+            state.sensors[key]?.rate.record(-value, nowMs: nowMs)
+        }
+    }
+
     /// Records `value` against `client`'s quota of `kind` and returns the throttle time it earned
-    /// (0 within the quota). With `undoIfThrottled`, a throttled value is taken back out: the
-    /// request is not served (a throttled fetch), so it must not count.
+    /// (0 within the quota). With `undoIfThrottled`, a throttled value is taken back out.
     func record(_ kind: QuotaKind, _ value: Double, client: QuotaClient, nowMs: Int64, undoIfThrottled: Bool = false) -> Int64 {
         state.withLockedValue { state in
             guard let (quota, key) = Self.find(kind, for: client, in: state.quotas) else { return 0 }

@@ -14,7 +14,7 @@ final class ClientQuotaStore: Sendable {
 
     static let fileName = "client-quotas.json"
     private let path: String
-    private let state: NIOLockedValueBox<Quotas>
+    private let state: NIOLockedValueBox<(quotas: Quotas, generation: Int)>
 
     init(directory: String) throws {
         path = directory + "/" + Self.fileName
@@ -26,17 +26,18 @@ final class ClientQuotaStore: Sendable {
                 if !values.isEmpty { quotas[entry.entity] = Dictionary(values, uniquingKeysWith: { $1 }) }
             }
         }
-        state = NIOLockedValueBox(quotas)
+        state = NIOLockedValueBox((quotas, 0))
     }
 
     /// Every configured quota.
-    var all: Quotas { state.withLockedValue { $0 } }
+    var all: Quotas { state.withLockedValue { $0.quotas } }
 
     /// Applies `changes` (a nil value removes the key) to `entity` and writes the file; the file is
-    /// written under the lock so that two alterations land in the order they were applied.
-    func alter(_ entity: ClientQuotaEntity, _ changes: [QuotaKind: Double?]) throws -> Quotas {
-        try state.withLockedValue { quotas in
-            var updated = quotas
+    /// written under the lock so that two alterations land in the order they were applied. Returns
+    /// the quotas and their generation (which orders the alterations for whoever publishes them).
+    func alter(_ entity: ClientQuotaEntity, _ changes: [QuotaKind: Double?]) throws -> (quotas: Quotas, generation: Int) {
+        try state.withLockedValue { current in
+            var updated = current.quotas
             var values = updated[entity] ?? [:]
             for (kind, value) in changes { values[kind] = value }
             updated[entity] = values.isEmpty ? nil : values
@@ -44,8 +45,8 @@ final class ClientQuotaStore: Sendable {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             try LogDirectory.writeAtomically(String(decoding: try encoder.encode(stored), as: UTF8.self), to: path)
-            quotas = updated
-            return updated
+            current = (updated, current.generation + 1)
+            return current
         }
     }
 }

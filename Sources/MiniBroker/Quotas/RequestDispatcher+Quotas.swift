@@ -61,14 +61,16 @@ extension RequestDispatcher {
         // request_percentage: nanoseconds of handling as percent of one thread over a second.
         var throttle: Int64 = 0
         if case .none = answer {} else {
-            throttle = quotas.record(.requestPercentage, Double(handlerNanos) * 1e-7, client: client, nowMs: nowMs,
-                                     undoIfThrottled: apiKey == .fetch)
+            throttle = quotas.record(.requestPercentage, Double(handlerNanos) * 1e-7, client: client, nowMs: nowMs)
         }
         switch answer {
         case .fetch(var parts):
-            let bytes = quotas.record(.consumerByteRate, Double(parts.byteCount), client: client, nowMs: nowMs, undoIfThrottled: true)
-            throttle = max(throttle, bytes)
+            let bytes = Double(parts.byteCount)
+            throttle = max(throttle, quotas.record(.consumerByteRate, bytes, client: client, nowMs: nowMs))
             if throttle > 0 {
+                // Answered empty, whichever quota throttled it: its bytes were not sent, so they do not
+                // count (Kafka takes back the fetch bytes, not the request time).
+                quotas.unrecord(.consumerByteRate, bytes, client: client, nowMs: nowMs)
                 parts = parts.throttled(Int32(clamping: throttle))
                 answer = .fetch(parts)
             }

@@ -23,26 +23,32 @@ extension RequestDispatcher {
 
     /// All or nothing: the first feature that cannot change fails the request, and nothing changes.
     func updateFeatures(_ request: UpdateFeaturesRequest, version: Int16) -> UpdateFeaturesResponse {
-        var changes: [String: Int16] = [:]
-        for update in request.featureUpdates {
-            // v0 has no upgrade type: Kafka's controller reads it as an upgrade (AllowDowngrade is ignored).
-            let upgradeType = version >= 1 ? update.upgradeType : 1
-            if let problem = Self.featureProblem(update.feature, level: update.maxVersionLevel, upgradeType: upgradeType,
-                                                 current: broker.features.level(update.feature)) {
-                return UpdateFeaturesResponse(
-                    throttleTimeMs: 0, errorCode: ErrorCode.invalidUpdateVersion.rawValue,
-                    errorMessage: "The update failed for all features since the following feature had an error: \(problem)", results: [])
+        struct Refused: Error { let problem: String }
+        do {
+            // Checked against the levels as they are when this update runs: updates run one at a time.
+            try broker.features.update(validateOnly: request.validateOnly) { levels in
+                var changes: [String: Int16] = [:]
+                for update in request.featureUpdates {
+                    // v0 has no upgrade type: Kafka's controller reads it as an upgrade (AllowDowngrade is ignored).
+                    let upgradeType = version >= 1 ? update.upgradeType : 1
+                    if let problem = Self.featureProblem(update.feature, level: update.maxVersionLevel, upgradeType: upgradeType,
+                                                         current: levels[update.feature] ?? 0) {
+                        throw Refused(problem: problem)
+                    }
+                    changes[update.feature] = update.maxVersionLevel  // a feature named twice: the last wins, as in Kafka
+                }
+                return changes
             }
-            changes[update.feature] = update.maxVersionLevel  // a feature named twice: the last wins, as in Kafka
+        } catch let refused as Refused {
+            return UpdateFeaturesResponse(
+                throttleTimeMs: 0, errorCode: ErrorCode.invalidUpdateVersion.rawValue,
+                errorMessage: "The update failed for all features since the following feature had an error: \(refused.problem)", results: [])
+        } catch {
+            return UpdateFeaturesResponse(throttleTimeMs: 0, errorCode: ErrorCode.kafkaStorageError.rawValue,
+                                          errorMessage: "The feature levels could not be stored: \(error)", results: [])
         }
-        if !request.validateOnly && !changes.isEmpty {
-            do {
-                try broker.features.apply(changes)
-                logger.info("feature levels updated", metadata: ["levels": "\(changes.sorted { $0.key < $1.key })"])
-            } catch {
-                return UpdateFeaturesResponse(throttleTimeMs: 0, errorCode: ErrorCode.kafkaStorageError.rawValue,
-                                              errorMessage: "The feature levels could not be stored: \(error)", results: [])
-            }
+        if !request.validateOnly {
+            logger.info("feature levels updated", metadata: ["levels": "\(request.featureUpdates.map { "\($0.feature)=\($0.maxVersionLevel)" })"])
         }
         return UpdateFeaturesResponse(throttleTimeMs: 0, errorCode: 0, errorMessage: nil,
                                       results: request.featureUpdates.map { .init(feature: $0.feature, errorCode: 0, errorMessage: "NONE") })
