@@ -11,24 +11,12 @@ no idempotence, linger 5 ms, 1 MB batches as compare.py runs it). Prints the med
 client and the ratio b/a, as markdown.
 """
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import tempfile
 
-from ab import LOADS, free_port, run_broker
-
-
-def bench(kafka_bench, port, mode, topic, size, count):
-    with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        args = [kafka_bench, mode, "--bootstrap-server", f"127.0.0.1:{port}", "--topic", topic,
-                "--record-size", str(size), "--count", str(count), "--json", out.name]
-        if mode == "produce":
-            args += ["--acks=1", "--disable-idempotence"]
-        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, timeout=600)
-        return json.load(open(out.name))
+from ab import LOADS, bench, free_port, run_broker
 
 
 def main():
