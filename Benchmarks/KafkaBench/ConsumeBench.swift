@@ -12,6 +12,14 @@ struct ConsumeBench: AsyncParsableCommand {
     var group: String?
     @Option(name: .customLong("max-partition-fetch-bytes"), help: "max.partition.fetch.bytes")
     var maxPartitionFetchBytes = 1_048_576
+    @Option(name: .customLong("isolation-level"), help: "read_committed or read_uncommitted.")
+    var isolationLevel = "read_committed"
+
+    func validate() throws {
+        guard ["read_committed", "read_uncommitted"].contains(isolationLevel) else {
+            throw ValidationError("--isolation-level must be read_committed or read_uncommitted")
+        }
+    }
 
     func run() async throws {
         try await load.prepareTopic()
@@ -20,6 +28,7 @@ struct ConsumeBench: AsyncParsableCommand {
         configuration.clientId = "kafka-bench"
         configuration.autoOffsetReset = .earliest
         configuration.maxPartitionFetchBytes = maxPartitionFetchBytes
+        configuration.isolationLevel = isolationLevel == "read_uncommitted" ? .readUncommitted : .readCommitted
         let consumer = try KafkaConsumer(configuration: configuration)
         if group != nil {
             try await consumer.subscribe(topics: [load.topic])

@@ -24,10 +24,22 @@ struct ProduceBench: AsyncParsableCommand {
     @Flag(inversion: .prefixedEnableDisable, help: "enable.idempotence") var idempotence = true
     @Option(help: "Records per second to send at (default: as fast as they are acknowledged).") var rate: Int?
     @Option(help: "Give records keys, cycling through this many (a compacted topic's updates; default: no keys).") var keys: Int?
+    @Option(name: .customLong("transactional-id"), help: "Send in transactions of this transactional.id (committed per --commit-every-*).")
+    var transactionalId: String?
+    @Option(name: .customLong("commit-every-records"), help: "With --transactional-id: commit once this many records are in the transaction.")
+    var commitEveryRecords: Int?
+    @Option(name: .customLong("commit-every-ms"), help: "With --transactional-id: commit once the transaction is this old.")
+    var commitEveryMs: Int?
 
     func validate() throws {
         if let rate, rate < 1 { throw ValidationError("--rate must be at least 1 record per second") }
         if let keys, !(1...10_000_000).contains(keys) { throw ValidationError("--keys must be from 1 to 10,000,000") }
+        if (commitEveryRecords != nil || commitEveryMs != nil) && transactionalId == nil {
+            throw ValidationError("--commit-every-records and --commit-every-ms need --transactional-id")
+        }
+        if transactionalId != nil && commitEveryRecords == nil && commitEveryMs == nil {
+            throw ValidationError("--transactional-id needs --commit-every-records or --commit-every-ms")
+        }
     }
 
     /// The chunks sent in turn: one of unkeyed records, or as many as cycle through --keys (keys
@@ -55,11 +67,18 @@ struct ProduceBench: AsyncParsableCommand {
         configuration.enableIdempotence = idempotence
         configuration.bufferMemory = max(64 << 20, batchSize * 4)
         configuration.clientId = "kafka-bench"
+        configuration.transactionalId = transactionalId
         let (producer, reports) = try KafkaProducer.makeProducerWithDeliveryReports(configuration: configuration)
         let limit = load.limit(atRate: rate)
         let value = [UInt8](repeating: 0x61, count: load.recordSize)
-        // Warm up: metadata, producer id and connection before the clock starts.
+        // Warm up: metadata, producer id and connection before the clock starts (a transaction's
+        // coordinator too).
+        if transactionalId != nil {
+            try await producer.initTransactions()
+            try await producer.beginTransaction()
+        }
         _ = try await producer.send(ProducerRecord(topic: load.topic, key: keys.map { _ in Array("warm-up".utf8) }, value: value))
+        if transactionalId != nil { try await producer.commitTransaction() }
         // Records go in chunks (1000, as the librdkafka side uses produce_batch; smaller when paced, so
         // that a chunk is at most a millisecond of --rate). The records of a chunk share its send time.
         let chunkSize = rate.map { max(1, min(1000, $0 / 1000)) } ?? 1000
@@ -93,6 +112,9 @@ struct ProduceBench: AsyncParsableCommand {
             return (delivered, failed, latency)
         }
         var sent = 0, chunk = 0
+        // Transactions: open one before the first chunk, commit and open the next on the schedule.
+        var inTransaction = 0, transactionStart = clock.now, commits = 0
+        if transactionalId != nil { try await producer.beginTransaction() }
         while sent < limit, chunk < chunks {
             // Paced against the schedule, not the previous chunk: a late chunk does not delay the rest.
             if let rate { try await clock.sleep(until: origin + .nanoseconds(Int64(sent) * 1_000_000_000 / Int64(rate))) }
@@ -104,6 +126,22 @@ struct ProduceBench: AsyncParsableCommand {
             try await producer.produce(contentsOf: size == chunkSize ? chunkOfRecords : Array(chunkOfRecords.prefix(size)))
             sent += size
             chunk += 1
+            if transactionalId != nil {
+                inTransaction += size
+                if inTransaction >= (commitEveryRecords ?? Int.max)
+                    || clock.now - transactionStart >= .milliseconds(commitEveryMs ?? Int.max / 1_000_000) {
+                    try await producer.commitTransaction()
+                    commits += 1
+                    try await producer.beginTransaction()
+                    inTransaction = 0
+                    transactionStart = clock.now
+                }
+            }
+        }
+        if transactionalId != nil {
+            try await producer.commitTransaction()
+            commits += 1
+            FileHandle.standardError.write(Data("kafka-bench: \(commits) transactions committed\n".utf8))
         }
         await producer.flush()
         let elapsed = Double(nanos()) / 1e9

@@ -53,7 +53,7 @@ final class FuzzedBroker {
         for (key, value) in overrides.sorted(by: { $0.key < $1.key }) { try config.set(key, value) }
         let broker = try Broker(config: config, logger: logger)
         let coordinator = try GroupCoordinator(broker: broker, loop: loop, logger: logger)
-        return (broker, coordinator, RequestDispatcher(broker: broker, coordinator: coordinator, logger: logger))
+        return (broker, coordinator, try RequestDispatcher(broker: broker, coordinator: coordinator, logger: logger))
     }
 
     /// Request types by API key, to decode what the broker answers.
@@ -134,6 +134,7 @@ final class FuzzedBroker {
     /// no promise is left behind; a clean stop then writes the clean-shutdown state.
     func stop(clean: Bool) throws {
         coordinator.stop()
+        dispatcher.transactions.stop()
         loop.run()
         // Every timer left is one-shot now: run them all (the longest a request can ask is Int32.max ms).
         loop.advanceTime(by: .milliseconds(Int64(Int32.max) + 1000))

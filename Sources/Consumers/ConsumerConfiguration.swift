@@ -47,6 +47,10 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// metadata.max.age.ms: how often the subscribed topics' metadata is refreshed; a partition
     /// count that changed makes the group rebalance so new partitions get a reader.
     public var metadataMaxAgeMs = 300_000
+    /// isolation.level: `.readCommitted` (the default here, as in librdkafka) reads up to the last
+    /// stable offset and never returns records of aborted transactions; `.readUncommitted` (Java's
+    /// default) reads everything up to the high watermark. Without transactions both read the same.
+    public var isolationLevel: IsolationLevel = .readCommitted
 
     /// Where the consumer says what it does: group joins and rebalances (info), failures it retries
     /// (warning, once each until they clear), commits that fail (warning). Through swift-log's global handler.
@@ -63,6 +67,14 @@ public struct KafkaConsumerConfiguration: Sendable {
 
 public enum AutoOffsetReset: String, Sendable {
     case earliest, latest, none
+}
+
+/// isolation.level: what a consumer reads of transactional records.
+public enum IsolationLevel: Int8, Sendable {
+    /// Every record up to the high watermark, of open and aborted transactions too.
+    case readUncommitted = 0
+    /// Committed records only, up to the last stable offset (the start of the oldest open transaction).
+    case readCommitted = 1
 }
 
 /// A record as the consumer returns it. Key, value and header values are views into the fetched

@@ -102,7 +102,8 @@ extension KafkaConsumer {
         try await listOffsets(partitions, at: -2)
     }
 
-    /// The offset the next record of each partition will get (its log end).
+    /// The end of each partition for this consumer's isolation level: the offset the next record
+    /// will get (read_uncommitted), or the last stable offset (read_committed).
     public func endOffsets(_ partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
         try await listOffsets(partitions, at: -1)
     }
@@ -112,7 +113,8 @@ extension KafkaConsumer {
         guard !partitions.isEmpty else { return [:] }
         let connection = try await client.anyConnection()
         let byTopic = Dictionary(grouping: partitions, by: \.topic)
-        let response = try await connection.send(ListOffsetsRequest(replicaId: -1, topics: byTopic.map { topic, entries in
+        let response = try await connection.send(ListOffsetsRequest(replicaId: -1, isolationLevel: configuration.isolationLevel.rawValue,
+                                                                    topics: byTopic.map { topic, entries in
             .init(name: topic, partitions: entries.map { .init(partitionIndex: $0.partition, timestamp: timestamp) })
         }), timeout: requestTimeout)
         var result: [TopicPartition: Int64] = [:]
@@ -229,7 +231,7 @@ extension KafkaConsumer {
         let generation = fetchGeneration, epoch = fetchEpoch.current
         let request = FetchRequest(
             replicaId: -1, maxWaitMs: Int32(configuration.fetchMaxWaitMs), minBytes: Int32(configuration.fetchMinBytes),
-            maxBytes: Int32(configuration.fetchMaxBytes), isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+            maxBytes: Int32(configuration.fetchMaxBytes), isolationLevel: configuration.isolationLevel.rawValue, sessionId: 0, sessionEpoch: -1,
             topics: Dictionary(grouping: requested.keys, by: \.topic).map { topic, entries in
                 .init(topic: topic, topicId: topicIds[topic] ?? .zero, partitions: entries.map {
                     .init(partition: $0.partition, currentLeaderEpoch: -1, fetchOffset: requested[$0]!, lastFetchedEpoch: -1,
@@ -287,7 +289,10 @@ extension KafkaConsumer {
                 switch ErrorCode(rawValue: data.errorCode) {
                 case .noError:
                     if let bytes = data.records {
-                        let set = FetchedRecordSet(partition: partition, from: fetchedFrom, bytes: bytes)
+                        var set = FetchedRecordSet(partition: partition, from: fetchedFrom, bytes: bytes)
+                        if configuration.isolationLevel == .readCommitted {
+                            set.aborted = (data.abortedTransactions ?? []).sorted { $0.firstOffset < $1.firstOffset }
+                        }
                         positions[partition] = set.next
                         moved[partition] = (set.from, set.next)
                         recordSets.append(set)
@@ -306,18 +311,33 @@ extension KafkaConsumer {
     }
 
     /// Decodes complete batches (a trailing partial one is fetched again next time), skipping
-    /// control batches and records before the fetch offset. A batch that fails its CRC or does not
-    /// parse ends the set with `CorruptBatch`, the records before it kept in `records`.
+    /// control batches, records before the fetch offset and, read_committed, the batches of aborted
+    /// transactions (Kafka's rule: from an aborted transaction's first offset, the producer's
+    /// transactional batches are dropped until its ABORT marker). A batch that fails its CRC or does
+    /// not parse ends the set with `CorruptBatch`, the records before it kept in `records`.
     /// Keys and values are slices of the fetched (or decompressed) bytes: nothing is copied.
     private func decode(_ set: FetchedRecordSet, into records: inout [ConsumerRecord]) throws(CorruptBatch) {
         let partition = set.partition, offset = set.from
         var next = offset
         var batches = RecordBatchIterator(set.bytes)
+        var pendingAborts = set.aborted[...]
+        var abortedProducers: Set<Int64> = []
         while let batch = batches.next() {
             guard batch.computeCRC() == batch.crc else {
                 throw CorruptBatch(offset: next, KafkaClientError(.protocolViolation, "the record batch of \(partition) at offset \(batch.baseOffset) fails its CRC"))
             }
-            if batch.attributes.isControl || batch.lastOffset < offset {
+            while let first = pendingAborts.first, first.firstOffset <= batch.lastOffset {
+                abortedProducers.insert(first.producerId)
+                pendingAborts.removeFirst()
+            }
+            if batch.attributes.isControl {
+                // An ABORT marker ends the producer's aborted transaction.
+                if abortedProducers.contains(batch.producerId), EndTransactionMarker(controlBatch: batch)?.kind == .abort {
+                    abortedProducers.remove(batch.producerId)
+                }
+            }
+            if batch.attributes.isControl || batch.lastOffset < offset
+                || (batch.attributes.isTransactional && abortedProducers.contains(batch.producerId)) {
                 next = max(next, batch.lastOffset + 1)
                 continue
             }
@@ -362,6 +382,8 @@ struct FetchedRecordSet {
     let bytes: ByteBuffer
     /// The offset after the last complete batch (at least `from`): where the next Fetch starts.
     let next: Int64
+    /// read_committed: the aborted transactions the broker listed, by first offset.
+    var aborted: [FetchResponse.AbortedTransaction] = []
 
     /// Only batch headers are read here; a malformed batch ends the walk (`decode` reports it).
     init(partition: TopicPartition, from: Int64, bytes: ByteBuffer) {

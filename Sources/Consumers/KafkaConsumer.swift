@@ -187,8 +187,29 @@ public actor KafkaConsumer {
         if !unknown.isEmpty { try await refreshTopics(unknown.sorted()) }
     }
 
-    /// The committed offsets of the group for these partitions (nil where none).
+    /// The committed offsets of the group for these partitions (nil where none). An offset a
+    /// transaction is still committing is waited for (UNSTABLE_OFFSET_COMMIT, up to
+    /// default.api.timeout.ms): starting from the older one would read the transaction's input again.
     public func committed(_ partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
+        let deadline = ContinuousClock.now + .milliseconds(configuration.defaultApiTimeoutMs)
+        while true {
+            do {
+                return try await fetchCommitted(partitions)
+            } catch let error as KafkaClientError where error.kind == .broker(.unstableOffsetCommit) && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
+            }
+        }
+    }
+
+    /// What this member gives a transactional producer's `sendOffsetsToTransaction`: the group,
+    /// and the generation and member id the coordinator checks the commit against.
+    public func groupMetadata() throws -> ConsumerGroupMetadata {
+        guard let groupId = configuration.groupId else { throw KafkaClientError.consumer("group metadata needs group.id") }
+        return ConsumerGroupMetadata(groupId: groupId, generationId: group?.generation ?? -1, memberId: group?.memberId ?? "",
+                                     groupInstanceId: group == nil ? nil : configuration.groupInstanceId)
+    }
+
+    private func fetchCommitted(_ partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
         guard let groupId = configuration.groupId else { throw KafkaClientError.consumer("committed offsets need group.id") }
         try await learnTopicIds(of: partitions)
         let coordinator = try await coordinatorConnection()
@@ -206,8 +227,9 @@ public actor KafkaConsumer {
             }
             for topic in answer.topics {
                 let name = topic.name.isEmpty ? topicNames[topic.topicId] ?? "" : topic.name
-                for partition in topic.partitions where partition.committedOffset >= 0 {
-                    result[TopicPartition(name, partition.partitionIndex)] = partition.committedOffset
+                for partition in topic.partitions {
+                    try Self.checkCommitted(partition.errorCode, TopicPartition(name, partition.partitionIndex))
+                    if partition.committedOffset >= 0 { result[TopicPartition(name, partition.partitionIndex)] = partition.committedOffset }
                 }
             }
         } else {
@@ -215,12 +237,20 @@ public actor KafkaConsumer {
                 throw KafkaClientError(.broker(ErrorCode(rawValue: response.errorCode)), "OffsetFetch failed: \(ErrorCode(rawValue: response.errorCode))")
             }
             for topic in response.topics {
-                for partition in topic.partitions where partition.committedOffset >= 0 {
-                    result[TopicPartition(topic.name, partition.partitionIndex)] = partition.committedOffset
+                for partition in topic.partitions {
+                    try Self.checkCommitted(partition.errorCode, TopicPartition(topic.name, partition.partitionIndex))
+                    if partition.committedOffset >= 0 { result[TopicPartition(topic.name, partition.partitionIndex)] = partition.committedOffset }
                 }
             }
         }
         return result
+    }
+
+    /// A partition's error in an OffsetFetch answer: its offset is not to be used.
+    private static func checkCommitted(_ errorCode: Int16, _ partition: TopicPartition) throws {
+        guard errorCode != 0 else { return }
+        let code = ErrorCode(rawValue: errorCode)
+        throw KafkaClientError(.broker(code), "the committed offset of \(partition) is not available: \(code)")
     }
 
     func autoCommitIfDue(force: Bool = false) async {

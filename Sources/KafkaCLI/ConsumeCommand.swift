@@ -24,8 +24,13 @@ struct Consume: AsyncParsableCommand {
     @Option(name: .customLong("timeout-ms"), help: "Stop when no record came for this long.") var timeoutMs: Int?
     @Flag(name: .customLong("print-key"), help: "Print the key before the value.") var printKey = false
     @Option(name: .customLong("key-separator"), help: "Between key and value with --print-key.") var keySeparator = "\t"
+    @Option(name: .customLong("isolation-level"), help: "read_committed (records of committed transactions only) or read_uncommitted.")
+    var isolationLevel = "read_committed"
 
     func validate() throws {
+        guard ["read_committed", "read_uncommitted"].contains(isolationLevel) else {
+            throw ValidationError("--isolation-level must be read_committed or read_uncommitted")
+        }
         if offset != nil && partition == nil { throw ValidationError("--offset needs --partition") }
         if group != nil && partition != nil { throw ValidationError("--group and --partition exclude each other") }
         if let maxMessages, maxMessages < 1 { throw ValidationError("--max-messages must be at least 1") }
@@ -45,6 +50,7 @@ struct Consume: AsyncParsableCommand {
         configuration.autoOffsetReset = fromBeginning ? .earliest : .latest
         // Exactly what was printed is committed (auto-commit would count what was fetched ahead too).
         configuration.enableAutoCommit = false
+        configuration.isolationLevel = isolationLevel == "read_uncommitted" ? .readUncommitted : .readCommitted
         let partitions: [TopicPartition]
         if group == nil {
             let described = try await connection.withAdmin { try await $0.describeTopics([topic]) }

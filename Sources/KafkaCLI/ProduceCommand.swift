@@ -15,12 +15,18 @@ struct Produce: AsyncParsableCommand {
     var keySeparator: String?
     @Option(help: "acks: all, 1 or 0.") var acks = "all"
     @Option(name: .customLong("compression-codec"), help: "none, gzip, snappy, lz4 or zstd.") var compression = "none"
+    @Option(name: .customLong("transactional-id"), help: "Send every line in one transaction of this transactional id, committed at the end of input.")
+    var transactionalId: String?
+    @Flag(help: "With --transactional-id: abort the transaction at the end instead of committing it.") var abort = false
 
     func validate() throws {
         if topic.isEmpty { throw ValidationError("name a topic") }
         if keySeparator?.isEmpty == true { throw ValidationError("--key-separator must not be empty") }
         guard ["all", "-1", "1", "0"].contains(acks) else { throw ValidationError("--acks must be all, 1 or 0") }
         guard CompressionCodec(name: compression) != nil else { throw ValidationError("unknown --compression-codec \(compression)") }
+        if transactionalId?.isEmpty == true { throw ValidationError("--transactional-id must not be empty") }
+        if transactionalId != nil && !["all", "-1"].contains(acks) { throw ValidationError("--transactional-id needs --acks all") }
+        if abort && transactionalId == nil { throw ValidationError("--abort needs --transactional-id") }
     }
 
     func run() async throws {
@@ -30,6 +36,7 @@ struct Produce: AsyncParsableCommand {
         configuration.acks = acks == "all" ? -1 : Int16(acks) ?? -1
         configuration.enableIdempotence = configuration.acks == -1
         configuration.compression = CompressionCodec(name: compression) ?? .none
+        configuration.transactionalId = transactionalId
         let producer: KafkaProducer, reports: DeliveryReports
         do { (producer, reports) = try KafkaProducer.makeProducerWithDeliveryReports(configuration: configuration) } catch { throw CLIError.reported(error) }
         // Each record's outcome: the command fails if any record was not delivered.
@@ -45,6 +52,10 @@ struct Produce: AsyncParsableCommand {
         }
         var sent = 0
         do {
+            if transactionalId != nil {
+                try await producer.initTransactions()
+                try await producer.beginTransaction()
+            }
             while let line = readLine(strippingNewline: true) {
                 var key: [UInt8]?
                 var value = Array(line.utf8)
@@ -56,14 +67,19 @@ struct Produce: AsyncParsableCommand {
                 try await producer.produce(ProducerRecord(topic: topic, partition: partition, key: key, value: value))
                 sent += 1
             }
+            if transactionalId != nil {
+                if abort { try await producer.abortTransaction() } else { try await producer.commitTransaction() }
+            }
         } catch {
+            if let failed = error as? KafkaTransactionError, failed.kind == .abortable { try? await producer.abortTransaction() }
             await producer.close()
             throw CLIError.reported(error)
         }
         await producer.close()  // flushes; the reports end
         let (failed, first) = await outcomes.value
         if let first { throw CLIError.reported(CLIError("\(failed) of \(sent) records were not delivered to \(topic): \(first)")) }
-        if connection.json { try Output.json(["records": sent]) } else { FileHandle.standardError.write(Data("kfk: sent \(sent) records to \(topic)\n".utf8)) }
+        let outcome = transactionalId == nil ? "" : abort ? " in a transaction, aborted" : " in a transaction, committed"
+        if connection.json { try Output.json(["records": sent]) } else { FileHandle.standardError.write(Data("kfk: sent \(sent) records to \(topic)\(outcome)\n".utf8)) }
     }
 }
 

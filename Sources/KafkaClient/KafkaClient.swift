@@ -38,6 +38,25 @@ public struct ClusterMetadata: Sendable {
 public enum ConnectionPurpose: Hashable, Sendable {
     case data
     case groupCoordinator
+    /// A transactional producer's requests to its transaction coordinator (EndTxn waits for markers).
+    case transactionCoordinator
+}
+
+/// What a transactional producer needs of a consumer group to commit offsets inside a transaction
+/// (KIP-447): the broker refuses the commit of a member that is no longer in the group's
+/// generation, so a zombie cannot commit. From `KafkaConsumer.groupMetadata()`.
+public struct ConsumerGroupMetadata: Sendable, Equatable {
+    public var groupId: String
+    public var generationId: Int32
+    public var memberId: String
+    public var groupInstanceId: String?
+
+    public init(groupId: String, generationId: Int32 = -1, memberId: String = "", groupInstanceId: String? = nil) {
+        self.groupId = groupId
+        self.generationId = generationId
+        self.memberId = memberId
+        self.groupInstanceId = groupInstanceId
+    }
 }
 
 /// The shared core of the producer and the consumer: bootstrap from `bootstrap.servers`, one
@@ -123,15 +142,26 @@ public actor KafkaClient {
     /// The group coordinator of `group` (FindCoordinator, key type 0): its node and the connection
     /// kept for coordinator requests (commits, heartbeats, offsets), apart from the data connection.
     public func groupCoordinator(of group: String, timeout: TimeAmount? = nil) async throws -> (node: Int32, connection: BrokerConnection) {
-        let response = try await anyConnection().send(FindCoordinatorRequest(key: group, keyType: 0, coordinatorKeys: [group]), timeout: timeout)
+        try await coordinator(of: group, keyType: 0, kind: "group", purpose: .groupCoordinator, timeout: timeout)
+    }
+
+    /// The transaction coordinator of `transactionalId` (FindCoordinator, key type 1) and a
+    /// connection of its own.
+    public func transactionCoordinator(of transactionalId: String, timeout: TimeAmount? = nil) async throws -> (node: Int32, connection: BrokerConnection) {
+        try await coordinator(of: transactionalId, keyType: 1, kind: "transactional id", purpose: .transactionCoordinator, timeout: timeout)
+    }
+
+    private func coordinator(of key: String, keyType: Int8, kind: String, purpose: ConnectionPurpose,
+                             timeout: TimeAmount?) async throws -> (node: Int32, connection: BrokerConnection) {
+        let response = try await anyConnection().send(FindCoordinatorRequest(key: key, keyType: keyType, coordinatorKeys: [key]), timeout: timeout)
         // v4+ answers per key, older versions at the top level.
         let (code, node, message) = response.coordinators.first.map { ($0.errorCode, $0.nodeId, $0.errorMessage) }
             ?? (response.errorCode, response.nodeId, response.errorMessage)
         guard code == 0 else {
             let error = ErrorCode(rawValue: code)
-            throw KafkaClientError(.broker(error), "finding the coordinator of group '\(group)' failed: \(error)\(message.map { ": \($0)" } ?? "")")
+            throw KafkaClientError(.broker(error), "finding the coordinator of \(kind) '\(key)' failed: \(error)\(message.map { ": \($0)" } ?? "")")
         }
-        return (node, try await connection(to: node, for: .groupCoordinator))
+        return (node, try await connection(to: node, for: purpose))
     }
 
     /// Fetches metadata for `topics` (nil: all topics) and caches it.

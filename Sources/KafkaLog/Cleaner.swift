@@ -53,10 +53,11 @@ final class Cleaner {
         try log.snapshotProducersForCleaning()
         let groups = Self.groups(view.segments, below: end, maxBytes: view.config.segmentBytes)
         var groupIndex = 0
+        var aborted = AbortedTransactionTracker(view.abortedTransactions)
         for group in groups {
             groupIndex += group.count
             let following = groupIndex < view.segments.count ? view.segments[groupIndex].baseOffset : view.activeBaseOffset
-            try cleanGroup(group, of: log, config: view.config, map: map, firstDirty: firstDirty, following: following,
+            try cleanGroup(group, of: log, config: view.config, map: map, aborted: &aborted, firstDirty: firstDirty, following: following,
                            nowMs: nowMs, stats: &stats)
         }
         stats.segmentsAfter = view.segments.count - groups.reduce(0) { $0 + $1.count - 1 }
@@ -75,11 +76,14 @@ final class Cleaner {
         let map = OffsetMap(bufferBytes: dedupeBufferSize, expectedEntries: Int(clamping: firstUncleanable - firstDirty))
         var end = firstUncleanable
         var full = false
+        // Records of aborted transactions are not mapped: they must not hide a key's committed value.
+        var aborted = AbortedTransactionTracker(view.abortedTransactions)
         for segment in view.segments where segment.nextOffset > firstDirty && segment.baseOffset < firstUncleanable {
             stats.bytesRead += try forEachBatch(in: segment) { batch in
+                let isAborted = aborted.isAborted(batch)
                 guard batch.lastOffset >= firstDirty else { return true }
                 guard batch.baseOffset < firstUncleanable else { return false }
-                guard !batch.attributes.isControl else { return true }
+                guard !batch.attributes.isControl, !isAborted else { return true }
                 let section = try batch.decompressedRecords()
                 try batch.forEachRecordSpan(in: section) { span, raw in
                     guard !full, span.offset >= firstDirty, span.offset < firstUncleanable, let key = span.key else { return }
@@ -119,7 +123,7 @@ final class Cleaner {
 
     /// Writes what survives of `group` to `<base>.log.cleaned`, fsyncs it and swaps it in.
     private func cleanGroup(_ group: ArraySlice<CleanableSegment>, of log: PartitionLog, config: LogConfig, map: OffsetMap,
-                            firstDirty: Int64, following: Int64, nowMs: Int64, stats: inout CleanerStats) throws {
+                            aborted: inout AbortedTransactionTracker, firstDirty: Int64, following: Int64, nowMs: Int64, stats: inout CleanerStats) throws {
         guard let base = group.first?.baseOffset else { return }
         let directory = log.directory
         try SegmentSwap.removeCleaned(directory, base)
@@ -132,7 +136,7 @@ final class Cleaner {
                 // has passed since the segment was last written.
                 let dropTombstones = segment.nextOffset <= firstDirty && nowMs - segment.lastModifiedMs > config.deleteRetentionMs
                 stats.bytesRead += try forEachBatch(in: segment) { batch in
-                    try output.add(batch, map: map, dropTombstones: dropTombstones, stats: &stats)
+                    try output.add(batch, map: map, aborted: aborted.isAborted(batch), dropTombstones: dropTombstones, stats: &stats)
                     if output.pendingBytes >= Self.writeChunk {
                         let written = try output.write(to: cleaned)
                         stats.bytesWritten += written
@@ -212,9 +216,15 @@ struct BatchWriter {
     var pendingBytes: Int { pending.readableBytes }
 
     /// Adds what survives of `batch`: the batch as it is when every record stays, its surviving
-    /// records in a rebuilt batch when some go, nothing when none stays. Control batches stay whole.
-    mutating func add(_ batch: RecordBatchView, map: OffsetMap, dropTombstones: Bool, stats: inout CleanerStats) throws {
+    /// records in a rebuilt batch when some go, nothing when none stays or the batch belongs to an
+    /// aborted transaction. Control batches (transaction markers) stay whole.
+    mutating func add(_ batch: RecordBatchView, map: OffsetMap, aborted: Bool = false, dropTombstones: Bool, stats: inout CleanerStats) throws {
         guard !batch.attributes.isControl else { return append(batch.buffer, like: batch) }
+        if aborted {
+            stats.recordsRead += Int(batch.recordCount)
+            stats.recordsRemoved += Int(batch.recordCount)
+            return
+        }
         let section = try batch.decompressedRecords()
         keptRanges.removeAll(keepingCapacity: true)
         var total = 0

@@ -115,7 +115,8 @@ public final class LogCleaner: Sendable {
         // A checkpoint below the log start (retention moved it) or past the log (a log recreated)
         // starts over from the log start.
         if firstDirty < view.logStartOffset || firstDirty > view.activeBaseOffset { firstDirty = view.logStartOffset }
-        var firstUncleanable = view.activeBaseOffset
+        // Nothing past the last stable offset: an open transaction's records may yet be aborted.
+        var firstUncleanable = min(view.activeBaseOffset, view.lastStableOffset)
         let lag = view.config.minCompactionLagMs
         if lag > 0, let young = view.segments.first(where: { $0.nextOffset > firstDirty && $0.maxTimestamp > nowMs - lag }) {
             firstUncleanable = min(firstUncleanable, young.baseOffset)

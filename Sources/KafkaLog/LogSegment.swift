@@ -16,14 +16,19 @@ public struct BatchSummary: Sendable {
     }
 }
 
-/// A segment of a partition's log: `<20-digit base offset>.log` with its `.index` and `.timeindex`.
-/// The segment holds record batches back to back, exactly as they travel on the wire.
+/// A segment of a partition's log: `<20-digit base offset>.log` with its `.index` and `.timeindex`,
+/// and a `.txnindex` once a transaction aborts in it. The segment holds record batches back to
+/// back, exactly as they travel on the wire.
 public final class LogSegment {
     public let baseOffset: Int64
     public let directory: String
     let log: LogFile
     let offsetIndex: OffsetIndex
     let timeIndex: TimeIndex
+    /// The transactions aborted by markers in this segment.
+    let txnIndex: TransactionIndex
+    /// The `.txnindex` did not read back: the producer state replay rebuilds it from the whole log.
+    private(set) var txnIndexLost = false
     let indexIntervalBytes: Int
     private var bytesSinceLastIndexEntry = 0
     /// The largest record timestamp in the segment and the offset of the batch that has it.
@@ -55,8 +60,8 @@ public final class LogSegment {
     public var size: Int { log.size }
     public var path: String { log.path }
 
-    /// The suffixes of a segment's three files.
-    static let fileSuffixes = [".log", ".index", ".timeindex"]
+    /// The suffixes of a segment's files.
+    static let fileSuffixes = [".log", ".index", ".timeindex", ".txnindex"]
 
     /// Opens (or creates) the segment's files. With `loadIndexes` the index files are trusted (clean
     /// shutdown); otherwise call `recover()` before use. `suffix` names a segment being written
@@ -68,6 +73,14 @@ public final class LogSegment {
         log = try LogFile(path: directory + "/" + Self.fileName(baseOffset, ".log") + suffix, create: create)
         offsetIndex = try OffsetIndex(path: directory + "/" + Self.fileName(baseOffset, ".index") + suffix, baseOffset: baseOffset, load: loadIndexes)
         timeIndex = try TimeIndex(path: directory + "/" + Self.fileName(baseOffset, ".timeindex") + suffix, baseOffset: baseOffset, load: loadIndexes)
+        let txnPath = directory + "/" + Self.fileName(baseOffset, ".txnindex") + suffix
+        do {
+            txnIndex = try TransactionIndex(path: txnPath)
+        } catch let error as LogError where error.kind == .corrupt {
+            try LogDirectory.remove(txnPath)
+            txnIndex = try TransactionIndex(path: txnPath)
+            txnIndexLost = true
+        }
         nextOffset = baseOffset
         if loadIndexes {
             if let last = timeIndex.lastEntry {
@@ -218,17 +231,19 @@ public final class LogSegment {
         if sync { try log.flush() }
         try offsetIndex.flush(sync: sync)
         try timeIndex.flush(sync: sync)
+        if sync { try txnIndex.syncFile?.sync() }
     }
 
     /// Deletes the segment's files, the indexes first (a crash in between leaves a log whose index
     /// is rebuilt, never an index beside another log). Open descriptors (a fetch being sent) stay
     /// valid until closed.
     public func delete() throws {
+        try txnIndex.delete()
         try LogDirectory.remove(offsetIndex.file.path)
         try LogDirectory.remove(timeIndex.file.path)
         try LogDirectory.remove(log.path)
     }
 
     /// The files an fsync of the segment covers: the log and its indexes.
-    var syncFiles: [SegmentFile] { [log.file, offsetIndex.file.file, timeIndex.file.file] }
+    var syncFiles: [SegmentFile] { [log.file, offsetIndex.file.file, timeIndex.file.file] + (txnIndex.syncFile.map { [$0] } ?? []) }
 }

@@ -94,14 +94,47 @@ struct LogState {
         }
     }
 
-    /// The newest snapshot at or below the log end, then the batches after it replayed from the log.
+    /// Where read_committed readers stop: the first offset of the earliest open transaction, else
+    /// the log end.
+    var lastStableOffset: Int64 { producerState.firstUnstableOffset ?? active.nextOffset }
+
+    /// Ends `producerId`'s transaction with the marker appended at `offset` into the active segment;
+    /// an abort is written to the segment's transaction index.
+    mutating func completeTransaction(producerId: Int64, epoch: Int16, marker: EndTransactionMarker, offset: Int64,
+                                      timestamp: Int64, in segment: LogSegment) throws {
+        let first = producerState.completeTransaction(producerId: producerId, epoch: epoch, coordinatorEpoch: marker.coordinatorEpoch,
+                                                      offset: offset, timestamp: timestamp)
+        guard marker.kind == .abort, let first else { return }
+        try segment.txnIndex.append(AbortedTransaction(producerId: producerId, firstOffset: first, lastOffset: offset,
+                                                       lastStableOffset: producerState.firstUnstableOffset ?? offset + 1))
+    }
+
+    /// The aborted transactions a read_committed fetch from `offset` up to `upperBound` may meet:
+    /// those whose marker is at or after `offset` and whose records start before `upperBound`.
+    func abortedTransactions(from offset: Int64, upTo upperBound: Int64) -> [AbortedTransaction] {
+        let first = segments.lastIndex(where: { $0.baseOffset <= offset }) ?? 0
+        var found: [AbortedTransaction] = []
+        for segment in segments[first...] where segment.baseOffset < upperBound || segment === segments[first] {
+            for entry in segment.txnIndex.entries where entry.lastOffset >= offset && entry.firstOffset < upperBound {
+                found.append(entry)
+            }
+        }
+        return found
+    }
+
+    /// The newest snapshot at or below the log end, then the batches after it replayed from the log:
+    /// data batches update the producers' sequences and open transactions, markers close them and
+    /// rebuild the transaction indexes from the snapshot on. A transaction index that did not read
+    /// back makes the replay start at the log's first segment, without a snapshot.
     mutating func loadProducerState() throws {
         let end = active.nextOffset
         let snapshots = try LogDirectory.list(directory).filter { $0.hasSuffix(".snapshot") }
             .compactMap { name in LogSegment.baseOffset(fromFileName: name, suffix: ".snapshot").map { ($0, name) } }.sorted { $0.0 < $1.0 }
         var from = segments[0].baseOffset
         producerState = ProducerStateManager()
-        for (offset, name) in snapshots.reversed() where offset <= end {
+        let indexLost = segments.contains { $0.txnIndexLost }
+        if indexLost { logger.warning("a transaction index of \(topicPartition) was damaged: rebuilding them all from the log") }
+        for (offset, name) in snapshots.reversed() where offset <= end && !indexLost {
             let file = try LogFile(path: directory + "/" + name, create: false)
             if let state = try? ProducerStateManager(snapshot: try file.read(at: 0, length: file.size)) {
                 producerState = state
@@ -109,6 +142,9 @@ struct LogState {
                 break
             }
             logger.warning("ignoring corrupt producer snapshot \(name)")
+        }
+        for segment in segments where segment.nextOffset > from || segment.txnIndex.entries.contains(where: { $0.lastOffset >= from }) {
+            try segment.txnIndex.truncate(from: from)
         }
         guard from < end else { return }
         for segment in segments where segment.nextOffset > from {
@@ -123,7 +159,16 @@ struct LogState {
                 // Header-only view: the batch length field is made to match the bytes read.
                 header.setInteger(Int32(RecordBatchLayout.headerSize - RecordBatchLayout.logOverhead), at: RecordBatchLayout.batchLength)
                 if let view = try? RecordBatchView(unchecked: header), view.lastOffset >= from {
-                    producerState.replay(view)
+                    if view.attributes.isControl {
+                        // A marker is read whole (it is one small record) to learn commit or abort.
+                        let whole = try segment.read(at: position, length: Int(length) + RecordBatchLayout.logOverhead)
+                        if let full = try? RecordBatchView(unchecked: whole), let marker = EndTransactionMarker(controlBatch: full) {
+                            try completeTransaction(producerId: full.producerId, epoch: full.producerEpoch, marker: marker,
+                                                    offset: full.baseOffset, timestamp: full.maxTimestamp, in: segment)
+                        }
+                    } else {
+                        producerState.replay(view)
+                    }
                 }
                 position += Int(length) + RecordBatchLayout.logOverhead
             }

@@ -19,6 +19,10 @@ public struct CleaningView: Sendable {
     public let activeBaseOffset: Int64
     public let logStartOffset: Int64
     public let config: LogConfig
+    /// Records from here on may belong to a transaction still open: the cleaner leaves them be.
+    public let lastStableOffset: Int64
+    /// Every aborted transaction the log's indexes know, by first offset: their records go.
+    public let abortedTransactions: [AbortedTransaction]
 }
 
 extension PartitionLog {
@@ -48,8 +52,10 @@ extension PartitionLog {
                 CleanableSegment(file: segment.file, baseOffset: segment.baseOffset, nextOffset: segment.nextOffset, size: segment.size,
                                  lastModifiedMs: try segment.file.lastModifiedMs(), maxTimestamp: segment.maxTimestamp)
             }
+            let aborted = s.segments.flatMap(\.txnIndex.entries).sorted { $0.firstOffset < $1.firstOffset }
             return CleaningView(topicPartition: topicPartition, segments: segments, activeBaseOffset: s.active.baseOffset,
-                                logStartOffset: s.logStartOffset, config: s.config)
+                                logStartOffset: s.logStartOffset, config: s.config, lastStableOffset: s.lastStableOffset,
+                                abortedTransactions: aborted)
         }
     }
 

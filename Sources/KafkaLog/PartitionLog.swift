@@ -20,6 +20,14 @@ public enum AppendError: Error, Sendable {
     case logDeleted(String)
 }
 
+/// Who writes a batch: a client's batch is checked as Kafka's LogValidator checks it; the broker's
+/// own (the group coordinator's transactional offset commits) carries a producer id without
+/// sequences, which only opens the producer's transaction.
+public enum AppendOrigin: Sendable {
+    case client
+    case coordinator
+}
+
 public struct AppendResult: Sendable {
     public var firstOffset: Int64
     public var lastOffset: Int64
@@ -68,6 +76,9 @@ public final class PartitionLog: Sendable {
     public var recoveryPointOffset: Int64 { state.withLock { $0.recoveryPoint } }
     /// The idempotent producers the partition keeps state for (DescribeProducers).
     public var producers: [Int64: ProducerStateEntry] { state.withLock { $0.producerState.producers } }
+    /// The end of what read_committed readers see: the first offset of the earliest open
+    /// transaction, else the log end. Never moves back.
+    public var lastStableOffset: Int64 { state.withLock { $0.lastStableOffset } }
 
     /// Opens the partition's directory. `clean` says the broker stopped cleanly: indexes are then
     /// trusted; otherwise every segment from the recovery point on is re-read, its CRCs checked, torn
@@ -96,7 +107,7 @@ public final class PartitionLog: Sendable {
 
     /// Validates, stamps and appends the batches of a produce request (already sized to the request),
     /// with one write. Each batch gets the next offsets; nothing is appended if any batch is refused.
-    public func append(_ records: ByteBuffer, nowMs: Int64 = currentTimeMs()) throws(AppendError) -> AppendResult {
+    public func append(_ records: ByteBuffer, origin: AppendOrigin = .client, nowMs: Int64 = currentTimeMs()) throws(AppendError) -> AppendResult {
         var records = records
         let config = self.config
         // Pass 1: split and validate without the lock.
@@ -104,7 +115,7 @@ public final class PartitionLog: Sendable {
         var positions: [(position: Int, view: RecordBatchView)] = []
         var position = 0
         while let view = iterator.next() {
-            try Self.validate(view, config: config, nowMs: nowMs)
+            try Self.validate(view, config: config, origin: origin, nowMs: nowMs)
             if config.cleanupCompact { try Self.requireKeys(view, topicPartition: topicPartition) }
             positions.append((position, view))
             position += view.sizeInBytes
@@ -153,7 +164,11 @@ public final class PartitionLog: Sendable {
                 let v = entry.view
                 let base = nextOffset
                 let last = base + Int64(v.lastOffsetDelta)
-                if v.producerId >= 0 {
+                if v.producerId >= 0 && origin == .coordinator {
+                    producers.record(producerId: v.producerId, epoch: v.producerEpoch, firstSequence: -1, lastSequence: -1,
+                                     firstOffset: base, lastOffset: last, timestamp: v.maxTimestamp,
+                                     isTransactional: v.attributes.isTransactional)
+                } else if v.producerId >= 0 {
                     // Idempotence: a retry of one of the producer's last batches is answered, not appended.
                     do throws(ProducerStateError) {
                         let verdict = try producers.check(producerId: v.producerId, epoch: v.producerEpoch,
@@ -170,7 +185,8 @@ public final class PartitionLog: Sendable {
                         throw .producer(error)
                     }
                     producers.record(producerId: v.producerId, epoch: v.producerEpoch, firstSequence: v.baseSequence,
-                                 lastSequence: v.lastSequence, firstOffset: base, lastOffset: last, timestamp: v.maxTimestamp)
+                                     lastSequence: v.lastSequence, firstOffset: base, lastOffset: last, timestamp: v.maxTimestamp,
+                                     isTransactional: v.attributes.isTransactional)
                 }
                 withUnsafeBytes(of: base.bigEndian) { headers.replaceSubrange(index * 16..<index * 16 + 8, with: $0) }
                 withUnsafeBytes(of: v.batchLength.bigEndian) { headers.replaceSubrange(index * 16 + 8..<index * 16 + 12, with: $0) }
@@ -210,6 +226,56 @@ public final class PartitionLog: Sendable {
         return appended.0
     }
 
+    /// Appends the marker that ends `producerId`'s transaction in this partition (the transaction
+    /// coordinator's EndTxn), whether or not the producer wrote here: Kafka writes one to every
+    /// partition of the transaction. A marker from an older epoch than the producer's is refused.
+    public func appendMarker(_ marker: EndTransactionMarker, producerId: Int64, producerEpoch: Int16,
+                             nowMs: Int64 = currentTimeMs()) throws(AppendError) -> AppendResult {
+        var bytes = marker.batch(producerId: producerId, producerEpoch: producerEpoch, timestamp: nowMs)
+        let size = bytes.readableBytes
+        let appended = try state.withLock { (s: inout LogState) throws(AppendError) -> (AppendResult, [@Sendable () -> Void]) in
+            guard !s.deleted else { throw .logDeleted("\(topicPartition) was deleted") }
+            do throws(ProducerStateError) {
+                try s.producerState.checkMarker(producerId: producerId, epoch: producerEpoch)
+            } catch {
+                throw .producer(error)
+            }
+            let offset = s.active.nextOffset
+            if let active = s.segments.last, active.size > 0,
+               active.size + size > s.config.segmentBytes || offset - active.baseOffset >= Int64(Int32.max)
+                || nowMs - active.createdMs >= s.config.rollAfterMs {
+                do { try s.roll(at: offset) } catch { throw .storage("\(error)") }
+            }
+            // Neither the base offset nor the leader epoch is covered by the CRC.
+            bytes.setInteger(offset, at: bytes.readerIndex)
+            bytes.setInteger(Int32(0), at: bytes.readerIndex + 12)
+            let segment = s.active
+            do {
+                try bytes.withUnsafeReadableBytes { raw in
+                    try segment.append(pieces: [raw], batches: [BatchSummary(baseOffset: offset, lastOffset: offset, maxTimestamp: nowMs, size: size)])
+                }
+                try s.completeTransaction(producerId: producerId, epoch: producerEpoch, marker: marker, offset: offset,
+                                          timestamp: nowMs, in: segment)
+            } catch {
+                throw .storage("\(error)")
+            }
+            s.unflushedMessages += 1
+            let flushDue = s.unflushedMessages >= s.config.flushMessages || nowMs - s.lastFlushMs >= s.config.flushMs
+            let listeners = Array(s.appendListeners.values)
+            s.appendListeners = [:]
+            return (AppendResult(firstOffset: offset, lastOffset: offset, logAppendTime: -1, logStartOffset: s.logStartOffset,
+                                 recordCount: 1, flushDue: flushDue), listeners)
+        }
+        for listener in appended.1 { listener() }
+        return appended.0
+    }
+
+    /// The aborted transactions a read_committed fetch from `offset` up to `upperBound` (its last
+    /// stable offset) must be told of.
+    public func abortedTransactions(from offset: Int64, upTo upperBound: Int64) -> [AbortedTransaction] {
+        state.withLock { $0.abortedTransactions(from: offset, upTo: upperBound) }
+    }
+
     /// A compacted topic keeps the latest record per key: a record without one is refused, with Kafka's
     /// message. The cleaner goes by each record's offset, so those must be the batch's own, in order
     /// (Kafka's inner offset check): a record claiming a later offset would make the cleaner drop
@@ -234,7 +300,7 @@ public final class PartitionLog: Sendable {
     }
 
     /// The checks Kafka's LogValidator makes on a v2 batch from a client, without touching records.
-    static func validate(_ view: RecordBatchView, config: LogConfig, nowMs: Int64) throws(AppendError) {
+    static func validate(_ view: RecordBatchView, config: LogConfig, origin: AppendOrigin = .client, nowMs: Int64) throws(AppendError) {
         guard view.baseOffset == 0 else {
             throw .invalidRecord("the baseOffset of a record batch from a client should be 0, not \(view.baseOffset)")
         }
@@ -256,7 +322,10 @@ public final class PartitionLog: Sendable {
             throw .invalidRecord("Incorrect declared batch size, premature EOF reached: \(view.recordCount) records claimed in \(recordBytes) bytes")
         }
         guard !view.attributes.isControl else { throw .invalidRecord("clients may not produce control batches") }
-        guard view.producerId < 0 || view.baseSequence >= 0 else {
+        guard !view.attributes.isTransactional || view.producerId >= 0 else {
+            throw .invalidRecord("a transactional batch needs a producer id")
+        }
+        guard view.producerId < 0 || view.baseSequence >= 0 || origin == .coordinator else {
             throw .invalidRecord("an idempotent batch (producer \(view.producerId)) needs a base sequence")
         }
         guard view.attributes.compression != nil else { throw .corruptMessage("unknown compression codec") }
@@ -302,8 +371,9 @@ public final class PartitionLog: Sendable {
 
     /// The range to send for a fetch at `offset`: whole batches from the one holding the offset, up to
     /// `maxBytes` (the last one possibly cut, as Kafka sends it), and at least the first batch whole
-    /// when `minOneBatch`.
-    public func read(from offset: Int64, maxBytes: Int, minOneBatch: Bool) throws -> LogReadResult {
+    /// when `minOneBatch`. With `upTo` (a read_committed fetch's last stable offset) nothing from the
+    /// batch holding that offset on is sent.
+    public func read(from offset: Int64, maxBytes: Int, minOneBatch: Bool, upTo bound: Int64? = nil) throws -> LogReadResult {
         // Under the lock: where to look (the index lookup) and how far each segment's bytes go. The
         // file is read outside it, only below those ends, which appends never rewrite.
         let (start, end, candidates) = state.withLock { s -> (Int64, Int64, [SegmentReadPlan]) in
@@ -315,10 +385,15 @@ public final class PartitionLog: Sendable {
             return (s.logStartOffset, s.active.nextOffset, plans)
         }
         guard offset >= start, offset <= end else { return .offsetOutOfRange }
-        guard offset < end else { return .empty }
+        guard offset < min(end, bound ?? end) else { return .empty }
         for plan in candidates {
-            let limit = plan.limit
+            var limit = plan.limit
             if let (position, batch) = try LogSegment.find(offset: offset, in: plan.file, from: plan.from, limit: limit) {
+                if let bound, bound < end,
+                   let (stop, _) = try LogSegment.find(offset: bound, in: plan.file, from: position, limit: limit) {
+                    limit = stop
+                    guard limit > position else { return .empty }
+                }
                 let available = limit - position
                 let wanted = minOneBatch ? max(maxBytes, batch.size) : maxBytes
                 let length = min(available, wanted)

@@ -10,12 +10,17 @@ public struct ProducerBatchMetadata: Equatable, Sendable {
     public var lastOffset: Int64
 }
 
-/// One producer's state in one partition: its epoch and its last batches (Kafka keeps five).
+/// One producer's state in one partition: its epoch, its last batches (Kafka keeps five) and the
+/// transaction it has open here, if any.
 public struct ProducerStateEntry: Equatable, Sendable {
     public static let retainedBatches = 5
     public var producerEpoch: Int16
     public var batches: [ProducerBatchMetadata]
     public var lastTimestamp: Int64
+    /// The first offset of the producer's ongoing transaction in the partition, -1 without one.
+    public var currentTxnFirstOffset: Int64 = -1
+    /// The coordinator epoch of the last marker written for the producer, -1 before any.
+    public var coordinatorEpoch: Int32 = -1
 
     public var lastSequence: Int32 { batches.last?.lastSequence ?? -1 }
 }
@@ -32,7 +37,12 @@ public enum ProducerStateError: Error, Equatable, Sendable {
 /// what was appended before, recognises retries of the last five batches, and survives restarts
 /// through snapshot files (`<offset>.snapshot`) plus a re-read of the log after the snapshot.
 public struct ProducerStateManager: Sendable {
+    /// Written only through `setEntry`, which keeps `openTransactions` in step.
     public private(set) var producers: [Int64: ProducerStateEntry] = [:]
+    /// The producers with a transaction open and its first offset, kept apart so that the last
+    /// stable offset (asked by every fetch) costs a look at the few open transactions, not at every
+    /// idempotent producer the partition knows.
+    private var openTransactions: [Int64: Int64] = [:]
 
     public init() {}
 
@@ -67,35 +77,78 @@ public struct ProducerStateManager: Sendable {
         return .append
     }
 
-    /// Records an appended batch.
+    /// Records an appended batch; a transactional one opens the producer's transaction in the
+    /// partition when none is open. A batch without a sequence (the group coordinator's
+    /// transactional offset commits) leaves the sequence bookkeeping alone.
     public mutating func record(producerId: Int64, epoch: Int16, firstSequence: Int32, lastSequence: Int32,
-                                firstOffset: Int64, lastOffset: Int64, timestamp: Int64) {
+                                firstOffset: Int64, lastOffset: Int64, timestamp: Int64, isTransactional: Bool = false) {
         var entry = producers[producerId] ?? ProducerStateEntry(producerEpoch: epoch, batches: [], lastTimestamp: timestamp)
         if epoch != entry.producerEpoch {
-            entry = ProducerStateEntry(producerEpoch: epoch, batches: [], lastTimestamp: timestamp)
+            entry.producerEpoch = epoch
+            entry.batches = []
         }
-        entry.batches.append(ProducerBatchMetadata(firstSequence: firstSequence, lastSequence: lastSequence,
-                                                   firstOffset: firstOffset, lastOffset: lastOffset))
-        if entry.batches.count > ProducerStateEntry.retainedBatches { entry.batches.removeFirst() }
+        if firstSequence >= 0 {
+            entry.batches.append(ProducerBatchMetadata(firstSequence: firstSequence, lastSequence: lastSequence,
+                                                       firstOffset: firstOffset, lastOffset: lastOffset))
+            if entry.batches.count > ProducerStateEntry.retainedBatches { entry.batches.removeFirst() }
+        }
+        if isTransactional && entry.currentTxnFirstOffset < 0 { entry.currentTxnFirstOffset = firstOffset }
         entry.lastTimestamp = max(entry.lastTimestamp, timestamp)
-        producers[producerId] = entry
+        setEntry(entry, for: producerId)
     }
 
-    /// Replays a batch header read back from the log (recovery).
+    /// Stores an entry and keeps `openTransactions` in step with it.
+    private mutating func setEntry(_ entry: ProducerStateEntry, for producerId: Int64) {
+        producers[producerId] = entry
+        if entry.currentTxnFirstOffset >= 0 { openTransactions[producerId] = entry.currentTxnFirstOffset } else { openTransactions[producerId] = nil }
+    }
+
+    /// Checks an end-of-transaction marker: a marker of an older epoch than the producer's is a
+    /// zombie's (Kafka's rule); the marker's own epoch may be newer (a coordinator fencing the producer).
+    public func checkMarker(producerId: Int64, epoch: Int16) throws(ProducerStateError) {
+        if let entry = producers[producerId], epoch < entry.producerEpoch {
+            throw .invalidProducerEpoch("marker of producer \(producerId) has epoch \(epoch), older than the current epoch \(entry.producerEpoch)")
+        }
+    }
+
+    /// Records a marker at `offset`: the producer's transaction in the partition ends. Returns the
+    /// first offset of the transaction it ended, nil when none was open here.
+    @discardableResult
+    public mutating func completeTransaction(producerId: Int64, epoch: Int16, coordinatorEpoch: Int32, offset: Int64,
+                                             timestamp: Int64) -> Int64? {
+        var entry = producers[producerId] ?? ProducerStateEntry(producerEpoch: epoch, batches: [], lastTimestamp: timestamp)
+        if epoch != entry.producerEpoch {
+            // A bumped epoch starts its sequences at 0.
+            entry.producerEpoch = epoch
+            entry.batches = []
+        }
+        let first = entry.currentTxnFirstOffset
+        entry.currentTxnFirstOffset = -1
+        entry.coordinatorEpoch = coordinatorEpoch
+        entry.lastTimestamp = max(entry.lastTimestamp, timestamp)
+        setEntry(entry, for: producerId)
+        return first >= 0 ? first : nil
+    }
+
+    /// The first offset of the earliest transaction still open: the last stable offset, when there is one.
+    public var firstUnstableOffset: Int64? { openTransactions.values.min() }
+
+    /// Replays a data batch header read back from the log (recovery).
     public mutating func replay(_ view: RecordBatchView) {
         guard view.producerId >= 0, !view.attributes.isControl else { return }
         record(producerId: view.producerId, epoch: view.producerEpoch, firstSequence: view.baseSequence,
                lastSequence: view.lastSequence, firstOffset: view.baseOffset, lastOffset: view.lastOffset,
-               timestamp: view.maxTimestamp)
+               timestamp: view.maxTimestamp, isTransactional: view.attributes.isTransactional)
     }
 
     // MARK: Snapshots
 
-    static let snapshotVersion: Int16 = 1
+    static let snapshotVersion: Int16 = 2
 
     /// Binary snapshot: version int16, count int32, per producer (id int64, epoch int16, lastTimestamp
-    /// int64, batch count int8, per batch firstSeq int32, lastSeq int32, firstOffset int64, lastOffset
-    /// int64), then a CRC32C of everything before it.
+    /// int64, since version 2 the open transaction's first offset int64 and the coordinator epoch
+    /// int32, batch count int8, per batch firstSeq int32, lastSeq int32, firstOffset int64, lastOffset
+    /// int64), then a CRC32C of everything before it. Version 1 (without the transaction) still reads.
     public func snapshot() -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.writeInteger(Self.snapshotVersion)
@@ -104,6 +157,8 @@ public struct ProducerStateManager: Sendable {
             buffer.writeInteger(id)
             buffer.writeInteger(entry.producerEpoch)
             buffer.writeInteger(entry.lastTimestamp)
+            buffer.writeInteger(entry.currentTxnFirstOffset)
+            buffer.writeInteger(entry.coordinatorEpoch)
             buffer.writeInteger(Int8(entry.batches.count))
             for b in entry.batches {
                 buffer.writeInteger(b.firstSequence)
@@ -123,14 +178,23 @@ public struct ProducerStateManager: Sendable {
             throw LogError(.corrupt, "producer snapshot CRC mismatch")
         }
         var reader = body
-        guard reader.readInteger(as: Int16.self) == Self.snapshotVersion, let count = reader.readInteger(as: Int32.self),
-              count >= 0 else { throw LogError(.corrupt, "producer snapshot header") }
+        guard let version = reader.readInteger(as: Int16.self), version == 1 || version == Self.snapshotVersion,
+              let count = reader.readInteger(as: Int32.self), count >= 0 else { throw LogError(.corrupt, "producer snapshot header") }
         for _ in 0..<count {
             guard let id = reader.readInteger(as: Int64.self), let epoch = reader.readInteger(as: Int16.self),
-                  let timestamp = reader.readInteger(as: Int64.self), let n = reader.readInteger(as: Int8.self), n >= 0 else {
+                  let timestamp = reader.readInteger(as: Int64.self) else {
                 throw LogError(.corrupt, "producer snapshot entry")
             }
-            var entry = ProducerStateEntry(producerEpoch: epoch, batches: [], lastTimestamp: timestamp)
+            var txnFirstOffset: Int64 = -1, coordinatorEpoch: Int32 = -1
+            if version >= 2 {
+                guard let first = reader.readInteger(as: Int64.self), let epoch = reader.readInteger(as: Int32.self) else {
+                    throw LogError(.corrupt, "producer snapshot entry")
+                }
+                (txnFirstOffset, coordinatorEpoch) = (max(first, -1), epoch)
+            }
+            guard let n = reader.readInteger(as: Int8.self), n >= 0 else { throw LogError(.corrupt, "producer snapshot entry") }
+            var entry = ProducerStateEntry(producerEpoch: epoch, batches: [], lastTimestamp: timestamp,
+                                           currentTxnFirstOffset: txnFirstOffset, coordinatorEpoch: coordinatorEpoch)
             for _ in 0..<n {
                 guard let fs = reader.readInteger(as: Int32.self), let ls = reader.readInteger(as: Int32.self),
                       let fo = reader.readInteger(as: Int64.self), let lo = reader.readInteger(as: Int64.self) else {
@@ -138,7 +202,7 @@ public struct ProducerStateManager: Sendable {
                 }
                 entry.batches.append(ProducerBatchMetadata(firstSequence: fs, lastSequence: ls, firstOffset: fo, lastOffset: lo))
             }
-            producers[id] = entry
+            setEntry(entry, for: id)
         }
     }
 }

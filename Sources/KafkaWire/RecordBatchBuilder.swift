@@ -86,11 +86,12 @@ public struct RecordBatchBuilder: Sendable {
         return value.withUnsafeBytes { putBytes($0, at: after) }
     }
 
-    /// The finished batch (base offset 0) with the producer's identity and first sequence.
+    /// The finished batch (base offset 0) with the producer's identity and first sequence, marked
+    /// transactional for a transactional producer.
     /// Hands the builder's bytes over: afterwards the builder keeps its counts but no records (its
     /// buffer would otherwise share storage with the batch, and filling in the header would copy it).
     public mutating func build(compression: CompressionCodec = .none, producerId: Int64 = -1, producerEpoch: Int16 = -1,
-                               baseSequence: Int32 = -1) throws -> ByteBuffer {
+                               baseSequence: Int32 = -1, isTransactional: Bool = false) throws -> ByteBuffer {
         var batch: ByteBuffer
         defer { buffer = Self.spent }
         if compression == .none {
@@ -110,7 +111,8 @@ public struct RecordBatchBuilder: Sendable {
         batch.setInteger(Int32(batch.readableBytes - RecordBatchLayout.logOverhead), at: start + RecordBatchLayout.batchLength)
         batch.setInteger(Int32(-1), at: start + RecordBatchLayout.partitionLeaderEpoch)
         batch.setInteger(Int8(2), at: start + RecordBatchLayout.magic)
-        batch.setInteger(RecordBatchAttributes(compression: compression).rawValue, at: start + RecordBatchLayout.attributes)
+        batch.setInteger(RecordBatchAttributes(compression: compression, isTransactional: isTransactional).rawValue,
+                         at: start + RecordBatchLayout.attributes)
         batch.setInteger(recordCount - 1, at: start + RecordBatchLayout.lastOffsetDelta)
         batch.setInteger(firstTimestamp, at: start + RecordBatchLayout.baseTimestamp)
         batch.setInteger(maxTimestamp, at: start + RecordBatchLayout.maxTimestamp)

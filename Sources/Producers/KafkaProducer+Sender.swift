@@ -92,7 +92,8 @@ extension KafkaProducer {
             // Built with its producer fields: the CRC is computed once.
             batch.encoded = try batch.contents.builder.build(
                 compression: configuration.compression, producerId: batch.isStamped ? producerId : -1,
-                producerEpoch: batch.isStamped ? batch.producerEpoch : -1, baseSequence: batch.baseSequence)
+                producerEpoch: batch.isStamped ? batch.producerEpoch : -1, baseSequence: batch.baseSequence,
+                isTransactional: transactionalId != nil)
         } else if stamp {
             RecordBatchBuilder.restamp(&batch.encoded!, producerId: producerId, producerEpoch: producerEpoch, baseSequence: batch.baseSequence)
         }
@@ -119,7 +120,7 @@ extension KafkaProducer {
         for batch in batches {
             topics[batch.partition.topic, default: []].append(.init(index: batch.partition.partition, records: batch.encoded))
         }
-        let request = ProduceRequest(acks: configuration.acks, timeoutMs: Int32(configuration.requestTimeoutMs), topicData: topics.map {
+        let request = ProduceRequest(transactionalId: configuration.transactionalId, acks: configuration.acks, timeoutMs: Int32(configuration.requestTimeoutMs), topicData: topics.map {
             .init(name: $0.key, topicId: topicIds[$0.key] ?? .zero, partitionData: $0.value)
         })
         let outcomes = outcomeStream()
@@ -238,8 +239,8 @@ extension KafkaProducer {
                 // Behind a batch that is itself being retried, or from before an epoch bump: retry.
                 // As the first unacknowledged batch, the broker lost our sequence: give up on it.
                 retriable = oldEpoch || batch.baseSequence != queue.ackedSequence
-            case .invalidProducerEpoch?:
-                retriable = oldEpoch
+            case .invalidProducerEpoch?, .producerFenced?:
+                retriable = oldEpoch && transactionalId == nil
             case .unknownProducerId?:
                 // The broker no longer knows this producer (its state expired): a new epoch restarts it.
                 if !oldEpoch { bumpEpoch() }
@@ -273,6 +274,8 @@ extension KafkaProducer {
     }
 
     func fail(_ batch: ProducerBatch, _ error: KafkaClientError) {
+        // In a transaction a lost record means the transaction cannot commit.
+        if transactionalId != nil { fail(transaction: transactionError(for: error)) }
         complete(batch, .failure(error))
     }
 

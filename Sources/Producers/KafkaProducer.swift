@@ -19,6 +19,8 @@ public actor KafkaProducer {
     let client: KafkaClient
     var producerId: Int64 = -1
     var producerEpoch: Int16 = -1
+    /// A transactional producer's transaction (`KafkaProducer+Transactions`).
+    var transaction = ProducerTransaction()
     private var producerIdTask: Task<Void, Error>?
     var partitions: [TopicPartition: PartitionQueue] = [:]
     private var sticky: [String: Int32] = [:]
@@ -220,7 +222,8 @@ public actor KafkaProducer {
 
     /// The synchronous path of `prepare`: producer id, partition count and buffer room all at hand.
     private func readyToAppend(_ record: borrowing ProducerRecord) -> (partition: Int32, bytes: Int)? {
-        guard !closed, !configuration.enableIdempotence || producerId >= 0, spaceWaiters.isEmpty else { return nil }
+        guard !closed, !configuration.enableIdempotence || producerId >= 0, spaceWaiters.isEmpty,
+              transactionalId == nil || transaction.phase == .inTransaction else { return nil }
         let count: Int32
         if let last = lastTopicCount, last.topic == record.topic {
             count = last.count
@@ -231,6 +234,8 @@ public actor KafkaProducer {
         }
         guard let partition = try? partition(topic: record.topic, partition: record.partition, key: record.key,
                                              count: count) else { return nil }
+        // A partition new to the transaction waits for AddPartitionsToTxn (the slow path).
+        if transactionalId != nil && !transaction.partitions.contains(TopicPartition(record.topic, partition)) { return nil }
         let bytes = RecordBatchBuilder.estimatedSize(keyCount: record.key?.count, valueCount: record.value?.count,
                                                      headers: record.headers)
         guard bufferedBytes + bytes <= configuration.bufferMemory else { return nil }
@@ -258,8 +263,16 @@ public actor KafkaProducer {
 
     private func prepare(_ record: ProducerRecord) async throws -> (TopicPartition, Int) {
         guard !closed else { throw KafkaClientError(.closed, "the producer is closed") }
-        if configuration.enableIdempotence && producerId < 0 { try await ensureProducerId() }
+        if transactionalId != nil {
+            try checkTransactionalSend()
+        } else if configuration.enableIdempotence && producerId < 0 {
+            try await ensureProducerId()
+        }
         let partition = try await choosePartition(record)
+        if transactionalId != nil {
+            try await addToTransaction(TopicPartition(record.topic, partition))
+            try checkTransactionalSend()
+        }
         let bytes = RecordBatchBuilder.estimatedSize(keyCount: record.key?.count, valueCount: record.value?.count, headers: record.headers)
         try await reserve(bytes)
         return (TopicPartition(record.topic, partition), bytes)
@@ -525,6 +538,8 @@ public actor KafkaProducer {
     /// KIP-360: after a batch with a sequence failed for good, the idempotent producer moves to the
     /// next epoch and restarts every partition's sequence at 0, so the gap it left is no error.
     func bumpEpoch() {
+        // A transactional producer's epoch is its coordinator's to bump; its failures abort the transaction.
+        guard transactionalId == nil else { return }
         guard producerEpoch < Int16.max else {
             producerId = -1
             producerIdTask = Task {

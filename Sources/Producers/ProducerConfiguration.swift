@@ -38,6 +38,13 @@ public struct KafkaProducerConfiguration: Sendable {
     /// metadata.max.age.ms: metadata older than this is refreshed even without an error, so new
     /// partitions and moved leaders are seen.
     public var metadataMaxAgeMs = 300_000
+    /// transactional.id: makes the producer transactional (`initTransactions()`, then
+    /// `beginTransaction()` ... `commitTransaction()`), implies idempotence. A restarted application
+    /// uses the same id, so that its new producer fences the old one and aborts what it left open.
+    public var transactionalId: String?
+    /// transaction.timeout.ms: how long a transaction may stay open before the coordinator aborts it
+    /// (and fences this producer). At most the broker's transaction.max.timeout.ms.
+    public var transactionTimeoutMs = 60_000
 
     /// Where the producer says what it does: connection problems and retries (warning, debug),
     /// batches that fail for good (error), epoch bumps (info). Through swift-log's global handler.
@@ -63,6 +70,11 @@ public struct KafkaProducerConfiguration: Sendable {
         guard bufferMemory >= batchSize else { throw refuse("buffer.memory must be at least batch.size") }
         guard retries >= 0, retryBackoffMs >= 0 else { throw refuse("retries and retry.backoff.ms must not be negative") }
         guard metadataMaxAgeMs >= 0 else { throw refuse("metadata.max.age.ms must not be negative") }
+        if let transactionalId {
+            guard !transactionalId.isEmpty else { throw refuse("transactional.id must not be empty") }
+            guard enableIdempotence else { throw refuse("transactional.id requires enable.idempotence") }
+            guard transactionTimeoutMs > 0 else { throw refuse("transaction.timeout.ms must be positive") }
+        }
         if enableIdempotence {
             guard acks == -1 else { throw refuse("enable.idempotence requires acks=all (-1)") }
             guard maxInFlightRequestsPerConnection <= 5 else {

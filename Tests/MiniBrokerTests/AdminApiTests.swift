@@ -51,9 +51,10 @@ import Testing
                                                                      responsePartitionLimit: 4, cursor: .init(topicName: cursor.topicName, partitionIndex: cursor.partitionIndex)), version: 0)
         #expect(second.topics.map { $0.name ?? "" } == ["orders", "zeta"] && second.nextCursor == nil)
         #expect(second.topics[0].partitions.map(\.partitionIndex) == [2])
-        // All topics: the internal one too, marked so.
+        // All topics: the internal ones too, marked so.
         let all = try fixture.send(DescribeTopicPartitionsRequest(topics: [], responsePartitionLimit: 2000, cursor: nil), version: 0)
-        #expect(all.topics.map { $0.name ?? "" } == ["__consumer_offsets", "audit", "orders", "zeta"] && all.topics[0].isInternal)
+        #expect(all.topics.map { $0.name ?? "" } == ["__consumer_offsets", "__transaction_state", "audit", "orders", "zeta"])
+        #expect(all.topics[0].isInternal && all.topics[1].isInternal && !all.topics[2].isInternal)
         // A cursor on a topic the request does not name is refused for every topic.
         let bad = try fixture.send(DescribeTopicPartitionsRequest(topics: [.init(name: "audit")], responsePartitionLimit: 10,
                                                                   cursor: .init(topicName: "orders", partitionIndex: 0)), version: 0)
@@ -70,7 +71,7 @@ import Testing
         #expect(elected.replicaElectionResults[0].partitionResult.map(\.errorCode) == [ErrorCode.electionNotNeeded.rawValue, ErrorCode.unknownTopicOrPartition.rawValue])
         #expect(elected.replicaElectionResults[1].partitionResult.first?.errorMessage == "No such topic as nope")
         let everything = try fixture.send(ElectLeadersRequest(electionType: 1, topicPartitions: nil, timeoutMs: 1000), version: 2)
-        #expect(Set(everything.replicaElectionResults.map(\.topic)) == ["__consumer_offsets", "audit", "orders", "zeta"])
+        #expect(Set(everything.replicaElectionResults.map(\.topic)) == ["__consumer_offsets", "__transaction_state", "audit", "orders", "zeta"])
         #expect(everything.replicaElectionResults.allSatisfy { $0.partitionResult.isEmpty })
         let unknownType = try fixture.send(ElectLeadersRequest(electionType: 7, topicPartitions: [.init(topic: "orders", partitions: [0])], timeoutMs: 1),
                                            version: 2)
@@ -147,9 +148,9 @@ import Testing
         let all = try fixture.send(ListConfigResourcesRequest(resourceTypes: []), version: 1)
         #expect(all.errorCode == 0)
         #expect(all.configResources.map { "\($0.resourceType):\($0.resourceName)" }
-                == ["4:\(fixture.broker.brokerId)", "2:__consumer_offsets", "2:audit", "2:orders", "2:zeta"])
+                == ["4:\(fixture.broker.brokerId)", "2:__consumer_offsets", "2:__transaction_state", "2:audit", "2:orders", "2:zeta"])
         let topics = try fixture.send(ListConfigResourcesRequest(resourceTypes: [2]), version: 1)
-        #expect(topics.configResources.allSatisfy { $0.resourceType == 2 } && topics.configResources.count == 4)
+        #expect(topics.configResources.allSatisfy { $0.resourceType == 2 } && topics.configResources.count == 5)
         #expect(try fixture.send(ListConfigResourcesRequest(resourceTypes: [99]), version: 1).errorCode == ErrorCode.unsupportedVersion.rawValue)
         #expect(try fixture.send(ListConfigResourcesRequest(resourceTypes: []), version: 0).configResources.isEmpty)
     }

@@ -23,7 +23,7 @@ import Testing
         try config.set("log.dirs", directory)
         let broker = try Broker(config: config, logger: Logger(label: "test"))
         let coordinator = try GroupCoordinator(broker: broker, loop: loop, logger: Logger(label: "test"), blocking: .threadPool(pool))
-        let dispatcher = RequestDispatcher(broker: broker, coordinator: coordinator, logger: Logger(label: "test"), blocking: .threadPool(pool))
+        let dispatcher = try RequestDispatcher(broker: broker, coordinator: coordinator, logger: Logger(label: "test"), blocking: .threadPool(pool))
         var frame = ByteBuffer()
         RequestHeader(requestApiKey: ApiKey.createTopics.rawValue, requestApiVersion: 7, correlationId: 1, clientId: "t")
             .write(into: &frame, version: ApiKey.createTopics.requestHeaderVersion(7))
@@ -34,6 +34,7 @@ import Testing
         #expect(answer != nil)
         #expect(broker.topics.topic("made-off-loop")?.partitionCount == 2)
         coordinator.stop()
+        dispatcher.transactions.stop()
         try await pool.shutdownGracefully()
         try await group.shutdownGracefully()
     }

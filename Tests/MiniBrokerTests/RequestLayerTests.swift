@@ -26,11 +26,12 @@ final class BrokerFixture {
         for (k, v) in overrides { try config.set(k, v) }
         broker = try Broker(config: config, logger: Logger(label: "test"))
         coordinator = try GroupCoordinator(broker: broker, loop: loop, logger: Logger(label: "test"))
-        dispatcher = RequestDispatcher(broker: broker, coordinator: coordinator, logger: Logger(label: "test"))
+        dispatcher = try RequestDispatcher(broker: broker, coordinator: coordinator, logger: Logger(label: "test"))
     }
 
     deinit {
         coordinator.stop()
+        dispatcher.transactions.stop()
         if ownsDirectory { try? FileManager.default.removeItem(atPath: directory) }
     }
 
@@ -38,6 +39,7 @@ final class BrokerFixture {
     func restart(clean: Bool = true, overrides: [String: String] = [:]) throws -> BrokerFixture {
         if clean { try broker.shutdown() }
         coordinator.stop()
+        dispatcher.transactions.stop()
         ownsDirectory = false
         return try BrokerFixture(directory: directory, overrides: overrides)
     }

@@ -71,6 +71,12 @@ public struct BrokerConfig: Sendable {
         ConfigDefinition("metrics.host", .string, "127.0.0.1", check: { $0.isEmpty ? "must name a host" : nil }),
         ConfigDefinition("quota.window.num", .int, "11", check: ConfigDefinition.between(2, 3600, .int)),
         ConfigDefinition("quota.window.size.seconds", .int, "1", check: ConfigDefinition.between(1, 3600, .int)),
+        ConfigDefinition("transaction.max.timeout.ms", .int, "900000", check: ConfigDefinition.atLeast(1, .int)),
+        ConfigDefinition("transaction.abort.timed.out.transaction.cleanup.interval.ms", .int, "10000",
+                         check: ConfigDefinition.atLeast(1, .int)),
+        ConfigDefinition("transactional.id.expiration.ms", .int, "604800000", check: ConfigDefinition.atLeast(1, .int)),
+        ConfigDefinition("transaction.remove.expired.transaction.cleanup.interval.ms", .int, "3600000",
+                         check: ConfigDefinition.atLeast(1, .int)),
     ]
 
     static let byName: [String: ConfigDefinition] = Dictionary(uniqueKeysWithValues: definitions.map { ($0.name, $0) })
@@ -140,6 +146,13 @@ public struct BrokerConfig: Sendable {
     public var consumerHeartbeatIntervalMs: Int32 { Int32(int("group.consumer.heartbeat.interval.ms")) }
     public var consumerSessionTimeoutMs: Int64 { long("group.consumer.session.timeout.ms") }
     public var offsetsRetentionMs: Int64 { long("offsets.retention.minutes") * 60_000 }
+    /// The longest transaction.timeout.ms a transactional producer may ask for.
+    public var transactionMaxTimeoutMs: Int32 { Int32(int("transaction.max.timeout.ms")) }
+    /// How often open transactions are checked against their timeout.
+    public var transactionAbortCheckIntervalMs: Int64 { long("transaction.abort.timed.out.transaction.cleanup.interval.ms") }
+    /// How long an idle transactional id is kept.
+    public var transactionalIdExpirationMs: Int64 { long("transactional.id.expiration.ms") }
+    public var transactionalIdExpiryCheckIntervalMs: Int64 { long("transaction.remove.expired.transaction.cleanup.interval.ms") }
     /// The log.cleaner.* settings.
     public var cleaner: CleanerConfig {
         var config = CleanerConfig()

@@ -87,6 +87,16 @@ enum ConfigDocumentation {
         "compression.type":
             "Codec for stored data: producer (keep the producer's codec) or one of uncompressed, gzip, snappy, lz4, zstd. "
             + "Accepted, but MiniBroker always stores batches as the producer compressed them.",
+        "transaction.max.timeout.ms":
+            "The longest transaction.timeout.ms, in milliseconds, a transactional producer may ask for at InitProducerId; "
+            + "a longer one is refused with INVALID_TRANSACTION_TIMEOUT.",
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms":
+            "How often, in milliseconds, the transaction coordinator looks for transactions open longer than their timeout; "
+            + "it aborts them and fences their producer.",
+        "transactional.id.expiration.ms":
+            "How long, in milliseconds, a transactional id with no transaction open is kept after its last use before it is forgotten.",
+        "transaction.remove.expired.transaction.cleanup.interval.ms":
+            "How often, in milliseconds, the transaction coordinator removes transactional ids past transactional.id.expiration.ms.",
         "group.initial.rebalance.delay.ms":
             "How long, in milliseconds, the first rebalance of a new classic group waits for more members to join; 0 starts it at once.",
         "group.min.session.timeout.ms":

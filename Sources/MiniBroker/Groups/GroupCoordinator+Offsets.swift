@@ -99,8 +99,12 @@ extension GroupCoordinator {
                     let answer = fetchOffsets(g.groupId, wanted)
                     return .init(groupId: g.groupId, topics: answer.map { name, partitions in
                         .init(name: name, topicId: broker.topics.topic(name)?.id ?? .zero, partitions: partitions.map {
-                            .init(partitionIndex: $0.0, committedOffset: $0.1?.offset ?? -1, committedLeaderEpoch: $0.1?.leaderEpoch ?? -1,
-                                  metadata: $0.1?.metadata ?? "", errorCode: 0)
+                            if request.requireStable && offsets.hasPendingTransactionalOffset(group: g.groupId, TopicPartition(name, $0.0)) {
+                                return .init(partitionIndex: $0.0, committedOffset: -1, committedLeaderEpoch: -1, metadata: "",
+                                             errorCode: ErrorCode.unstableOffsetCommit.rawValue)
+                            }
+                            return .init(partitionIndex: $0.0, committedOffset: $0.1?.offset ?? -1, committedLeaderEpoch: $0.1?.leaderEpoch ?? -1,
+                                         metadata: $0.1?.metadata ?? "", errorCode: 0)
                         })
                     }, errorCode: 0)
                 }
@@ -109,8 +113,13 @@ extension GroupCoordinator {
             let answer = fetchOffsets(request.groupId, request.topics?.map { ($0.name, KafkaUUID.zero, $0.partitionIndexes) })
             return loop.makeSucceededFuture(OffsetFetchResponse(throttleTimeMs: 0, topics: answer.map { name, partitions in
                 .init(name: name, partitions: partitions.map {
-                    .init(partitionIndex: $0.0, committedOffset: $0.1?.offset ?? -1, committedLeaderEpoch: $0.1?.leaderEpoch ?? -1,
-                          metadata: $0.1?.metadata ?? "", errorCode: 0)
+                    // require_stable (v7): an offset a transaction may still change is not handed out.
+                    if request.requireStable && offsets.hasPendingTransactionalOffset(group: request.groupId, TopicPartition(name, $0.0)) {
+                        return .init(partitionIndex: $0.0, committedOffset: -1, committedLeaderEpoch: -1, metadata: "",
+                                     errorCode: ErrorCode.unstableOffsetCommit.rawValue)
+                    }
+                    return .init(partitionIndex: $0.0, committedOffset: $0.1?.offset ?? -1, committedLeaderEpoch: $0.1?.leaderEpoch ?? -1,
+                                 metadata: $0.1?.metadata ?? "", errorCode: 0)
                 })
             }, errorCode: 0))
         }

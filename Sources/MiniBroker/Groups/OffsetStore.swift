@@ -23,6 +23,9 @@ final class OffsetStore {
     private let log: PartitionLog
     private let logger: Logger
     private(set) var offsets: [String: [TopicPartition: CommittedOffset]] = [:]
+    /// Offsets committed inside a transaction (TxnOffsetCommit), by producer id: in the log already,
+    /// applied when the transaction's COMMIT marker is, dropped at its ABORT.
+    private(set) var pendingTransactional: [Int64: [(group: String, tp: TopicPartition, offset: CommittedOffset)]] = [:]
     /// An append said flush.messages or flush.ms fell due; the coordinator fsyncs off its loop.
     private var flushDue = false
 
@@ -55,9 +58,23 @@ final class OffsetStore {
             var progressed = false
             while let view = iterator.next() {
                 do {
-                    for record in try view.records() where record.offset >= next {
-                        if !apply(key: record.key, value: record.value) {
-                            logger.warning("skipping an undecodable record at offset \(record.offset) of \(Self.topic)")
+                    if view.attributes.isControl {
+                        if let marker = EndTransactionMarker(controlBatch: view) {
+                            applyMarker(producerId: view.producerId, commit: marker.kind == .commit)
+                        }
+                    } else if view.attributes.isTransactional {
+                        for record in try view.records() where record.offset >= next {
+                            guard let entry = Self.decode(key: record.key, value: record.value), let offset = entry.offset else {
+                                logger.warning("skipping an undecodable transactional record at offset \(record.offset) of \(Self.topic)")
+                                continue
+                            }
+                            pendingTransactional[view.producerId, default: []].append((entry.group, entry.tp, offset))
+                        }
+                    } else {
+                        for record in try view.records() where record.offset >= next {
+                            if !apply(key: record.key, value: record.value) {
+                                logger.warning("skipping an undecodable record at offset \(record.offset) of \(Self.topic)")
+                            }
                         }
                     }
                 } catch {
@@ -73,23 +90,37 @@ final class OffsetStore {
     /// Applies one record; false when it does not decode (nothing changes then).
     @discardableResult
     private func apply(key: ByteBuffer?, value: ByteBuffer?) -> Bool {
-        guard var key, key.readInteger(as: Int16.self) == 1,
-              let group = try? key.readKafkaString(compact: false), let topic = try? key.readKafkaString(compact: false),
-              let partition = key.readInteger(as: Int32.self) else { return false }
-        let tp = TopicPartition(topic, partition)
-        guard var value else {
+        guard let entry = Self.decode(key: key, value: value) else { return false }
+        set(entry.group, entry.tp, entry.offset)
+        return true
+    }
+
+    private func set(_ group: String, _ tp: TopicPartition, _ committed: CommittedOffset?) {
+        if let committed { offsets[group, default: [:]][tp] = committed } else {
             offsets[group]?[tp] = nil
             if offsets[group]?.isEmpty == true { offsets[group] = nil }
-            return true
         }
+    }
+
+    /// A record's group, partition and offset (nil for a tombstone); nil when it does not decode.
+    private static func decode(key: ByteBuffer?, value: ByteBuffer?) -> (group: String, tp: TopicPartition, offset: CommittedOffset?)? {
+        guard var key, key.readInteger(as: Int16.self) == 1,
+              let group = try? key.readKafkaString(compact: false), let topic = try? key.readKafkaString(compact: false),
+              let partition = key.readInteger(as: Int32.self) else { return nil }
+        let tp = TopicPartition(topic, partition)
+        guard var value else { return (group, tp, nil) }
         // The metadata is nullable: a null must not read as a failure (`try?` would flatten it).
         let metadata: String?
         guard value.readInteger(as: Int16.self) == 1, let offset = value.readInteger(as: Int64.self),
-              let epoch = value.readInteger(as: Int32.self) else { return false }
-        do { metadata = try value.readKafkaNullableString(compact: false) } catch { return false }
-        guard let timestamp = value.readInteger(as: Int64.self) else { return false }
-        offsets[group, default: [:]][tp] = CommittedOffset(offset: offset, leaderEpoch: epoch, metadata: metadata, commitTimestamp: timestamp)
-        return true
+              let epoch = value.readInteger(as: Int32.self) else { return nil }
+        do { metadata = try value.readKafkaNullableString(compact: false) } catch { return nil }
+        guard let timestamp = value.readInteger(as: Int64.self) else { return nil }
+        return (group, tp, CommittedOffset(offset: offset, leaderEpoch: epoch, metadata: metadata, commitTimestamp: timestamp))
+    }
+
+    private func applyMarker(producerId: Int64, commit: Bool) {
+        guard let pending = pendingTransactional.removeValue(forKey: producerId), commit else { return }
+        for entry in pending { set(entry.group, entry.tp, entry.offset) }
     }
 
     /// The bytes a commit of these entries adds to the log (keys and values, before batch overhead).
@@ -129,12 +160,34 @@ final class OffsetStore {
             Record(offset: Int64(i), timestamp: nowMs, key: Self.key(e.0, e.1), value: e.2.map(Self.value))
         }
         noteFlush(try log.append(try RecordBatch(records: records).encoded(), nowMs: nowMs))
-        for (group, tp, committed) in entries {
-            if let committed { offsets[group, default: [:]][tp] = committed } else {
-                offsets[group]?[tp] = nil
-                if offsets[group]?.isEmpty == true { offsets[group] = nil }
-            }
+        for (group, tp, committed) in entries { set(group, tp, committed) }
+    }
+
+    /// TxnOffsetCommit: the offsets go to the log in a transactional batch of the producer and wait
+    /// for the transaction's end.
+    func commitTransactional(group: String, _ entries: [(TopicPartition, CommittedOffset)], producerId: Int64, producerEpoch: Int16,
+                             nowMs: Int64) throws {
+        guard !entries.isEmpty else { return }
+        let records = entries.enumerated().map { i, e in
+            Record(offset: Int64(i), timestamp: nowMs, key: Self.key(group, e.0), value: Self.value(e.1))
         }
+        let batch = RecordBatch(isTransactional: true, producerId: producerId, producerEpoch: producerEpoch, records: records)
+        noteFlush(try log.append(try batch.encoded(), origin: .coordinator, nowMs: nowMs))
+        pendingTransactional[producerId, default: []] += entries.map { (group, $0.0, $0.1) }
+    }
+
+    /// EndTxn: the marker goes to the log, then a commit makes the producer's pending offsets the
+    /// group's committed ones.
+    func completeTransaction(producerId: Int64, producerEpoch: Int16, commit: Bool, nowMs: Int64) throws {
+        noteFlush(try log.appendMarker(EndTransactionMarker(commit ? .commit : .abort), producerId: producerId,
+                                       producerEpoch: producerEpoch, nowMs: nowMs))
+        applyMarker(producerId: producerId, commit: commit)
+    }
+
+    /// Whether a transaction still open holds an offset for the group's partition (OffsetFetch's
+    /// require_stable answers UNSTABLE_OFFSET_COMMIT then).
+    func hasPendingTransactionalOffset(group: String, _ tp: TopicPartition) -> Bool {
+        pendingTransactional.values.contains { $0.contains { $0.group == group && $0.tp == tp } }
     }
 
     func commit(group: String, _ entries: [(TopicPartition, CommittedOffset)], nowMs: Int64) throws {

@@ -13,7 +13,8 @@ public final class BrokerServer: Service, Sendable {
     let group: MultiThreadedEventLoopGroup
     let logger: Logger
     /// What `bind()` made: the listening channel, the group coordinator and the metrics endpoint.
-    private let bound = NIOLockedValueBox<(channel: Channel?, coordinator: GroupCoordinator?, metrics: Channel?)>((nil, nil, nil))
+    private let bound = NIOLockedValueBox<(channel: Channel?, coordinator: GroupCoordinator?, metrics: Channel?,
+                                           transactions: TransactionCoordinator?)>((nil, nil, nil, nil))
     /// Threads for work that may block (fsync, files): never the event loops'.
     private let blockingPool = NIOThreadPool(numberOfThreads: 2)
     /// Open client connections, to drain at shutdown.
@@ -32,7 +33,13 @@ public final class BrokerServer: Service, Sendable {
         blockingPool.start()
         let blocking = BlockingExecutor.threadPool(blockingPool)
         let coordinator = try GroupCoordinator(broker: broker, loop: group.next(), logger: logger, blocking: blocking)
-        let dispatcher = RequestDispatcher(broker: broker, coordinator: coordinator, logger: logger, blocking: blocking)
+        let dispatcher: RequestDispatcher
+        do {
+            dispatcher = try RequestDispatcher(broker: broker, coordinator: coordinator, logger: logger, blocking: blocking)
+        } catch {
+            coordinator.stop()
+            throw error
+        }
         let maxFrame = broker.config.socketRequestMaxBytes
         let maxConnections = broker.config.maxConnections
         let idleTimeout = TimeAmount.milliseconds(broker.config.connectionsMaxIdleMs)
@@ -90,9 +97,10 @@ public final class BrokerServer: Service, Sendable {
         } catch {
             try? await metricsChannel?.close()
             coordinator.stop()
+            dispatcher.transactions.stop()
             throw error
         }
-        bound.withLockedValue { $0 = (channel, coordinator, metricsChannel) }
+        bound.withLockedValue { $0 = (channel, coordinator, metricsChannel, dispatcher.transactions) }
         let port = channel.localAddress?.port ?? listener.port
         logger.info("MiniBroker started", metadata: [
             "listener": "\(listener.name)://\(listener.host):\(port)", "broker.id": "\(broker.brokerId)",
@@ -103,7 +111,7 @@ public final class BrokerServer: Service, Sendable {
 
     public func run() async throws {
         if bound.withLockedValue({ $0.channel }) == nil { try await bind() }
-        let (channel, coordinator, metricsChannel) = bound.withLockedValue { $0 }
+        let (channel, coordinator, metricsChannel, transactions) = bound.withLockedValue { $0 }
         // Retention, flush.ms and checkpoints delete files and fsync: on the blocking pool, once a second.
         broker.cleaner.start()
         let maintenance = Task { [broker, blockingPool] in
@@ -117,6 +125,7 @@ public final class BrokerServer: Service, Sendable {
         logger.info("MiniBroker stopping: no new connections, finishing in-flight requests")
         maintenance.cancel()
         coordinator?.stop()
+        transactions?.stop()
         try await channel?.close()
         try? await metricsChannel?.close()
         // Every connection finishes the requests it has received (a long-polling fetch included) and

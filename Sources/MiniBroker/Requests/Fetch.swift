@@ -158,6 +158,7 @@ extension RequestDispatcher {
             let topic = version >= 13 ? broker.topics.topic(id: wanted.topicId) : broker.topics.topic(wanted.topic)
             var topicSlices: [LogReadSlice?] = []
             let partitions = wanted.partitions.map { p -> PartitionData in
+                var sent = false
                 func failure(_ code: ErrorCode) -> PartitionData {
                     hasErrors = true
                     topicSlices.append(nil)
@@ -172,13 +173,17 @@ extension RequestDispatcher {
                 logEnds.append((log, highWatermark))
                 let logStart = log.logStartOffset
                 let limit = max(min(Int(p.partitionMaxBytes), remaining), 0)
+                // read_committed (isolation level 1) stops at the last stable offset.
+                let lastStable = min(log.lastStableOffset, highWatermark)
+                let committedOnly = request.isolationLevel == 1
                 do {
-                    switch try log.read(from: p.fetchOffset, maxBytes: limit, minOneBatch: minOneBatch) {
+                    switch try log.read(from: p.fetchOffset, maxBytes: limit, minOneBatch: minOneBatch, upTo: committedOnly ? lastStable : nil) {
                     case .offsetOutOfRange:
                         return failure(.offsetOutOfRange)
                     case .empty:
                         topicSlices.append(nil)
                     case .slice(let slice):
+                        sent = true
                         topicSlices.append(slice)
                         remaining -= slice.length
                         minOneBatch = false
@@ -187,9 +192,14 @@ extension RequestDispatcher {
                     logger.error("reading \(topic.name)-\(p.partition) failed: \(error)")
                     return failure(.kafkaStorageError)
                 }
+                // The consumer drops these transactions' records from what it was sent.
+                let aborted = committedOnly && sent
+                    ? log.abortedTransactions(from: p.fetchOffset, upTo: lastStable).map {
+                        FetchResponse.AbortedTransaction(producerId: $0.producerId, firstOffset: $0.firstOffset)
+                    } : []
                 return PartitionData(partitionIndex: p.partition, errorCode: 0, highWatermark: highWatermark,
-                                     lastStableOffset: highWatermark, logStartOffset: logStart,
-                                     abortedTransactions: request.isolationLevel == 1 ? [] : nil, preferredReadReplica: -1)
+                                     lastStableOffset: lastStable, logStartOffset: logStart,
+                                     abortedTransactions: committedOnly ? aborted : nil, preferredReadReplica: -1)
             }
             slices.append(topicSlices)
             topics.append(.init(topic: wanted.topic, topicId: wanted.topicId, partitions: partitions))

@@ -14,9 +14,10 @@ extension RequestDispatcher {
             ListOffsetsResponse.ListOffsetsTopicResponse(name: topic.name, partitions: topic.partitions.map { p -> Result in
                 guard let log = broker.topics.log(topic.name, p.partitionIndex) else { return answer(p.partitionIndex, .unknownTopicOrPartition) }
                 if p.currentLeaderEpoch > 0 { return answer(p.partitionIndex, .unknownLeaderEpoch) }
-                let end = log.logEndOffset
+                // read_committed sees up to the last stable offset, read_uncommitted up to the high watermark.
+                let end = request.isolationLevel == 1 ? min(log.lastStableOffset, log.logEndOffset) : log.logEndOffset
                 switch p.timestamp {
-                case -1:  // latest: the high watermark (= last stable offset without transactions)
+                case -1:  // latest
                     return answer(p.partitionIndex, .noError, offset: end, epoch: 0)
                 case -2, -4:  // earliest, earliest local: the log start offset
                     return answer(p.partitionIndex, .noError, offset: log.logStartOffset, epoch: 0)
@@ -99,12 +100,11 @@ extension RequestDispatcher {
         return OffsetForLeaderEpochResponse(throttleTimeMs: 0, topics: topics)
     }
 
-    func initProducerId(_ request: InitProducerIdRequest) -> InitProducerIdResponse {
+    func initProducerId(_ request: InitProducerIdRequest, version: Int16) -> InitProducerIdResponse {
         func failure(_ code: ErrorCode) -> InitProducerIdResponse {
             InitProducerIdResponse(throttleTimeMs: 0, errorCode: code.rawValue, producerId: -1, producerEpoch: -1)
         }
-        // Transactions need a transaction coordinator, which MiniBroker does not have.
-        if request.transactionalId != nil { return failure(.invalidRequest) }
+        if let id = request.transactionalId { return initTransactionalProducerId(request, transactionalId: id, version: version) }
         if (request.producerId == -1) != (request.producerEpoch == -1) { return failure(.invalidRequest) }
         do {
             // Idempotent producers always get a fresh id at epoch 0; they bump epochs themselves.

@@ -4,8 +4,9 @@ import KafkaWire
 // DescribeProducers: the idempotent producers each partition knows.
 
 extension RequestDispatcher {
-    /// Each requested partition's producers with their epoch, last sequence and last timestamp; no
-    /// producer is in a transaction (currentTxnStartOffset -1) and none has a coordinator epoch.
+    /// Each requested partition's producers with their epoch, last sequence, last timestamp, the
+    /// first offset of the transaction they have open there (-1 without one) and the coordinator
+    /// epoch of their last marker.
     func describeProducers(_ request: DescribeProducersRequest) -> DescribeProducersResponse {
         DescribeProducersResponse(throttleTimeMs: 0, topics: request.topics.map { t in
             let problem = TopicRegistry.nameProblem(t.name)
@@ -23,7 +24,8 @@ extension RequestDispatcher {
                 let producers = log.producers.sorted { $0.key < $1.key }.map { id, entry in
                     DescribeProducersResponse.ProducerState(producerId: id, producerEpoch: Int32(entry.producerEpoch),
                                                             lastSequence: entry.lastSequence, lastTimestamp: entry.lastTimestamp,
-                                                            coordinatorEpoch: -1, currentTxnStartOffset: -1)
+                                                            coordinatorEpoch: entry.coordinatorEpoch,
+                                                            currentTxnStartOffset: entry.currentTxnFirstOffset)
                 }
                 return .init(partitionIndex: p, errorCode: 0, errorMessage: nil, activeProducers: producers)
             })

@@ -34,6 +34,8 @@ public struct InvalidRequest: Error, CustomStringConvertible {
 public final class RequestDispatcher: Sendable {
     let broker: Broker
     let coordinator: GroupCoordinator
+    /// Transactions: on the group coordinator's loop for its timers, ending transactions through it.
+    public let transactions: TransactionCoordinator
     let logger: Logger
     /// Where fsyncs and file creation or deletion run (admin APIs, flushes due at produce).
     let blocking: BlockingExecutor
@@ -85,13 +87,22 @@ public final class RequestDispatcher: Sendable {
         .describeClientQuotas: 0...1,
         .alterClientQuotas: 0...1,
         .updateFeatures: 0...2,
+        // Transaction version 1: EndTxn v5, TxnOffsetCommit v5 and AddPartitionsToTxn v5 belong to version 2.
+        .addPartitionsToTxn: 0...4,
+        .addOffsetsToTxn: 0...4,
+        .endTxn: 0...4,
+        .txnOffsetCommit: 0...4,
+        .describeTransactions: 0...0,
+        .listTransactions: 0...2,
+        .writeTxnMarkers: 0...1,
     ]
 
-    public init(broker: Broker, coordinator: GroupCoordinator, logger: Logger, blocking: BlockingExecutor = .inPlace) {
+    public init(broker: Broker, coordinator: GroupCoordinator, logger: Logger, blocking: BlockingExecutor = .inPlace) throws {
         self.blocking = blocking
         self.broker = broker
         self.coordinator = coordinator
         self.logger = logger
+        transactions = try TransactionCoordinator(broker: broker, groups: coordinator, loop: coordinator.loop, logger: logger, blocking: blocking)
     }
 
     /// Handles one request frame (without its size prefix). Returns nil when nothing is to be sent.
@@ -216,7 +227,7 @@ public final class RequestDispatcher: Sendable {
             return offLoop { self.deleteRecords(request) }
         case .initProducerId:
             let request = try decode(InitProducerIdRequest.self, &body, version)
-            return offLoop { self.initProducerId(request) }
+            return offLoop { self.initProducerId(request, version: version) }
         case .describeCluster:
             return now(describeCluster(try decode(DescribeClusterRequest.self, &body, version)))
         case .offsetForLeaderEpoch:
@@ -290,6 +301,22 @@ public final class RequestDispatcher: Sendable {
             return offLoop { self.updateFeatures(request, version: version) }
         case .describeClientQuotas:
             return now(describeClientQuotas(try decode(DescribeClientQuotasRequest.self, &body, version)))
+        case .addPartitionsToTxn:
+            let request = try decode(AddPartitionsToTxnRequest.self, &body, version)
+            return offLoop { self.addPartitionsToTxn(request, version: version) }
+        case .addOffsetsToTxn:
+            let request = try decode(AddOffsetsToTxnRequest.self, &body, version)
+            return offLoop { self.addOffsetsToTxn(request, version: version) }
+        case .endTxn:
+            return endTxn(try decode(EndTxnRequest.self, &body, version), version: version, eventLoop: eventLoop)
+        case .txnOffsetCommit:
+            return later(coordinator.txnOffsetCommit(try decode(TxnOffsetCommitRequest.self, &body, version), version: version))
+        case .describeTransactions:
+            return now(describeTransactions(try decode(DescribeTransactionsRequest.self, &body, version)))
+        case .listTransactions:
+            return now(listTransactions(try decode(ListTransactionsRequest.self, &body, version), version: version))
+        case .writeTxnMarkers:
+            return writeTxnMarkers(try decode(WriteTxnMarkersRequest.self, &body, version), eventLoop: eventLoop)
         case .alterClientQuotas:
             let request = try decode(AlterClientQuotasRequest.self, &body, version)
             return offLoop { self.alterClientQuotas(request) }

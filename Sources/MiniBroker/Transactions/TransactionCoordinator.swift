@@ -1,0 +1,395 @@
+import KafkaLog
+import KafkaWire
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The transaction coordinator of the single node (Kafka's, KIP-98 with KIP-360's epoch bumps and
+/// KIP-890's server-side verification, transaction version 1): hands transactional ids their
+/// producer id and epoch, fencing older epochs; records the partitions and the group offsets each
+/// transaction touches; ends a transaction by writing COMMIT or ABORT markers to every one of them;
+/// aborts transactions that outlive their timeout and forgets idle ids.
+///
+/// The state is one table behind one lock, and every change is appended to `__transaction_state`
+/// under it, so the log holds the changes in the order they were made. Markers are written off the
+/// lock (and off the event loops); meanwhile the transaction stands in PrepareCommit/PrepareAbort
+/// and any other request for it is answered CONCURRENT_TRANSACTIONS. A restart finds a prepared
+/// transaction in the log and finishes it: every transaction ends wholly committed or wholly aborted.
+/// A request the coordinator refuses, with the Kafka error code it is answered with.
+struct TransactionError: Error {
+    let code: ErrorCode
+    init(_ code: ErrorCode) { self.code = code }
+}
+
+public final class TransactionCoordinator: Sendable {
+    let broker: Broker
+    let groups: GroupCoordinator
+    let logger: Logger
+    let loop: EventLoop
+    let blocking: BlockingExecutor
+    let store: TransactionStateManager
+    private let table: NIOLockedValueBox<Table>
+    private let timers = NIOLockedValueBox<[RepeatedTask]>([])
+
+    struct Table {
+        var transactions: [String: TransactionMetadata]
+        /// Ids whose markers are being written now (a sweep must not start a second writer).
+        var completing: Set<String> = []
+    }
+
+    /// What a prepared transaction's end needs, taken under the lock.
+    struct Completion: Sendable {
+        let transactionalId: String
+        let producerId: Int64
+        let producerEpoch: Int16
+        let commit: Bool
+        let partitions: Set<TopicPartition>
+    }
+
+    public init(broker: Broker, groups: GroupCoordinator, loop: EventLoop, logger: Logger, blocking: BlockingExecutor = .inPlace) throws {
+        self.broker = broker
+        self.groups = groups
+        self.loop = loop
+        self.logger = logger
+        self.blocking = blocking
+        let topic = broker.topics.topic(TransactionStateManager.topic) ?? (try? broker.topics.create(
+            name: TransactionStateManager.topic, partitions: 1, overrides: TransactionStateManager.topicConfigs, validateOnly: false))
+        guard topic != nil, let log = broker.topics.log(TransactionStateManager.topic, 0) else {
+            throw LogError(.io, "cannot open the \(TransactionStateManager.topic) log")
+        }
+        store = TransactionStateManager(log: log, logger: logger)
+        let loaded = try store.load()
+        table = NIOLockedValueBox(Table(transactions: loaded))
+        let open = loaded.values.filter { $0.state == .ongoing || $0.state.isPreparing }.count
+        logger.info("transaction coordinator loaded \(loaded.count) transactional id(s), \(open) with a transaction open")
+        // Transactions a crash left prepared are finished at once; open ones wait for their timeout.
+        finishPrepared()
+        let abortEvery = TimeAmount.milliseconds(broker.config.transactionAbortCheckIntervalMs)
+        let expireEvery = TimeAmount.milliseconds(broker.config.transactionalIdExpiryCheckIntervalMs)
+        let abortTask = loop.scheduleRepeatedTask(initialDelay: abortEvery, delay: abortEvery) { [weak self] _ in
+            self?.abortTimedOut()
+            self?.finishPrepared()
+        }
+        let expireTask = loop.scheduleRepeatedTask(initialDelay: expireEvery, delay: expireEvery) { [weak self] _ in
+            self?.expireIdle()
+        }
+        timers.withLockedValue { $0 = [abortTask, expireTask] }
+    }
+
+    public func stop() {
+        timers.withLockedValue { tasks in
+            for task in tasks { task.cancel() }
+            tasks = []
+        }
+    }
+
+    func now() -> Int64 { PartitionLog.currentTimeMs() }
+
+    /// Appends a change under the table's lock; an fsync it makes due is started off the loops.
+    private func persist(_ metadata: TransactionMetadata?, id: String, in table: inout Table) throws {
+        if try store.write(id, metadata, nowMs: now()) {
+            let log = store.log, logger = self.logger
+            blocking.run(on: loop) { try log.flush() }.whenFailure { logger.error("flushing \(TransactionStateManager.topic) failed: \($0)") }
+        }
+        table.transactions[id] = metadata
+    }
+
+    // MARK: InitProducerId
+
+    enum InitResult: Sendable {
+        case assigned(producerId: Int64, epoch: Int16)
+        case failed(ErrorCode)
+    }
+
+    /// A transactional producer's InitProducerId: a new id at epoch 0, or the id's epoch bumped (the
+    /// older epoch is fenced). A transaction left open by the previous epoch is aborted first and
+    /// the caller told to retry (CONCURRENT_TRANSACTIONS), as Kafka does.
+    func initProducerId(transactionalId id: String, timeoutMs: Int32, producerId: Int64, producerEpoch: Int16,
+                        version: Int16) -> InitResult {
+        guard !id.isEmpty else { return .failed(.invalidRequest) }
+        guard timeoutMs > 0, timeoutMs <= broker.config.transactionMaxTimeoutMs else { return .failed(.invalidTransactionTimeout) }
+        let fenced: ErrorCode = version >= 4 ? .producerFenced : .invalidProducerEpoch
+        let nowMs = now()
+        var completion: Completion?
+        let result = table.withLockedValue { table -> InitResult in
+            do {
+                guard var m = table.transactions[id], m.state != .dead else {
+                    let newId = try broker.producerIds.allocate()
+                    let m = TransactionMetadata(transactionalId: id, producerId: newId, producerEpoch: 0, timeoutMs: timeoutMs,
+                                                state: .empty, lastUpdateTimestamp: nowMs)
+                    try persist(m, id: id, in: &table)
+                    return .assigned(producerId: newId, epoch: 0)
+                }
+                // KIP-360: a producer naming its current id and epoch may bump it; anything else is
+                // a zombie, except a retry of the bump it already got.
+                if producerId >= 0 {
+                    let current = producerId == m.producerId && producerEpoch == m.producerEpoch
+                    let retried = producerId == m.lastProducerId && producerEpoch == m.lastProducerEpoch
+                        || (producerId == m.producerId && producerEpoch == m.lastProducerEpoch && m.lastProducerId < 0)
+                    if retried && !current && (m.state == .empty || m.state == .completeAbort || m.state == .completeCommit) {
+                        return .assigned(producerId: m.producerId, epoch: m.producerEpoch)
+                    }
+                    guard current else { return .failed(fenced) }
+                }
+                switch m.state {
+                case .prepareCommit, .prepareAbort, .prepareEpochFence:
+                    return .failed(.concurrentTransactions)
+                case .ongoing:
+                    // Fence the open transaction's producer and abort it with the new epoch.
+                    m.lastProducerEpoch = -1
+                    if m.producerEpoch < Int16.max - 1 { m.producerEpoch += 1 }
+                    m.state = .prepareAbort
+                    m.lastUpdateTimestamp = nowMs
+                    try persist(m, id: id, in: &table)
+                    completion = begin(m, commit: false, in: &table)
+                    return .failed(.concurrentTransactions)
+                case .empty, .completeCommit, .completeAbort, .dead:
+                    if m.producerEpoch >= Int16.max - 1 {
+                        // The epoch is exhausted: a new producer id starts again at 0.
+                        m.lastProducerId = m.producerId
+                        m.lastProducerEpoch = m.producerEpoch
+                        m.producerId = try broker.producerIds.allocate()
+                        m.producerEpoch = 0
+                    } else {
+                        // Only a bump asked for with the current epoch can be retried with it (KIP-360):
+                        // a new producer's bump leaves the old epoch nothing to claim.
+                        m.lastProducerId = -1
+                        m.lastProducerEpoch = producerId >= 0 ? m.producerEpoch : -1
+                        m.producerEpoch += 1
+                    }
+                    m.timeoutMs = timeoutMs
+                    m.state = .empty
+                    m.partitions = []
+                    m.startTimestamp = -1
+                    m.lastUpdateTimestamp = nowMs
+                    try persist(m, id: id, in: &table)
+                    return .assigned(producerId: m.producerId, epoch: m.producerEpoch)
+                }
+            } catch {
+                logger.error("InitProducerId for \(id) failed: \(error)")
+                return .failed(.kafkaStorageError)
+            }
+        }
+        if let completion { _ = complete(completion) }
+        return result
+    }
+
+    // MARK: AddPartitionsToTxn, AddOffsetsToTxn
+
+    /// Checks that the request comes from the id's current producer and that no end is under way.
+    private func current(_ table: Table, _ id: String, producerId: Int64, producerEpoch: Int16, fenced: ErrorCode) -> Result<TransactionMetadata, TransactionError> {
+        guard let m = table.transactions[id], m.state != .dead else { return .failure(TransactionError(.invalidProducerIdMapping)) }
+        guard m.producerId == producerId else { return .failure(TransactionError(.invalidProducerIdMapping)) }
+        guard m.producerEpoch == producerEpoch else { return .failure(TransactionError(fenced)) }
+        guard !m.state.isPreparing else { return .failure(TransactionError(.concurrentTransactions)) }
+        return .success(m)
+    }
+
+    /// Adds partitions to the id's transaction, opening it if none is open. With `verifyOnly`
+    /// (AddPartitionsToTxn v4+ from a broker) nothing changes: each partition is answered with
+    /// whether the open transaction has it. Partitions are known to exist (the caller checks).
+    func addPartitions(transactionalId id: String, producerId: Int64, producerEpoch: Int16, partitions: [TopicPartition],
+                       verifyOnly: Bool, fenced: ErrorCode) -> Result<[TopicPartition: ErrorCode], TransactionError> {
+        let nowMs = now()
+        return table.withLockedValue { table in
+            let found = current(table, id, producerId: producerId, producerEpoch: producerEpoch, fenced: fenced)
+            guard case .success(var m) = found else {
+                if case .failure(let error) = found { return .failure(error) }
+                return .failure(TransactionError(.unknownServerError))
+            }
+            if verifyOnly {
+                return .success(Dictionary(partitions.map { tp in
+                    (tp, m.state == .ongoing && m.partitions.contains(tp) ? ErrorCode.noError : .invalidTxnState)
+                }, uniquingKeysWith: { a, _ in a }))
+            }
+            if m.state != .ongoing {
+                m.state = .ongoing
+                m.startTimestamp = nowMs
+                m.partitions = []
+            }
+            let before = m.partitions.count
+            m.partitions.formUnion(partitions)
+            if m.partitions.count != before || table.transactions[id]?.state != .ongoing {
+                m.lastUpdateTimestamp = nowMs
+                do { try persist(m, id: id, in: &table) } catch {
+                    logger.error("AddPartitionsToTxn for \(id) failed: \(error)")
+                    return .failure(TransactionError(.kafkaStorageError))
+                }
+            }
+            return .success(Dictionary(partitions.map { ($0, ErrorCode.noError) }, uniquingKeysWith: { a, _ in a }))
+        }
+    }
+
+    /// KIP-890 verification: a transactional Produce to `tp` is allowed only from the id's current
+    /// producer inside an open transaction that has the partition.
+    func verify(transactionalId id: String, producerId: Int64, producerEpoch: Int16, partition tp: TopicPartition) -> ErrorCode? {
+        table.withLockedValue { table in
+            guard let m = table.transactions[id], m.producerId == producerId else { return .invalidProducerIdMapping }
+            guard producerEpoch >= m.producerEpoch else { return .invalidProducerEpoch }
+            return m.state == .ongoing && m.partitions.contains(tp) ? nil : .invalidTxnState
+        }
+    }
+
+    // MARK: EndTxn
+
+    enum EndResult: Sendable {
+        case done
+        case failed(ErrorCode)
+        /// Markers are being written; the answer waits for them.
+        case completing(EventLoopFuture<Void>)
+    }
+
+    func endTxn(transactionalId id: String, producerId: Int64, producerEpoch: Int16, commit: Bool, fenced: ErrorCode) -> EndResult {
+        let nowMs = now()
+        var completion: Completion?
+        let result = table.withLockedValue { table -> EndResult in
+            guard let existing = table.transactions[id], existing.state != .dead, existing.producerId == producerId else {
+                return .failed(.invalidProducerIdMapping)
+            }
+            // A retry of an end already made is answered as it was.
+            if existing.producerEpoch == producerEpoch {
+                switch (existing.state, commit) {
+                case (.completeCommit, true), (.completeAbort, false): return .done
+                case (.prepareCommit, true), (.prepareAbort, false): return .failed(.concurrentTransactions)
+                default: break
+                }
+            }
+            guard existing.producerEpoch == producerEpoch else { return .failed(fenced) }
+            var m = existing
+            switch m.state {
+            case .ongoing:
+                m.state = commit ? .prepareCommit : .prepareAbort
+                m.lastUpdateTimestamp = nowMs
+                do { try persist(m, id: id, in: &table) } catch {
+                    logger.error("EndTxn for \(id) failed: \(error)")
+                    return .failed(.kafkaStorageError)
+                }
+                completion = begin(m, commit: commit, in: &table)
+                return .done
+            case .prepareCommit, .prepareAbort, .prepareEpochFence:
+                return .failed(.concurrentTransactions)
+            case .empty, .completeCommit, .completeAbort, .dead:
+                // Nothing is open (or the other end was made): Kafka's INVALID_TXN_STATE.
+                return .failed(.invalidTxnState)
+            }
+        }
+        if let completion { return .completing(complete(completion)) }
+        return result
+    }
+
+    /// Marks the id as being completed; the caller starts `complete` once the lock is released.
+    private func begin(_ m: TransactionMetadata, commit: Bool, in table: inout Table) -> Completion? {
+        guard table.completing.insert(m.transactionalId).inserted else { return nil }
+        return Completion(transactionalId: m.transactionalId, producerId: m.producerId, producerEpoch: m.producerEpoch,
+                          commit: commit, partitions: m.partitions)
+    }
+
+    /// Writes the markers (data partitions off the loops, the offsets log on the group
+    /// coordinator's), then records the transaction complete. A failure leaves it prepared: the
+    /// next sweep tries again.
+    private func complete(_ c: Completion) -> EventLoopFuture<Void> {
+        let marker = EndTransactionMarker(c.commit ? .commit : .abort)
+        let offsetsPartition = TopicPartition(OffsetStore.topic, 0)
+        let broker = self.broker, logger = self.logger
+        let written = blocking.run(on: loop) { () throws -> Void in
+            var due: [PartitionLog] = []
+            for tp in c.partitions.sorted(by: { ($0.topic, $0.partition) < ($1.topic, $1.partition) }) where tp != offsetsPartition {
+                guard let log = broker.topics.log(tp.topic, tp.partition) else { continue }
+                do throws(AppendError) {
+                    if try log.appendMarker(marker, producerId: c.producerId, producerEpoch: c.producerEpoch).flushDue { due.append(log) }
+                } catch {
+                    switch error {
+                    case .logDeleted: continue
+                    case .producer(let problem):
+                        // The partition knows a newer epoch: a later transaction of the id already ended this one here.
+                        logger.warning("not writing a marker to \(tp): \(problem)")
+                    default:
+                        throw error
+                    }
+                }
+            }
+            for log in due { try log.flush() }
+        }
+        return written.flatMap { () -> EventLoopFuture<Void> in
+            guard c.partitions.contains(offsetsPartition) else { return self.loop.makeSucceededVoidFuture() }
+            return self.groups.completeTransaction(producerId: c.producerId, producerEpoch: c.producerEpoch, commit: c.commit)
+        }.flatMapThrowing {
+            try self.table.withLockedValue { table in
+                table.completing.remove(c.transactionalId)
+                guard var m = table.transactions[c.transactionalId], m.producerId == c.producerId, m.producerEpoch == c.producerEpoch,
+                      m.state.isPreparing else { return }
+                m.state = c.commit ? .completeCommit : .completeAbort
+                m.partitions = []
+                m.startTimestamp = -1
+                m.lastUpdateTimestamp = self.now()
+                try self.persist(m, id: c.transactionalId, in: &table)
+            }
+            logger.debug("transaction \(c.commit ? "committed" : "aborted")", metadata: [
+                "transactionalId": "\(c.transactionalId)", "producerId": "\(c.producerId)", "partitions": "\(c.partitions.count)"])
+        }.flatMapErrorThrowing { error in
+            self.table.withLockedValue { _ = $0.completing.remove(c.transactionalId) }
+            logger.error("ending the transaction of \(c.transactionalId) failed, retrying at the next check: \(error)")
+            throw error
+        }
+    }
+
+    // MARK: Sweeps
+
+    /// Finishes every prepared transaction no writer is working on (after a restart, or a failed write).
+    private func finishPrepared() {
+        let pending = table.withLockedValue { table in
+            table.transactions.values.filter { $0.state == .prepareCommit || $0.state == .prepareAbort }
+                .compactMap { begin($0, commit: $0.state == .prepareCommit, in: &table) }
+        }
+        for completion in pending { _ = complete(completion) }
+    }
+
+    /// Aborts transactions open longer than their timeout, fencing their producer (its epoch is bumped).
+    func abortTimedOut() {
+        let nowMs = now()
+        let aborting = table.withLockedValue { table -> [Completion] in
+            var started: [Completion] = []
+            for var m in table.transactions.values where m.state == .ongoing && nowMs - m.startTimestamp > Int64(m.timeoutMs) {
+                m.lastProducerEpoch = -1
+                if m.producerEpoch < Int16.max - 1 { m.producerEpoch += 1 }
+                m.state = .prepareAbort
+                m.lastUpdateTimestamp = nowMs
+                do { try persist(m, id: m.transactionalId, in: &table) } catch {
+                    logger.error("aborting the timed-out transaction of \(m.transactionalId) failed: \(error)")
+                    continue
+                }
+                logger.info("aborting a transaction open longer than its timeout", metadata: [
+                    "transactionalId": "\(m.transactionalId)", "timeoutMs": "\(m.timeoutMs)"])
+                if let c = begin(m, commit: false, in: &table) { started.append(c) }
+            }
+            return started
+        }
+        for completion in aborting { _ = complete(completion) }
+    }
+
+    /// Forgets ids idle longer than transactional.id.expiration.ms (their tombstones go to the log).
+    func expireIdle() {
+        let nowMs = now(), expiration = broker.config.transactionalIdExpirationMs
+        table.withLockedValue { table in
+            for m in table.transactions.values where [.empty, .completeCommit, .completeAbort].contains(m.state)
+                && nowMs - m.lastUpdateTimestamp > expiration {
+                do {
+                    try persist(nil, id: m.transactionalId, in: &table)
+                    logger.info("expired transactional id \(m.transactionalId)")
+                } catch {
+                    logger.error("expiring transactional id \(m.transactionalId) failed: \(error)")
+                }
+            }
+        }
+    }
+
+    // MARK: Admin
+
+    func snapshot() -> [TransactionMetadata] {
+        table.withLockedValue { Array($0.transactions.values) }
+    }
+
+    func metadata(_ id: String) -> TransactionMetadata? {
+        table.withLockedValue { $0.transactions[id] }
+    }
+}
