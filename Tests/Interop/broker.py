@@ -97,6 +97,9 @@ class Broker:
             cmd += ["--config", self.config_path]
         for key, value in self.overrides.items():
             cmd += ["--override", f"{key}={value}"]
+        # MINIBROKER_LOG_LEVEL=debug: the broker says more in its log (for looking into a failure).
+        if os.environ.get("MINIBROKER_LOG_LEVEL"):
+            cmd += ["--log-level", os.environ["MINIBROKER_LOG_LEVEL"]]
         return cmd
 
     # -- life cycle ---------------------------------------------------------------------------

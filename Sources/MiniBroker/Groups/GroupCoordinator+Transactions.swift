@@ -25,6 +25,8 @@ extension GroupCoordinator {
             if !request.memberId.isEmpty || request.generationId >= 0,
                let error = validateMember(group: request.groupId, memberId: request.memberId, instanceId: request.groupInstanceId,
                                           generationOrEpoch: request.generationId, isCommit: true) {
+                logger.debug("TxnOffsetCommit refused", metadata: ["group": "\(request.groupId)", "member": "\(request.memberId)",
+                                                                   "generation": "\(request.generationId)", "error": "\(error)"])
                 return loop.makeSucceededFuture(everyPartition(error))
             }
             let timestamp = now()

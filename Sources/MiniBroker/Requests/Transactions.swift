@@ -18,6 +18,7 @@ extension RequestDispatcher {
         case .assigned(let id, let epoch):
             return InitProducerIdResponse(throttleTimeMs: 0, errorCode: 0, producerId: id, producerEpoch: epoch)
         case .failed(let code):
+            logger.debug("InitProducerId refused", metadata: ["transactionalId": "\(transactionalId)", "error": "\(code)"])
             return failure(code)
         }
     }
@@ -79,7 +80,9 @@ extension RequestDispatcher {
                                                 verifyOnly: false, fenced: Self.fenced(version))
         switch result {
         case .success: return AddOffsetsToTxnResponse(throttleTimeMs: 0, errorCode: 0)
-        case .failure(let error): return AddOffsetsToTxnResponse(throttleTimeMs: 0, errorCode: error.code.rawValue)
+        case .failure(let error):
+            logger.debug("AddOffsetsToTxn refused", metadata: ["transactionalId": "\(request.transactionalId)", "error": "\(error.code)"])
+            return AddOffsetsToTxnResponse(throttleTimeMs: 0, errorCode: error.code.rawValue)
         }
     }
 
@@ -90,7 +93,9 @@ extension RequestDispatcher {
         switch transactions.endTxn(transactionalId: request.transactionalId, producerId: request.producerId,
                                    producerEpoch: request.producerEpoch, commit: request.committed, fenced: Self.fenced(version)) {
         case .done: return eventLoop.makeSucceededFuture(answer(.noError))
-        case .failed(let code): return eventLoop.makeSucceededFuture(answer(code))
+        case .failed(let code):
+            logger.debug("EndTxn refused", metadata: ["transactionalId": "\(request.transactionalId)", "error": "\(code)"])
+            return eventLoop.makeSucceededFuture(answer(code))
         case .completing(let written):
             // The markers are written; a failure leaves the transaction to the coordinator's retries,
             // and the client to retry its EndTxn (answered CONCURRENT_TRANSACTIONS meanwhile).
