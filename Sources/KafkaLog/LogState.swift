@@ -102,19 +102,27 @@ struct LogState {
     /// an abort is written to the segment's transaction index.
     mutating func completeTransaction(producerId: Int64, epoch: Int16, marker: EndTransactionMarker, offset: Int64,
                                       timestamp: Int64, in segment: LogSegment) throws {
-        let first = producerState.completeTransaction(producerId: producerId, epoch: epoch, coordinatorEpoch: marker.coordinatorEpoch,
-                                                      offset: offset, timestamp: timestamp)
-        guard marker.kind == .abort, let first else { return }
-        try segment.txnIndex.append(AbortedTransaction(producerId: producerId, firstOffset: first, lastOffset: offset,
-                                                       lastStableOffset: producerState.firstUnstableOffset ?? offset + 1))
+        // The abort is indexed before the transaction is closed: an index write that fails leaves the
+        // transaction open (its records stay hidden) and the coordinator writes the marker again.
+        if marker.kind == .abort, let first = producerState.producers[producerId]?.currentTxnFirstOffset, first >= 0 {
+            var after = producerState
+            after.completeTransaction(producerId: producerId, epoch: epoch, coordinatorEpoch: marker.coordinatorEpoch,
+                                      offset: offset, timestamp: timestamp)
+            try segment.txnIndex.append(AbortedTransaction(producerId: producerId, firstOffset: first, lastOffset: offset,
+                                                           lastStableOffset: after.firstUnstableOffset ?? offset + 1))
+        }
+        producerState.completeTransaction(producerId: producerId, epoch: epoch, coordinatorEpoch: marker.coordinatorEpoch,
+                                          offset: offset, timestamp: timestamp)
     }
 
     /// The aborted transactions a read_committed fetch from `offset` up to `upperBound` may meet:
-    /// those whose marker is at or after `offset` and whose records start before `upperBound`.
+    /// those whose marker is at or after `offset` and whose records start before `upperBound`. A
+    /// marker may lie far past `upperBound` (another producer's open transaction holds the last
+    /// stable offset back), so every later segment's index is looked at: the entries are few.
     func abortedTransactions(from offset: Int64, upTo upperBound: Int64) -> [AbortedTransaction] {
         let first = segments.lastIndex(where: { $0.baseOffset <= offset }) ?? 0
         var found: [AbortedTransaction] = []
-        for segment in segments[first...] where segment.baseOffset < upperBound || segment === segments[first] {
+        for segment in segments[first...] {
             for entry in segment.txnIndex.entries where entry.lastOffset >= offset && entry.firstOffset < upperBound {
                 found.append(entry)
             }
@@ -126,8 +134,10 @@ struct LogState {
     /// data batches update the producers' sequences and open transactions, markers close them and
     /// rebuild the transaction indexes from the snapshot on. A transaction index that did not read
     /// back makes the replay start at the log's first segment, without a snapshot.
-    mutating func loadProducerState() throws {
-        let end = active.nextOffset
+    mutating func loadProducerState(trustedUpTo limit: Int64? = nil) throws {
+        // After an unclean stop only what was fsynced is trusted: a snapshot past the recovery point
+        // may describe index entries (.txnindex) that did not reach the disk.
+        let end = min(active.nextOffset, limit ?? Int64.max)
         let snapshots = try LogDirectory.list(directory).filter { $0.hasSuffix(".snapshot") }
             .compactMap { name in LogSegment.baseOffset(fromFileName: name, suffix: ".snapshot").map { ($0, name) } }.sorted { $0.0 < $1.0 }
         var from = segments[0].baseOffset
@@ -146,7 +156,7 @@ struct LogState {
         for segment in segments where segment.nextOffset > from || segment.txnIndex.entries.contains(where: { $0.lastOffset >= from }) {
             try segment.txnIndex.truncate(from: from)
         }
-        guard from < end else { return }
+        guard from < active.nextOffset else { return }
         for segment in segments where segment.nextOffset > from {
             var position = try segment.find(offset: from)?.position ?? segment.size
             while position < segment.size {

@@ -92,7 +92,7 @@ public final class PartitionLog: Sendable {
             .load(logStartOffset: logStartOffset, recoveryPoint: recoveryPoint ?? 0, clean: clean)
         var loaded = LogState(directory: directory, topicPartition: topicPartition, logger: logger, segments: segments,
                               logStartOffset: logStartOffset, recoveryPoint: recoveryPoint ?? 0, config: config, nowMs: nowMs)
-        try loaded.loadProducerState()
+        try loaded.loadProducerState(trustedUpTo: clean ? nil : recoveryPoint ?? 0)
         if !clean { loaded.recoveryPoint = loaded.active.nextOffset }
         state = SendingLock(loaded)
     }
@@ -165,6 +165,12 @@ public final class PartitionLog: Sendable {
                 let base = nextOffset
                 let last = base + Int64(v.lastOffsetDelta)
                 if v.producerId >= 0 && origin == .coordinator {
+                    // A zombie's late write (an epoch older than the partition knows) is refused.
+                    do throws(ProducerStateError) {
+                        try producers.checkMarker(producerId: v.producerId, epoch: v.producerEpoch)
+                    } catch {
+                        throw .producer(error)
+                    }
                     producers.record(producerId: v.producerId, epoch: v.producerEpoch, firstSequence: -1, lastSequence: -1,
                                      firstOffset: base, lastOffset: last, timestamp: v.maxTimestamp,
                                      isTransactional: v.attributes.isTransactional)

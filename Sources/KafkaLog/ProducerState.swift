@@ -103,8 +103,9 @@ public struct ProducerStateManager: Sendable {
         if entry.currentTxnFirstOffset >= 0 { openTransactions[producerId] = entry.currentTxnFirstOffset } else { openTransactions[producerId] = nil }
     }
 
-    /// Checks an end-of-transaction marker: a marker of an older epoch than the producer's is a
-    /// zombie's (Kafka's rule); the marker's own epoch may be newer (a coordinator fencing the producer).
+    /// Checks an end-of-transaction marker, or a batch the broker writes for a producer (transactional
+    /// offsets): one of an older epoch than the producer's is a zombie's (Kafka's rule); a newer epoch
+    /// is a coordinator fencing the producer.
     public func checkMarker(producerId: Int64, epoch: Int16) throws(ProducerStateError) {
         if let entry = producers[producerId], epoch < entry.producerEpoch {
             throw .invalidProducerEpoch("marker of producer \(producerId) has epoch \(epoch), older than the current epoch \(entry.producerEpoch)")

@@ -275,7 +275,10 @@ extension KafkaProducer {
 
     func fail(_ batch: ProducerBatch, _ error: KafkaClientError) {
         // In a transaction a lost record means the transaction cannot commit.
-        if transactionalId != nil { fail(transaction: transactionError(for: error)) }
+        if transactionalId != nil {
+            fail(transaction: transactionError(for: error))
+            if batch.isStamped { transaction.needsEpochBump = true }
+        }
         complete(batch, .failure(error))
     }
 

@@ -9,6 +9,8 @@ import NIOCore
 ///   `abortTransaction()`, then start again with `beginTransaction()`.
 /// - `invalidState`: the call does not fit the transaction's state (`beginTransaction` twice,
 ///   sending outside a transaction, no `initTransactions`). A programming error.
+/// - `timedOut`: the commit or abort did not complete within `maxBlockMs` (the coordinator may still
+///   be writing its markers). Call the same method again; nothing else is allowed meanwhile.
 /// - `fatal`: anything else the producer cannot recover from (an unsupported broker, an
 ///   authorization failure).
 public struct KafkaTransactionError: Error, CustomStringConvertible, Sendable {
@@ -16,6 +18,7 @@ public struct KafkaTransactionError: Error, CustomStringConvertible, Sendable {
         case fenced
         case abortable
         case invalidState
+        case timedOut
         case fatal
     }
 
@@ -53,6 +56,11 @@ struct ProducerTransaction {
     var adding: [TopicPartition: Task<Void, Error>] = [:]
     /// Why the open transaction cannot commit (a batch failed for good), or why the producer is done.
     var failure: KafkaTransactionError?
+    /// A batch with a sequence failed for good: its sequence gap stays in the partition, so after the
+    /// abort the producer asks for the next epoch (KIP-360), which restarts every sequence at 0.
+    var needsEpochBump = false
+    /// A commit (true) or abort (false) whose EndTxn timed out: only the same call may follow.
+    var pendingEnd: Bool?
 }
 
 extension KafkaProducer {
@@ -128,6 +136,10 @@ extension KafkaProducer {
     /// committed: the call throws an `abortable` error and the transaction must be aborted.
     public func commitTransaction() async throws {
         try requirePhase(.inTransaction, "commitTransaction()", allowingAbortable: false)
+        if let pending = transaction.pendingEnd {
+            guard pending else { throw KafkaTransactionError(.invalidState, "an abort timed out: call abortTransaction() again") }
+            return try await endTransaction(commit: true)
+        }
         await flush()
         if let failure = transaction.failure {
             transaction.phase = .abortable
@@ -140,6 +152,7 @@ extension KafkaProducer {
     /// offsets never committed. What is buffered is sent first (and aborted with the rest).
     public func abortTransaction() async throws {
         try requirePhase(.inTransaction, "abortTransaction()", allowingAbortable: true)
+        if transaction.pendingEnd == true { throw KafkaTransactionError(.invalidState, "a commit timed out: call commitTransaction() again") }
         await flush()
         try await endTransaction(commit: false)
     }
@@ -148,13 +161,34 @@ extension KafkaProducer {
         guard let id = transactionalId else { return }
         let pid = producerId, epoch = producerEpoch
         if !transaction.partitions.isEmpty || commit {
-            _ = try await coordinatorRequest("EndTxn") {
-                EndTxnRequest(transactionalId: id, producerId: pid, producerEpoch: epoch, committed: commit)
-            } code: { ErrorCode(rawValue: $0.errorCode) }
+            do {
+                _ = try await coordinatorRequest("EndTxn") {
+                    EndTxnRequest(transactionalId: id, producerId: pid, producerEpoch: epoch, committed: commit)
+                } code: { ErrorCode(rawValue: $0.errorCode) }
+            } catch let error as KafkaTransactionError where error.kind == .timedOut {
+                transaction.pendingEnd = commit
+                throw error
+            }
         }
+        transaction.pendingEnd = nil
         transaction.phase = .ready
         transaction.partitions = []
         transaction.failure = nil
+        if transaction.needsEpochBump {
+            // KIP-360: the current id and epoch ask for the next epoch; sequences restart at 0.
+            let timeout = Int32(configuration.transactionTimeoutMs)
+            let response = try await coordinatorRequest("InitProducerId") {
+                InitProducerIdRequest(transactionalId: id, transactionTimeoutMs: timeout, producerId: pid, producerEpoch: epoch)
+            } code: { ErrorCode(rawValue: $0.errorCode) }
+            producerId = response.producerId
+            producerEpoch = response.producerEpoch
+            for queue in partitions.values {
+                queue.nextSequence = 0
+                queue.ackedSequence = 0
+            }
+            transaction.needsEpochBump = false
+            configuration.logger.info("moved to the next epoch after a failed batch", metadata: ["epoch": "\(producerEpoch)"])
+        }
     }
 
     private func requirePhase(_ phase: ProducerTransaction.Phase, _ call: String, allowingAbortable: Bool = false) throws {
@@ -275,7 +309,8 @@ extension KafkaProducer {
             }
             try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
         }
-        throw KafkaTransactionError(.abortable, "\(name) did not succeed within max.block.ms (\(configuration.maxBlockMs) ms): \(lastProblem)")
+        let kind: KafkaTransactionError.Kind = R.apiKey == .endTxn ? .timedOut : .abortable
+        throw KafkaTransactionError(kind, "\(name) did not succeed within max.block.ms (\(configuration.maxBlockMs) ms): \(lastProblem)")
     }
 
     /// TxnOffsetCommit to the group's coordinator, retried while the coordinator moves or loads.

@@ -94,6 +94,29 @@ import Testing
         #expect(try await Self.values(broker, "out", .readCommitted, count: 1) == ["fresh"])
     }
 
+    @Test(.timeLimit(.minutes(1))) func aFailedRecordMakesTheTransactionAbortableAndTheNextOneCommits() async throws {
+        let broker = try RunningBroker(overrides: ["num.partitions=1"])
+        var configuration = KafkaProducerConfiguration(bootstrapServers: broker.bootstrap)
+        configuration.transactionalId = "too-large"
+        configuration.lingerMs = 1
+        configuration.maxRequestSize = 4 << 20
+        configuration.bufferMemory = 8 << 20
+        let producer = try KafkaProducer(configuration: configuration)
+        try await producer.initTransactions()
+        try await producer.beginTransaction()
+        try await Self.send(producer, "out", ["kept-out"])
+        // 2 MB is over the broker's max.message.bytes: the batch fails for good.
+        _ = try await producer.produce(ProducerRecord(topic: "out", partition: 0, value: [UInt8](repeating: 0x61, count: 2 << 20)))
+        await #expect { try await producer.commitTransaction() } throws: { ($0 as? KafkaTransactionError)?.kind == .abortable }
+        try await producer.abortTransaction()
+        // The failed batch's sequence left a gap: the producer moved to a new epoch, so this works.
+        try await producer.beginTransaction()
+        try await Self.send(producer, "out", ["after"])
+        try await producer.commitTransaction()
+        await producer.close()
+        #expect(try await Self.values(broker, "out", .readCommitted, count: 1) == ["after"])
+    }
+
     @Test(.timeLimit(.minutes(1))) func offsetsSentToTheTransactionCommitWithIt() async throws {
         let broker = try RunningBroker(overrides: ["num.partitions=1"])
         var input = KafkaProducerConfiguration(bootstrapServers: broker.bootstrap)

@@ -75,6 +75,18 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: dir.path + "/txn-0/" + LogSegment.fileName(0, ".txnindex")))
     }
 
+    @Test func anAbortWhoseMarkerIsInALaterSegmentThanTheLastStableOffsetIsStillListed() throws {
+        let dir = TemporaryDirectory()
+        let log = try Self.open(dir, config: config(segmentBytes: 300))
+        _ = try log.append(Self.txnBatch([("a", "aborted")], producerId: 1, sequence: 0))
+        _ = try log.append(Self.txnBatch([("b", "open")], producerId: 2, sequence: 0))  // holds the LSO at 1
+        for _ in 0..<6 { _ = try log.append(clientBatch(count: 1, valueSize: 80)) }
+        _ = try log.appendMarker(EndTransactionMarker(.abort), producerId: 1, producerEpoch: 0)
+        #expect(log.segmentCount > 1 && log.lastStableOffset == 1)
+        // The fetch below the LSO holds producer 1's record: the abort must be listed with it.
+        #expect(log.abortedTransactions(from: 0, upTo: log.lastStableOffset).map(\.producerId) == [1])
+    }
+
     @Test func aMarkerFromAnOlderEpochIsRefusedAndANewerOneFencesTheProducer() throws {
         let dir = TemporaryDirectory()
         let log = try Self.open(dir)

@@ -126,6 +126,28 @@ import Testing
         #expect(response.topics[0].partitions[0].committedOffset == 7)
     }
 
+    @Test func offsetsOutsideTheOpenTransactionOrFromAFencedEpochAreRefused() throws {
+        let fixture = try Self.fixture()
+        let p = try Self.initId(fixture, "eos")
+        func commitOffset(_ producer: InitProducerIdResponse) throws -> Int16 {
+            try fixture.send(TxnOffsetCommitRequest(transactionalId: "eos", groupId: "g", producerId: producer.producerId,
+                                                   producerEpoch: producer.producerEpoch, topics: [
+                .init(name: "in", partitions: [.init(partitionIndex: 0, committedOffset: 3, committedMetadata: nil)]),
+            ]), version: 3).topics[0].partitions[0].errorCode
+        }
+        // No AddOffsetsToTxn: the offsets are not part of any open transaction.
+        #expect(try commitOffset(p) == ErrorCode.invalidTxnState.rawValue)
+        let added = try fixture.send(AddOffsetsToTxnRequest(transactionalId: "eos", producerId: p.producerId, producerEpoch: p.producerEpoch,
+                                                           groupId: "g"), version: 3)
+        #expect(added.errorCode == 0)
+        // A new producer fences this one (and aborts its transaction): its late offsets are refused.
+        #expect(try Self.initId(fixture, "eos").errorCode == ErrorCode.concurrentTransactions.rawValue)
+        #expect(try commitOffset(p) == ErrorCode.producerFenced.rawValue)
+        let fetched = try fixture.send(OffsetFetchRequest(groupId: "g", topics: [.init(name: "in", partitionIndexes: [0])], requireStable: true),
+                                       version: 7)
+        #expect(fetched.topics[0].partitions[0].errorCode == 0 && fetched.topics[0].partitions[0].committedOffset == -1)
+    }
+
     @Test func aNewProducerAbortsTheTransactionItsPredecessorLeftOpenEvenAfterARestart() throws {
         let fixture = try Self.fixture()
         let old = try Self.initId(fixture, "app")

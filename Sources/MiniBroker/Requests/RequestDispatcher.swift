@@ -310,7 +310,7 @@ public final class RequestDispatcher: Sendable {
         case .endTxn:
             return endTxn(try decode(EndTxnRequest.self, &body, version), version: version, eventLoop: eventLoop)
         case .txnOffsetCommit:
-            return later(coordinator.txnOffsetCommit(try decode(TxnOffsetCommitRequest.self, &body, version), version: version))
+            return txnOffsetCommit(try decode(TxnOffsetCommitRequest.self, &body, version), version: version, eventLoop: eventLoop)
         case .describeTransactions:
             return now(describeTransactions(try decode(DescribeTransactionsRequest.self, &body, version)))
         case .listTransactions:

@@ -86,6 +86,22 @@ extension RequestDispatcher {
         }
     }
 
+    /// TxnOffsetCommit goes to the group coordinator once the transaction coordinator confirms that
+    /// the producer's open transaction has the offsets (AddOffsetsToTxn): a zombie's or a late retry's
+    /// offsets are refused instead of waiting, pending, for another transaction's COMMIT.
+    func txnOffsetCommit(_ request: TxnOffsetCommitRequest, version: Int16, eventLoop: EventLoop) -> EventLoopFuture<BrokerResponse> {
+        if let refused = transactions.verify(transactionalId: request.transactionalId, producerId: request.producerId,
+                                             producerEpoch: request.producerEpoch, partition: TopicPartition(OffsetStore.topic, 0)) {
+            let code: ErrorCode = refused == .invalidProducerEpoch ? (version >= 2 ? .producerFenced : .invalidProducerEpoch)
+                : refused == .invalidProducerIdMapping ? .invalidProducerIdMapping : .invalidTxnState
+            logger.debug("TxnOffsetCommit refused", metadata: ["transactionalId": "\(request.transactionalId)", "error": "\(code)"])
+            return eventLoop.makeSucceededFuture(.message(TxnOffsetCommitResponse(throttleTimeMs: 0, topics: request.topics.map { t in
+                .init(name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: code.rawValue) })
+            })))
+        }
+        return coordinator.txnOffsetCommit(request, version: version).map { .message($0) }
+    }
+
     func endTxn(_ request: EndTxnRequest, version: Int16, eventLoop: EventLoop) -> EventLoopFuture<BrokerResponse> {
         @Sendable func answer(_ code: ErrorCode) -> BrokerResponse {
             .message(EndTxnResponse(throttleTimeMs: 0, errorCode: code.rawValue, producerId: -1, producerEpoch: -1))

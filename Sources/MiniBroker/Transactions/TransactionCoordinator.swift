@@ -225,7 +225,7 @@ public final class TransactionCoordinator: Sendable {
     func verify(transactionalId id: String, producerId: Int64, producerEpoch: Int16, partition tp: TopicPartition) -> ErrorCode? {
         table.withLockedValue { table in
             guard let m = table.transactions[id], m.producerId == producerId else { return .invalidProducerIdMapping }
-            guard producerEpoch >= m.producerEpoch else { return .invalidProducerEpoch }
+            guard producerEpoch == m.producerEpoch else { return .invalidProducerEpoch }
             return m.state == .ongoing && m.partitions.contains(tp) ? nil : .invalidTxnState
         }
     }
