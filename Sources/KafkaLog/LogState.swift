@@ -22,6 +22,10 @@ struct LogState {
     var lastFlushMs: Int64
     var recoveryPoint: Int64
     var appendListeners: [UInt64: @Sendable () -> Void] = [:]
+    /// KIP-890: markers written per producer since start. A transactional produce notes the count
+    /// before it asks the coordinator and appends only if it is unchanged: a marker in between ended
+    /// the transaction the coordinator vouched for, and the batch would open one nobody would end.
+    var markerCounts: [Int64: UInt64] = [:]
     var nextListenerId: UInt64 = 0
 
     init(directory: String, topicPartition: TopicPartition, logger: Logger, segments: [LogSegment], logStartOffset: Int64?,

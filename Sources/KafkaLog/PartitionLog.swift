@@ -18,6 +18,8 @@ public enum AppendError: Error, Sendable {
     case storage(String)
     /// The partition was deleted while the request was on its way.
     case logDeleted(String)
+    /// A verified transactional batch whose transaction ended (a marker) before it was appended.
+    case transactionEnded(String)
 }
 
 /// Who writes a batch: a client's batch is checked as Kafka's LogValidator checks it; the broker's
@@ -107,7 +109,14 @@ public final class PartitionLog: Sendable {
 
     /// Validates, stamps and appends the batches of a produce request (already sized to the request),
     /// with one write. Each batch gets the next offsets; nothing is appended if any batch is refused.
-    public func append(_ records: ByteBuffer, origin: AppendOrigin = .client, nowMs: Int64 = currentTimeMs()) throws(AppendError) -> AppendResult {
+    /// Starts the verification of a transactional batch of `producerId` (KIP-890): ask the
+    /// transaction coordinator after this, then pass the token to `append`.
+    public func beginVerification(producerId: Int64) -> UInt64 {
+        state.withLock { $0.markerCounts[producerId, default: 0] }
+    }
+
+    public func append(_ records: ByteBuffer, origin: AppendOrigin = .client, verification: UInt64? = nil,
+                       nowMs: Int64 = currentTimeMs()) throws(AppendError) -> AppendResult {
         var records = records
         let config = self.config
         // Pass 1: split and validate without the lock.
@@ -148,6 +157,9 @@ public final class PartitionLog: Sendable {
         let appended = try state.withLock { (s: inout LogState) throws(AppendError) -> (AppendResult, [@Sendable () -> Void]) in
             // A produce that found the log just before its topic was deleted.
             guard !s.deleted else { throw .logDeleted("\(topicPartition) was deleted") }
+            if let verification, let first = positions.first, s.markerCounts[first.view.producerId, default: 0] != verification {
+                throw .transactionEnded("the transaction of producer \(first.view.producerId) ended while its batch was verified")
+            }
             var nextOffset = s.active.nextOffset
             let totalSize = position
             let lastOffsetAfter = nextOffset + positions.reduce(0) { $0 + Int64($1.view.lastOffsetDelta) + 1 } - 1
@@ -241,6 +253,7 @@ public final class PartitionLog: Sendable {
         let size = bytes.readableBytes
         let appended = try state.withLock { (s: inout LogState) throws(AppendError) -> (AppendResult, [@Sendable () -> Void]) in
             guard !s.deleted else { throw .logDeleted("\(topicPartition) was deleted") }
+            s.markerCounts[producerId, default: 0] &+= 1
             do throws(ProducerStateError) {
                 try s.producerState.checkMarker(producerId: producerId, epoch: producerEpoch)
             } catch {

@@ -87,6 +87,23 @@ import Testing
         #expect(log.abortedTransactions(from: 0, upTo: log.lastStableOffset).map(\.producerId) == [1])
     }
 
+    @Test func aBatchVerifiedBeforeItsTransactionEndedIsNotAppendedAfterTheMarker() throws {
+        let dir = TemporaryDirectory()
+        let log = try Self.open(dir)
+        let first = log.beginVerification(producerId: 4)
+        _ = try log.append(Self.txnBatch([("a", "1")], producerId: 4, sequence: 0), verification: first)
+        // A late batch: verified while the transaction was open, the marker written before it arrives.
+        let late = log.beginVerification(producerId: 4)
+        _ = try log.appendMarker(EndTransactionMarker(.commit), producerId: 4, producerEpoch: 0)
+        #expect(throws: AppendError.self) { try log.append(Self.txnBatch([("a", "2")], producerId: 4, sequence: 1), verification: late) }
+        // It would have opened a transaction nobody ends, holding the last stable offset for ever.
+        #expect(log.lastStableOffset == log.logEndOffset)
+        // Another producer's marker does not disturb a verification.
+        let other = log.beginVerification(producerId: 4)
+        _ = try log.appendMarker(EndTransactionMarker(.abort), producerId: 5, producerEpoch: 0)
+        _ = try log.append(Self.txnBatch([("a", "3")], producerId: 4, sequence: 1), verification: other)
+    }
+
     @Test func aMarkerFromAnOlderEpochIsRefusedAndANewerOneFencesTheProducer() throws {
         let dir = TemporaryDirectory()
         let log = try Self.open(dir)

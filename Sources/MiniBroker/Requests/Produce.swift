@@ -62,20 +62,24 @@ extension RequestDispatcher {
                 guard let records = data.records else {
                     return failure(data.index, .invalidRecord, "a produce must carry one record batch per partition", logStart: log.logStartOffset)
                 }
-                // KIP-890: a transactional batch goes only to a partition its open transaction has.
+                // KIP-890: a transactional batch goes only to a partition its open transaction has, and
+                // only if that transaction has not ended (a marker) by the time it is appended.
+                var verification: UInt64?
                 if let transactionalId = request.transactionalId, Self.isTransactional(records),
                    let producerId = records.getInteger(at: records.readerIndex + RecordBatchLayout.producerId, as: Int64.self),
-                   let epoch = records.getInteger(at: records.readerIndex + RecordBatchLayout.producerEpoch, as: Int16.self),
-                   let code = transactions.verify(transactionalId: transactionalId, producerId: producerId, producerEpoch: epoch,
-                                                  partition: TopicPartition(topic.name, data.index)) {
-                    let message = code == .invalidProducerEpoch
-                        ? "producer \(producerId) epoch \(epoch) is not the current epoch of transactional id \(transactionalId)"
-                        : "\(topic.name)-\(data.index) is not in an open transaction of transactional id \(transactionalId) (producer \(producerId), epoch \(epoch))"
-                    return failure(data.index, code == .invalidProducerEpoch ? .invalidProducerEpoch : .invalidTxnState,
-                                   version >= 8 ? message : nil, logStart: log.logStartOffset)
+                   let epoch = records.getInteger(at: records.readerIndex + RecordBatchLayout.producerEpoch, as: Int16.self) {
+                    verification = log.beginVerification(producerId: producerId)
+                    if let code = transactions.verify(transactionalId: transactionalId, producerId: producerId, producerEpoch: epoch,
+                                                      partition: TopicPartition(topic.name, data.index)) {
+                        let message = code == .invalidProducerEpoch
+                            ? "producer \(producerId) epoch \(epoch) is not the current epoch of transactional id \(transactionalId)"
+                            : "\(topic.name)-\(data.index) is not in an open transaction of transactional id \(transactionalId) (producer \(producerId), epoch \(epoch))"
+                        return failure(data.index, code == .invalidProducerEpoch ? .invalidProducerEpoch : .invalidTxnState,
+                                       version >= 8 ? message : nil, logStart: log.logStartOffset)
+                    }
                 }
                 do throws(AppendError) {
-                    let result = try log.append(records)
+                    let result = try log.append(records, verification: verification)
                     if result.flushDue { due.append((t, p, log)) }
                     broker.metrics.appended(topic: topic.name, bytes: records.readableBytes, records: Int64(result.recordCount))
                     return PartitionResponse(index: data.index, errorCode: 0, baseOffset: result.firstOffset,
@@ -114,6 +118,7 @@ extension RequestDispatcher {
         case .producer(.outOfOrderSequence(let m)): return (.outOfOrderSequenceNumber, m)
         case .storage(let m): return (.kafkaStorageError, m)
         case .logDeleted(let m): return (.unknownTopicOrPartition, m)
+        case .transactionEnded(let m): return (.invalidTxnState, m)
         }
     }
 }
