@@ -424,6 +424,23 @@ public final class PartitionLog: Sendable {
         return .empty
     }
 
+    /// Hands `body` every complete batch from the log start on, in order, with the first offset not yet
+    /// handed out (a batch may begin before it: its records below it were seen already). The broker's
+    /// own stores rebuild their tables this way at start-up; a megabyte is read at a time.
+    public func forEachBatch(_ body: (RecordBatchView, _ from: Int64) -> Void) throws {
+        var next = logStartOffset
+        while case .slice(let slice) = try read(from: next, maxBytes: 1 << 20, minOneBatch: true) {
+            var iterator = RecordBatchIterator(try slice.file.read(at: slice.position, length: slice.length))
+            var progressed = false
+            while let view = iterator.next() {
+                body(view, next)
+                next = view.lastOffset + 1
+                progressed = true
+            }
+            if !progressed { break }
+        }
+    }
+
     /// The first offset whose record timestamp is >= `timestamp`, with that record's timestamp.
     public func offset(forTimestamp timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
         let (start, candidates) = state.withLock { s -> (Int64, [SegmentReadPlan]) in

@@ -277,22 +277,36 @@ extension KafkaProducer {
         }
     }
 
-    /// Sends a request to the transaction coordinator, finding it again and retrying while the
-    /// answer says to (a coordinator moving or loading, a previous transaction still completing),
-    /// for up to `maxBlockMs`. Other errors are classified (`classify`).
+    /// Sends a request to the transaction coordinator (`retrying`).
     func coordinatorRequest<R: KafkaRequest>(_ name: String, _ make: @escaping @Sendable () -> R,
                                              code: @escaping @Sendable (R.Response) -> ErrorCode) async throws -> R.Response {
         guard let id = transactionalId else { throw KafkaTransactionError(.invalidState, "\(name) needs a transactionalId") }
+        return try await retrying(name, make, code: code) { [client] timeout in try await client.transactionCoordinator(of: id, timeout: timeout).connection }
+    }
+
+    /// TxnOffsetCommit to the group's coordinator (`retrying`); any partition's error is the answer's.
+    private func commitTransactionalOffsets(_ request: TxnOffsetCommitRequest, group: String) async throws {
+        _ = try await retrying("TxnOffsetCommit for group '\(group)'", { request }, code: { response in
+            response.topics.lazy.flatMap(\.partitions).map { ErrorCode(rawValue: $0.errorCode) }.first { $0 != .noError } ?? .noError
+        }) { [client] timeout in try await client.groupCoordinator(of: group, timeout: timeout).connection }
+    }
+
+    /// Sends a request to a coordinator `find` locates, finding it again and retrying while the
+    /// answer says to (a coordinator moving or loading, a previous transaction still completing),
+    /// for up to `maxBlockMs`, at transaction version 1's versions. Other errors are classified
+    /// (`classify`); a fenced or fatal one ends the producer.
+    private func retrying<R: KafkaRequest>(_ name: String, _ make: @escaping @Sendable () -> R,
+                                           code: @escaping @Sendable (R.Response) -> ErrorCode,
+                                           find: @escaping @Sendable (TimeAmount) async throws -> BrokerConnection) async throws -> R.Response {
         let deadline = ContinuousClock.now + .milliseconds(configuration.maxBlockMs)
         let timeout = TimeAmount.milliseconds(Int64(configuration.requestTimeoutMs))
         var lastProblem = ""
         while ContinuousClock.now < deadline {
             do {
-                let (_, connection) = try await client.transactionCoordinator(of: id, timeout: timeout)
-                let request = make()
+                let connection = try await find(timeout)
                 var version = try connection.negotiatedVersion(of: R.self)
                 if let cap = Self.transactionVersion1[R.apiKey] { version = min(version, cap) }
-                let response = try await connection.send(request, version: version, timeout: timeout)
+                let response = try await connection.send(make(), version: version, timeout: timeout)
                 let error = code(response)
                 switch error {
                 case .noError:
@@ -311,33 +325,5 @@ extension KafkaProducer {
         }
         let kind: KafkaTransactionError.Kind = R.apiKey == .endTxn ? .timedOut : .abortable
         throw KafkaTransactionError(kind, "\(name) did not succeed within max.block.ms (\(configuration.maxBlockMs) ms): \(lastProblem)")
-    }
-
-    /// TxnOffsetCommit to the group's coordinator, retried while the coordinator moves or loads.
-    private func commitTransactionalOffsets(_ request: TxnOffsetCommitRequest, group: String) async throws {
-        let deadline = ContinuousClock.now + .milliseconds(configuration.maxBlockMs)
-        let timeout = TimeAmount.milliseconds(Int64(configuration.requestTimeoutMs))
-        var lastProblem = ""
-        while ContinuousClock.now < deadline {
-            do {
-                let (_, connection) = try await client.groupCoordinator(of: group, timeout: timeout)
-                let version = min(try connection.negotiatedVersion(of: TxnOffsetCommitRequest.self), Self.transactionVersion1[.txnOffsetCommit] ?? 4)
-                let response = try await connection.send(request, version: version, timeout: timeout)
-                let errors = response.topics.flatMap(\.partitions).map { ErrorCode(rawValue: $0.errorCode) }.filter { $0 != .noError }
-                guard let error = errors.first else { return }
-                switch error {
-                case .coordinatorLoadInProgress, .notCoordinator, .coordinatorNotAvailable, .requestTimedOut, .concurrentTransactions:
-                    lastProblem = "\(error)"
-                default:
-                    let failure = Self.classify(error, "TxnOffsetCommit for group '\(group)' failed: \(error)")
-                    if failure.kind == .fenced || failure.kind == .fatal { fail(transaction: failure) }
-                    throw failure
-                }
-            } catch let error as KafkaClientError where error.isRetriable {
-                lastProblem = error.message
-            }
-            try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
-        }
-        throw KafkaTransactionError(.abortable, "TxnOffsetCommit did not succeed within max.block.ms (\(configuration.maxBlockMs) ms): \(lastProblem)")
     }
 }

@@ -51,34 +51,25 @@ extension GroupCoordinator {
                 return loop.makeSucceededFuture(everyPartition(error))
             }
             let timestamp = now()
-            var entries: [(TopicPartition, CommittedOffset)] = []
-            // A partition named twice is written once, with its last value.
-            var entryIndex: [TopicPartition: Int] = [:]
+            var entries = CommitEntries()
             let topics = request.topics.map { t -> OffsetCommitResponse.OffsetCommitResponseTopic in
                 let name = version >= 10 ? broker.topics.topic(id: t.topicId)?.name : t.name
                 let partitions = t.partitions.map { p -> Partition in
-                    guard let name, let topic = broker.topics.topic(name), p.partitionIndex >= 0, p.partitionIndex < topic.partitionCount else {
-                        return Partition(partitionIndex: p.partitionIndex, errorCode: (version >= 10 && name == nil ? ErrorCode.unknownTopicId : .unknownTopicOrPartition).rawValue)
+                    guard let name else {
+                        return Partition(partitionIndex: p.partitionIndex, errorCode: (version >= 10 ? ErrorCode.unknownTopicId : .unknownTopicOrPartition).rawValue)
                     }
-                    if (p.committedMetadata?.utf8.count ?? 0) > Self.offsetMetadataMaxBytes {
-                        return Partition(partitionIndex: p.partitionIndex, errorCode: ErrorCode.offsetMetadataTooLarge.rawValue)
-                    }
-                    let tp = TopicPartition(name, p.partitionIndex)
-                    let committed = CommittedOffset(offset: p.committedOffset, leaderEpoch: p.committedLeaderEpoch,
-                                                    metadata: p.committedMetadata, commitTimestamp: timestamp)
-                    if let i = entryIndex[tp] { entries[i].1 = committed } else {
-                        entryIndex[tp] = entries.count
-                        entries.append((tp, committed))
-                    }
-                    return Partition(partitionIndex: p.partitionIndex, errorCode: 0)
+                    let code = entries.add(name, p.partitionIndex, CommittedOffset(offset: p.committedOffset, leaderEpoch: p.committedLeaderEpoch,
+                                                                                   metadata: p.committedMetadata, commitTimestamp: timestamp),
+                                           topics: broker.topics)
+                    return Partition(partitionIndex: p.partitionIndex, errorCode: code.rawValue)
                 }
                 return .init(name: t.name, topicId: t.topicId, partitions: partitions)
             }
-            guard OffsetStore.recordBytes(group: request.groupId, entries) <= OffsetStore.maxCommitBytes else {
+            guard OffsetStore.recordBytes(group: request.groupId, entries.list) <= OffsetStore.maxCommitBytes else {
                 return loop.makeSucceededFuture(everyPartition(.invalidCommitOffsetSize))
             }
             do {
-                try offsets.commit(group: request.groupId, entries, nowMs: timestamp)
+                try offsets.commit(group: request.groupId, entries.list, nowMs: timestamp)
             } catch {
                 logger.error("committing offsets of \(request.groupId) failed: \(error)")
                 return loop.makeSucceededFuture(everyPartition(.kafkaStorageError))
@@ -246,6 +237,25 @@ extension GroupCoordinator {
             }
             return loop.makeSucceededFuture(DeleteGroupsResponse(throttleTimeMs: 0, results: results))
         }
+    }
+}
+
+/// The partitions an OffsetCommit or TxnOffsetCommit writes, in request order; a partition named
+/// twice is written once, with its last value.
+struct CommitEntries {
+    private(set) var list: [(TopicPartition, CommittedOffset)] = []
+    private var index: [TopicPartition: Int] = [:]
+
+    /// Checks one partition of the request and takes it: NONE, or the partition's error.
+    mutating func add(_ topic: String, _ partition: Int32, _ committed: CommittedOffset, topics: TopicRegistry) -> ErrorCode {
+        guard let known = topics.topic(topic), partition >= 0, partition < known.partitionCount else { return .unknownTopicOrPartition }
+        if (committed.metadata?.utf8.count ?? 0) > GroupCoordinator.offsetMetadataMaxBytes { return .offsetMetadataTooLarge }
+        let tp = TopicPartition(topic, partition)
+        if let i = index[tp] { list[i].1 = committed } else {
+            index[tp] = list.count
+            list.append((tp, committed))
+        }
+        return .noError
     }
 }
 

@@ -30,31 +30,20 @@ extension GroupCoordinator {
                 return loop.makeSucceededFuture(everyPartition(error))
             }
             let timestamp = now()
-            var entries: [(TopicPartition, CommittedOffset)] = []
-            var entryIndex: [TopicPartition: Int] = [:]
+            var entries = CommitEntries()
             let topics = request.topics.map { t -> TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic in
                 .init(name: t.name, partitions: t.partitions.map { p -> Partition in
-                    guard let topic = broker.topics.topic(t.name), p.partitionIndex >= 0, p.partitionIndex < topic.partitionCount else {
-                        return Partition(partitionIndex: p.partitionIndex, errorCode: ErrorCode.unknownTopicOrPartition.rawValue)
-                    }
-                    if (p.committedMetadata?.utf8.count ?? 0) > Self.offsetMetadataMaxBytes {
-                        return Partition(partitionIndex: p.partitionIndex, errorCode: ErrorCode.offsetMetadataTooLarge.rawValue)
-                    }
-                    let tp = TopicPartition(t.name, p.partitionIndex)
-                    let committed = CommittedOffset(offset: p.committedOffset, leaderEpoch: p.committedLeaderEpoch,
-                                                    metadata: p.committedMetadata, commitTimestamp: timestamp)
-                    if let i = entryIndex[tp] { entries[i].1 = committed } else {
-                        entryIndex[tp] = entries.count
-                        entries.append((tp, committed))
-                    }
-                    return Partition(partitionIndex: p.partitionIndex, errorCode: 0)
+                    let code = entries.add(t.name, p.partitionIndex, CommittedOffset(offset: p.committedOffset, leaderEpoch: p.committedLeaderEpoch,
+                                                                                     metadata: p.committedMetadata, commitTimestamp: timestamp),
+                                           topics: broker.topics)
+                    return Partition(partitionIndex: p.partitionIndex, errorCode: code.rawValue)
                 })
             }
-            guard OffsetStore.recordBytes(group: request.groupId, entries) <= OffsetStore.maxCommitBytes else {
+            guard OffsetStore.recordBytes(group: request.groupId, entries.list) <= OffsetStore.maxCommitBytes else {
                 return loop.makeSucceededFuture(everyPartition(.invalidCommitOffsetSize))
             }
             do {
-                try offsets.commitTransactional(group: request.groupId, entries, producerId: request.producerId,
+                try offsets.commitTransactional(group: request.groupId, entries.list, producerId: request.producerId,
                                                 producerEpoch: request.producerEpoch, nowMs: timestamp)
             } catch let error as AppendError {
                 // An older epoch than the one the offsets log knows: a fenced producer.

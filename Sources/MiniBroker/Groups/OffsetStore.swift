@@ -52,38 +52,30 @@ final class OffsetStore {
     /// Replays the log. A batch or record that does not decode is skipped with a log line: one bad
     /// record must not keep the broker from starting or lose the offsets around it.
     private func load() throws {
-        var next = log.logStartOffset
-        while case .slice(let slice) = try log.read(from: next, maxBytes: 1 << 20, minOneBatch: true) {
-            var iterator = RecordBatchIterator(try slice.file.read(at: slice.position, length: slice.length))
-            var progressed = false
-            while let view = iterator.next() {
-                do {
-                    if view.attributes.isControl {
-                        if let marker = EndTransactionMarker(controlBatch: view) {
-                            applyMarker(producerId: view.producerId, commit: marker.kind == .commit)
+        try log.forEachBatch { view, next in
+            do {
+                if view.attributes.isControl {
+                    if let marker = EndTransactionMarker(controlBatch: view) {
+                        applyMarker(producerId: view.producerId, commit: marker.kind == .commit)
+                    }
+                } else if view.attributes.isTransactional {
+                    for record in try view.records() where record.offset >= next {
+                        guard let entry = Self.decode(key: record.key, value: record.value), let offset = entry.offset else {
+                            logger.warning("skipping an undecodable transactional record at offset \(record.offset) of \(Self.topic)")
+                            continue
                         }
-                    } else if view.attributes.isTransactional {
-                        for record in try view.records() where record.offset >= next {
-                            guard let entry = Self.decode(key: record.key, value: record.value), let offset = entry.offset else {
-                                logger.warning("skipping an undecodable transactional record at offset \(record.offset) of \(Self.topic)")
-                                continue
-                            }
-                            pendingTransactional[view.producerId, default: []].append((entry.group, entry.tp, offset))
-                        }
-                    } else {
-                        for record in try view.records() where record.offset >= next {
-                            if !apply(key: record.key, value: record.value) {
-                                logger.warning("skipping an undecodable record at offset \(record.offset) of \(Self.topic)")
-                            }
+                        pendingTransactional[view.producerId, default: []].append((entry.group, entry.tp, offset))
+                    }
+                } else {
+                    for record in try view.records() where record.offset >= next {
+                        if !apply(key: record.key, value: record.value) {
+                            logger.warning("skipping an undecodable record at offset \(record.offset) of \(Self.topic)")
                         }
                     }
-                } catch {
-                    logger.warning("skipping the batch at offsets \(view.baseOffset)-\(view.lastOffset) of \(Self.topic): \(error)")
                 }
-                next = view.lastOffset + 1
-                progressed = true
+            } catch {
+                logger.warning("skipping the batch at offsets \(view.baseOffset)-\(view.lastOffset) of \(Self.topic): \(error)")
             }
-            if !progressed { break }
         }
     }
 

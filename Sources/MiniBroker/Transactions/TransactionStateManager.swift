@@ -23,35 +23,27 @@ struct TransactionStateManager: Sendable {
     /// line, as the offsets log does.
     func load() throws -> [String: TransactionMetadata] {
         var loaded: [String: TransactionMetadata] = [:]
-        var next = log.logStartOffset
-        while case .slice(let slice) = try log.read(from: next, maxBytes: 1 << 20, minOneBatch: true) {
-            var iterator = RecordBatchIterator(try slice.file.read(at: slice.position, length: slice.length))
-            var progressed = false
-            while let view = iterator.next() {
-                do {
-                    for record in try view.records() where record.offset >= next && !view.attributes.isControl {
-                        guard var key = record.key, key.readInteger(as: Int16.self) == 0,
-                              let id = try? key.readKafkaString(compact: false) else {
-                            logger.warning("skipping an undecodable key at offset \(record.offset) of \(Self.topic)")
-                            continue
-                        }
-                        guard let value = record.value else {
-                            loaded[id] = nil
-                            continue
-                        }
-                        guard let metadata = Self.decode(id: id, value) else {
-                            logger.warning("skipping an undecodable value at offset \(record.offset) of \(Self.topic)")
-                            continue
-                        }
-                        loaded[id] = metadata
+        try log.forEachBatch { view, next in
+            do {
+                for record in try view.records() where record.offset >= next && !view.attributes.isControl {
+                    guard var key = record.key, key.readInteger(as: Int16.self) == 0,
+                          let id = try? key.readKafkaString(compact: false) else {
+                        logger.warning("skipping an undecodable key at offset \(record.offset) of \(Self.topic)")
+                        continue
                     }
-                } catch {
-                    logger.warning("skipping the batch at offsets \(view.baseOffset)-\(view.lastOffset) of \(Self.topic): \(error)")
+                    guard let value = record.value else {
+                        loaded[id] = nil
+                        continue
+                    }
+                    guard let metadata = Self.decode(id: id, value) else {
+                        logger.warning("skipping an undecodable value at offset \(record.offset) of \(Self.topic)")
+                        continue
+                    }
+                    loaded[id] = metadata
                 }
-                next = view.lastOffset + 1
-                progressed = true
+            } catch {
+                logger.warning("skipping the batch at offsets \(view.baseOffset)-\(view.lastOffset) of \(Self.topic): \(error)")
             }
-            if !progressed { break }
         }
         return loaded
     }
