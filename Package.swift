@@ -16,10 +16,8 @@ let package = Package(
         .executable(name: "minibroker", targets: ["MiniBrokerMain"]),
         .library(name: "KafkaClient", targets: ["KafkaClient"]),
         .library(name: "Producers", targets: ["Producers"]),
-        .executable(name: "user-events", targets: ["UserEvents"]),
         .executable(name: "kafka-bench", targets: ["KafkaBench"]),
         .library(name: "Consumers", targets: ["Consumers"]),
-        .executable(name: "user-stats", targets: ["UserStats"]),
         .executable(name: "kfk", targets: ["KafkaCLI"]),
         .executable(name: "minibroker-fuzz", targets: ["MiniBrokerFuzz"]),
     ],
@@ -29,7 +27,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
-        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // `make docs`: DocC for the client products (a plugin; nothing of it is built by `swift build`).
@@ -160,27 +157,6 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             path: "Sources/Consumers",
-            swiftSettings: strict
-        ),
-        // The user event both services share.
-        .target(name: "UserEventModel", path: "Sources/UserEventModel", swiftSettings: strict),
-        // The stats service: a group consumer that stores users in SQLite and reports per city.
-        .executableTarget(
-            name: "UserStats",
-            dependencies: [
-                "Consumers", "KafkaClient", "UserEventModel",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Sources/UserStats",
-            swiftSettings: strict
-        ),
-        .executableTarget(
-            name: "UserEvents",
-            dependencies: ["Producers", "KafkaClient", "KafkaWire", "UserEventModel", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                           .product(name: "Logging", package: "swift-log")],
-            path: "Sources/UserEvents",
             swiftSettings: strict
         ),
         // Load generator for any broker, on our clients (Benchmarks/ also holds the microbenchmarks).

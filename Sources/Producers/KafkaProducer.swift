@@ -351,7 +351,7 @@ public actor KafkaProducer {
     private func waitForTopic(_ topic: String) async throws -> Int32 {
         let deadline = ContinuousClock.now + .milliseconds(configuration.maxBlockMs)
         while true {
-            let metadata = try await client.refreshMetadata(topics: [topic], allowAutoTopicCreation: true)
+            let metadata = try await client.refreshMetadata(topics: [topic], allowAutoTopicCreation: configuration.allowAutoCreateTopics)
             absorb(metadata)
             if let count = partitionCounts[topic] { return count }
             let error = metadata.topicErrors[topic] ?? .unknownTopicOrPartition

@@ -38,6 +38,10 @@ public struct KafkaProducerConfiguration: Sendable {
     /// metadata.max.age.ms: metadata older than this is refreshed even without an error, so new
     /// partitions and moved leaders are seen.
     public var metadataMaxAgeMs = 300_000
+    /// allow.auto.create.topics (librdkafka's name): whether sending to a topic the broker does not
+    /// have asks the broker to create it (as Metadata's allow_auto_topic_creation; the broker's
+    /// auto.create.topics.enable decides). Off, such a send fails with UNKNOWN_TOPIC_OR_PARTITION.
+    public var allowAutoCreateTopics = true
     /// transactional.id: makes the producer transactional (`initTransactions()`, then
     /// `beginTransaction()` ... `commitTransaction()`), implies idempotence. A restarted application
     /// uses the same id, so that its new producer fences the old one and aborts what it left open.

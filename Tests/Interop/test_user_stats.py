@@ -31,7 +31,7 @@ class Stats:
         self.db = db
         self.log_path = db + f".{uuid.uuid4().hex[:4]}.log"
         self.proc = subprocess.Popen([user_stats(), "run", "--bootstrap-server", broker.bootstrap, "--topic", topic, "--group", group,
-                                      "--db", db, "--report-interval", "1"],
+                                      "--db", db, "--report-interval", "1", "--http-port", "0"],
                                      stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT)
 
     def log(self):

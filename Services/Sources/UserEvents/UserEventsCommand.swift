@@ -1,14 +1,14 @@
 import ArgumentParser
 import Foundation
-import KafkaClient
-import KafkaWire
 import Producers
+import UserEventModel
 
 /// `user-events submit N`: sends N fake users as JSON values keyed by their id.
 @main
 struct UserEventsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "user-events", abstract: "Submit fake user events to Kafka.", subcommands: [Submit.self])
+        commandName: "user-events", abstract: "Submit fake user events to Kafka, from the command line or over HTTP.",
+        subcommands: [Submit.self, Serve.self])
 }
 
 struct Submit: AsyncParsableCommand {

@@ -1,9 +1,8 @@
 import Foundation
-import UserEventModel
 
 /// Realistic US places (city, state, a ZIP code of the city) to draw addresses from.
-enum Places {
-    static let all: [(city: String, state: String, zip: String)] = [
+public enum Places {
+    public static let all: [(city: String, state: String, zip: String)] = [
         ("New York", "NY", "10001"), ("Los Angeles", "CA", "90012"), ("Chicago", "IL", "60601"),
         ("Houston", "TX", "77002"), ("Phoenix", "AZ", "85004"), ("Philadelphia", "PA", "19103"),
         ("San Antonio", "TX", "78205"), ("San Diego", "CA", "92101"), ("Dallas", "TX", "75201"),
@@ -19,7 +18,7 @@ enum Places {
     /// e.g. 2026-11-21T10:15:30.123Z; a format style, not a formatter per user (those cost ICU set-up).
     static let iso8601 = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
-    static func randomUser<G: RandomNumberGenerator>(using rng: inout G, now: Date = Date()) -> UserEvent {
+    public static func randomUser<G: RandomNumberGenerator>(using rng: inout G, now: Date = Date()) -> UserEvent {
         let place = all[Int.random(in: 0..<all.count, using: &rng)]
         return UserEvent(id: UUID().uuidString.lowercased(),
                          address: .init(city: place.city, state: place.state, country: "US", postCode: place.zip),

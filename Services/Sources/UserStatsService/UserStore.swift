@@ -3,12 +3,12 @@ import GRDB
 import UserEventModel
 
 /// Users in SQLite (one row per id, so a redelivered event is stored once) and the per-city report.
-final class UserStore: Sendable {
+package final class UserStore: Sendable {
     let database: any DatabaseWriter
 
     /// WAL mode, so `user-stats report` reads while `user-stats run` writes; both wait on a lock
     /// rather than fail.
-    init(path: String, readOnly: Bool = false) throws {
+    package init(path: String, readOnly: Bool = false) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.readonly = readOnly
@@ -41,7 +41,7 @@ final class UserStore: Sendable {
 
     /// Inserts or updates a user; true when the id was new.
     @discardableResult
-    func upsert(_ user: UserEvent) throws -> Bool {
+    package func upsert(_ user: UserEvent) throws -> Bool {
         try database.write { db in
             let existed = try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE id = ?", arguments: [user.id]) ?? false
             try db.execute(sql: """
@@ -54,33 +54,40 @@ final class UserStore: Sendable {
     }
 
     /// Records a malformed event once (by its position), so a redelivery does not count twice.
-    func skip(topic: String, partition: Int32, offset: Int64, reason: String) throws {
+    package func skip(topic: String, partition: Int32, offset: Int64, reason: String) throws {
         try database.write { db in
             try db.execute(sql: "INSERT OR IGNORE INTO skipped (topic, partition, offset, reason) VALUES (?, ?, ?, ?)",
                            arguments: [topic, Int(partition), offset, reason])
         }
     }
 
-    func report() throws -> Report {
-        try database.read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT city, state, COUNT(*) AS users FROM users GROUP BY city, state ORDER BY users DESC, city")
-            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users") ?? 0
-            let skipped = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM skipped") ?? 0
-            return Report(totalUsers: total, skippedEvents: skipped,
-                          cities: rows.map { Report.City(city: $0["city"], state: $0["state"], users: $0["users"]) })
-        }
+    package func report() throws -> Report {
+        try database.read(Self.report)
+    }
+
+    /// The report read on GRDB's own queue, for callers that must not block their thread.
+    package func report() async throws -> Report {
+        try await database.read(Self.report)
+    }
+
+    private static func report(_ db: Database) throws -> Report {
+        let rows = try Row.fetchAll(db, sql: "SELECT city, state, COUNT(*) AS users FROM users GROUP BY city, state ORDER BY users DESC, city")
+        let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users") ?? 0
+        let skipped = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM skipped") ?? 0
+        return Report(totalUsers: total, skippedEvents: skipped,
+                      cities: rows.map { Report.City(city: $0["city"], state: $0["state"], users: $0["users"]) })
     }
 }
 
-/// Users per city.
-struct Report: Codable {
-    struct City: Codable {
-        var city: String
-        var state: String
-        var users: Int
+/// Users per city: the JSON of `user-stats report` and of `GET /report`.
+package struct Report: Codable, Sendable, Equatable {
+    package struct City: Codable, Sendable, Equatable {
+        package var city: String
+        package var state: String
+        package var users: Int
     }
 
-    var totalUsers: Int
-    var skippedEvents: Int
-    var cities: [City]
+    package var totalUsers: Int
+    package var skippedEvents: Int
+    package var cities: [City]
 }
