@@ -50,10 +50,10 @@ generate:
 OPENAPI_SPECS = user-events-api:UserEventsOpenAPI assistance:AssistanceOpenAPI
 OPENAPI_OUT ?= Services/Sources
 generate-openapi:
-	cd Services && swift build --product swift-openapi-generator 2>&1 | grep -E 'error|Compiling|Build complete' || true
+	@log=$$(mktemp); (cd Services && swift build --product swift-openapi-generator) >$$log 2>&1 || { cat $$log; rm -f $$log; exit 1; }; rm -f $$log
 	@gen=$$(cd Services && swift build --show-bin-path)/swift-openapi-generator; \
 	for pair in $(OPENAPI_SPECS); do doc=$${pair%%:*}; target=$${pair##*:}; out=$(OPENAPI_OUT)/$$target; \
-		mkdir -p $$out && \
+		mkdir -p $$out && rm -f $$out/*.swift && \
 		log=$$(mktemp) && { $$gen generate --config Services/OpenAPI/openapi-generator-config.yaml --output-directory $$out \
 			Services/OpenAPI/$$doc.yaml >$$log 2>&1 || { cat $$log; rm -f $$log; exit 1; }; } && rm -f $$log && \
 		python3 scripts/openapi-embed.py Services/OpenAPI/$$doc.yaml $$out/OpenAPIDocument.swift || exit 1; \
@@ -70,10 +70,10 @@ check-generated:
 	else \
 		echo "$(KAFKA_PROTOCOL) not present: generated-code freshness not checked"; \
 	fi
-	@tmp=$$(mktemp -d) && $(MAKE) --no-print-directory generate-openapi OPENAPI_OUT=$$tmp && \
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; $(MAKE) --no-print-directory generate-openapi OPENAPI_OUT=$$tmp && \
 		for pair in $(OPENAPI_SPECS); do target=$${pair##*:}; \
 			diff -r $$tmp/$$target Services/Sources/$$target || exit 1; done && \
-		rm -rf $$tmp && echo "generated OpenAPI code is up to date with Services/OpenAPI"
+		echo "generated OpenAPI code is up to date with Services/OpenAPI"
 
 test-swift: deps
 	swift build --build-tests

@@ -24,7 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Without its default traits: swift-configuration and the full-Foundation extras go unused here.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
         .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird", from: "2.1.0"),
         // `make generate-openapi` / `make check-generated`: the generator's CLI (never built by `swift build`).
@@ -141,13 +142,17 @@ let package = Package(
             path: "Sources/AssistanceMain",
             swiftSettings: strict
         ),
-        // The routes through Hummingbird's test client, without a broker where none is needed.
+        // The routes over HTTP on a loopback port, without a broker where none is needed (real sockets
+        // and URLSession: Hummingbird's testing module would bring AsyncHTTPClient and BoringSSL into
+        // every build of the tests).
         .testTarget(
             name: "ServicesTests",
             dependencies: [
                 "UserEventsAPI", "UserStatsService", "Assistance", "ServiceSupport", "UserEventModel",
+                .product(name: "Producers", package: "swift-kafka"),
+                .product(name: "KafkaClient", package: "swift-kafka"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/ServicesTests",

@@ -19,9 +19,13 @@ WORK=$(mktemp -d /tmp/minibroker-demo.XXXXXX)
 export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$PORT
 API=http://127.0.0.1:$API_PORT
 PIDS=()
+# Stops the processes one at a time, the last started first, so each service shuts down (flush,
+# commit, LeaveGroup) while the broker is still there; the broker goes last.
 cleanup() {
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        kill -TERM "${PIDS[i]}" 2>/dev/null || true
+        wait "${PIDS[i]}" 2>/dev/null || true
+    done
     PIDS=()
 }
 trap cleanup EXIT

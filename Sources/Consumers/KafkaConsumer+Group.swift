@@ -90,8 +90,12 @@ extension KafkaConsumer {
                 groupInstanceId: configuration.groupInstanceId, protocolType: "consumer",
                 protocols: strategies.map { .init(name: $0.rawValue, metadata: subscriptionBytes) }, reason: nil),
                 timeout: .milliseconds(Int64(configuration.maxPollIntervalMs + 5000)))
-            // KIP-394: the first join learns its member id and joins again with it.
-            if join.errorCode == ErrorCode.memberIdRequired.rawValue { state.memberId = join.memberId }
+            // KIP-394: the first join learns its member id and joins again with it. The broker counts
+            // the member from now on, so a close() while the second join waits must leave with that id.
+            if join.errorCode == ErrorCode.memberIdRequired.rawValue {
+                state.memberId = join.memberId
+                group?.memberId = join.memberId
+            }
         } while join.errorCode == ErrorCode.memberIdRequired.rawValue && attempts < 3
         let joinCode = ErrorCode(rawValue: join.errorCode)
         guard joinCode == .noError else {

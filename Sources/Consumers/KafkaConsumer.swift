@@ -44,6 +44,8 @@ public actor KafkaConsumer {
     var groupTask: Task<Void, Never>?
     /// `close()` has begun.
     var closing = false
+    /// Callers of `close()` waiting for the first call to finish.
+    var closeWaiters: [CheckedContinuation<Void, Never>]? = []
     /// What the consumer keeps retrying, and since when (thrown from `records` once it lasts).
     var failures = PersistentFailures()
     var lastAutoCommit = ContinuousClock.now
@@ -54,7 +56,8 @@ public actor KafkaConsumer {
     public init(configuration: KafkaConsumerConfiguration) throws {
         self.configuration = configuration
         client = try KafkaClient(bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId,
-                                 meters: ClientMeters(factory: configuration.metricsFactory ?? MetricsSystem.factory, clientId: configuration.clientId))
+                                 meters: ClientMeters(factory: configuration.metricsFactory ?? MetricsSystem.factory, clientId: configuration.clientId),
+                                 requestTimeout: .milliseconds(Int64(configuration.requestTimeoutMs)))
         (events, eventsContinuation) = AsyncStream.makeStream(of: RebalanceEvent.self, bufferingPolicy: .bufferingNewest(1000))
     }
 
@@ -268,11 +271,20 @@ public actor KafkaConsumer {
     // MARK: Closing
 
     /// Stops handing out records, commits what was handed out (with auto-commit), leaves the group
-    /// and closes the connections. `records` ends; `commit()` throws `.closed` from then on.
+    /// and closes the connections. `records` ends; `commit()` throws `.closed` from then on. Any call
+    /// returns once all of that is done: a service whose shutdown handler starts `close()` can await
+    /// `close()` again after its loop ends, so that the process does not exit before LeaveGroup.
     public func close() async {
-        // Once: a second call while the first awaits its commit returns (the first finishes the job).
-        guard !closed, !closing else { return }
+        guard !closed, !closing else {
+            if closeWaiters != nil { await withCheckedContinuation { closeWaiters?.append($0) } }
+            return
+        }
         closing = true
+        defer {
+            let waiters = closeWaiters ?? []
+            closeWaiters = nil
+            for waiter in waiters { waiter.resume() }
+        }
         // Nothing is handed out after this point, so the final commit covers exactly what was.
         fetched.stop()
         await autoCommitIfDue(force: true)

@@ -114,8 +114,10 @@ public final class BrokerConnection: @unchecked Sendable {
         return "\(error)"
     }
 
+    /// `timeout` bounds the TCP connect, `requestTimeout` the ApiVersions exchange after it.
     public static func connect(host: String, port: Int, clientId: String, group: EventLoopGroup,
-                               timeout: TimeAmount = .seconds(10), meters: ClientMeters? = nil) async throws -> BrokerConnection {
+                               timeout: TimeAmount = .seconds(10), requestTimeout: TimeAmount = .seconds(30),
+                               meters: ClientMeters? = nil) async throws -> BrokerConnection {
         let handler = ResponseMatcher()
         let channel: Channel
         do {
@@ -139,7 +141,7 @@ public final class BrokerConnection: @unchecked Sendable {
         }
         let connection = BrokerConnection(host: host, port: port, channel: channel, handler: handler, clientId: clientId, meters: meters)
         do {
-            try await connection.negotiateVersions()
+            try await connection.negotiateVersions(timeout: requestTimeout)
         } catch {
             connection.close()
             throw error
@@ -147,11 +149,11 @@ public final class BrokerConnection: @unchecked Sendable {
         return connection
     }
 
-    private func negotiateVersions() async throws {
+    private func negotiateVersions(timeout: TimeAmount) async throws {
         var version = ApiKey.apiVersions.validVersions.upperBound
         for _ in 0..<3 {
             let response = try await send(ApiVersionsRequest(clientSoftwareName: "swift-kafka", clientSoftwareVersion: "0.1"),
-                                          version: version)
+                                          version: version, timeout: timeout)
             if response.errorCode == ErrorCode.unsupportedVersion.rawValue {
                 // An older broker lists its own ApiVersions range: retry within it.
                 guard let theirs = response.apiKeys.first(where: { $0.apiKey == ApiKey.apiVersions.rawValue }) else { version = 0; continue }

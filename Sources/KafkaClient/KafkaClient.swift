@@ -77,10 +77,13 @@ public actor KafkaClient {
     /// The client's metrics (request latencies here; records, retries and rebalances in the producer
     /// and consumer), or nil for none.
     public nonisolated let meters: ClientMeters?
+    /// request.timeout.ms for what the client asks itself (ApiVersions when it connects, Metadata): a
+    /// broker that accepts connections and never answers is an error after it, not a hang.
+    public nonisolated let requestTimeout: TimeAmount
 
     /// `bootstrapServers` as Kafka writes it: "host:port,host:port".
     public init(bootstrapServers: String, clientId: String = "swift-kafka", group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                meters: ClientMeters? = nil) throws {
+                meters: ClientMeters? = nil, requestTimeout: TimeAmount = .seconds(30)) throws {
         var servers: [(String, Int)] = []
         for item in bootstrapServers.split(separator: ",") {
             let entry = item.trimmingCharacters(in: .whitespaces)
@@ -94,6 +97,7 @@ public actor KafkaClient {
         self.clientId = clientId
         self.group = group
         self.meters = meters
+        self.requestTimeout = requestTimeout
     }
 
     /// A connection to any bootstrap server (the first that answers).
@@ -104,7 +108,7 @@ public actor KafkaClient {
         for server in bootstrapServers {
             do {
                 let connection = try await BrokerConnection.connect(host: server.host, port: server.port, clientId: clientId, group: group,
-                                                                    meters: meters)
+                                                                    requestTimeout: requestTimeout, meters: meters)
                 try keepUnlessClosed(connection)
                 bootstrapConnection = connection
                 return connection
@@ -127,7 +131,7 @@ public actor KafkaClient {
             throw KafkaClientError(.connection, "broker \(nodeId) is not in the cluster metadata")
         }
         let connection = try await BrokerConnection.connect(host: address.host, port: address.port, clientId: clientId, group: group,
-                                                            meters: meters)
+                                                            requestTimeout: requestTimeout, meters: meters)
         try keepUnlessClosed(connection)
         // Another caller may have connected while this one waited: keep one connection per broker and purpose.
         if let other = connections[key], other.isActive {
@@ -171,7 +175,7 @@ public actor KafkaClient {
         let request = MetadataRequest(topics: topics?.map { .init(name: $0) }, allowAutoTopicCreation: allowAutoTopicCreation)
         let response: MetadataResponse
         do {
-            response = try await connection.send(request)
+            response = try await connection.send(request, timeout: requestTimeout)
         } catch {
             bootstrapConnection = nil
             throw error

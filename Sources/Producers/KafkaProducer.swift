@@ -72,7 +72,8 @@ public actor KafkaProducer {
         self.configuration = configuration
         self.reports = reports
         client = try KafkaClient(bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId,
-                                 meters: ClientMeters(factory: configuration.metricsFactory ?? MetricsSystem.factory, clientId: configuration.clientId))
+                                 meters: ClientMeters(factory: configuration.metricsFactory ?? MetricsSystem.factory, clientId: configuration.clientId),
+                                 requestTimeout: .milliseconds(Int64(configuration.requestTimeoutMs)))
     }
 
     // MARK: Sending

@@ -5,6 +5,7 @@ creating it, and refuses bad input with JSON problems; every process stops clean
 (release binaries: the build users run)."""
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -99,21 +100,29 @@ def test_broker_down_the_submission_fails_with_a_reason_and_the_api_stays_up(tmp
         api.stop()
 
 
-def test_sigterm_finishes_a_running_submission_before_the_api_exits(broker, tmp_path):
-    """Graceful shutdown: the server stops, the running submission queues its users, the producer flushes."""
+def test_sigterm_stops_a_running_submission_and_delivers_what_it_queued(broker, tmp_path):
+    """Graceful shutdown: the server stops, the running submission queues no more users (they count as
+    failed, with the reason), and every user it queued is delivered before the process exits."""
     topic = f"users-{uuid.uuid4().hex[:6]}"
     create_topic(broker.bootstrap, topic, 1)
     api = user_events_api(broker.bootstrap, topic, f"http://127.0.0.1:{free_port()}", tmp_path)
-    status, _, _ = request("POST", api.url + "/submit/50000")
+    status, _, submission = request("POST", api.url + "/submit/100000")
     assert status == 202
+    time.sleep(0.3)
     api.stop(signal.SIGTERM)
+    ended = re.search(rf"submission {submission['id']} (done|failed): (\d+) delivered, (\d+) failed", api.log())
+    assert ended, api.log()[-3000:]
+    state, delivered, failed = ended.group(1), int(ended.group(2)), int(ended.group(3))
+    assert delivered + failed == 100000 and delivered > 0
+    if state == "failed":
+        assert f"failed: {delivered} delivered, {failed} failed (the service stopped before {failed} of the users were queued)" \
+            in api.log(), api.log()[-2000:]
     consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"g-{topic}"})
     try:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
     finally:
         consumer.close()
-    assert high - low == 50000
-    assert "done: 50000 delivered, 0 failed" in api.log()
+    assert high - low == delivered
 
 
 def test_assistance_request_is_published_and_read_back(any_broker, tmp_path):
@@ -173,18 +182,40 @@ def test_assistance_refuses_a_missing_topic_without_creating_it_and_bad_input(an
         service.stop()
 
 
+def group_members(bootstrap, group):
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until its answer is read
+    return admin.describe_consumer_groups([group])[group].result(timeout=10).members
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_every_service_stops_cleanly_on_a_signal(broker, tmp_path, sig):
-    """The release binaries too: their signal handling lives as long as the process (ServiceLifecycle)."""
+    """The release binaries too: their signal handling lives as long as the process (ServiceLifecycle).
+    The consumers leave their groups before the process exits."""
     topic = f"users-{uuid.uuid4().hex[:6]}"
     create_topic(broker.bootstrap, topic, 1)
-    stats = user_stats(broker, topic, tmp_path / "stats.sqlite", tmp_path)
-    api = user_events_api(broker.bootstrap, topic, stats.url, tmp_path)
-    service = assistance(broker.bootstrap, tmp_path)
-    listener = Process([binary("ASSISTANCE"), "listen", "--topic", topic, "--bootstrap-server", broker.bootstrap],
-                       tmp_path / "listener.log")
-    time.sleep(1)
-    for process in [api, service, listener, stats]:
-        started = time.monotonic()
-        process.stop(sig, timeout=20)
-        assert time.monotonic() - started < 15
+    processes = []
+    try:
+        stats = user_stats(broker, topic, tmp_path / "stats.sqlite", tmp_path, group=f"stats-{topic}")
+        processes.append(stats)
+        api = user_events_api(broker.bootstrap, topic, stats.url, tmp_path)
+        processes.append(api)
+        service = assistance(broker.bootstrap, tmp_path)
+        processes.append(service)
+        listener = Process([binary("ASSISTANCE"), "listen", "--topic", topic, "--bootstrap-server", broker.bootstrap],
+                           tmp_path / "listener.log")
+        processes.append(listener)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (group_members(broker.bootstrap, f"stats-{topic}")
+                                                   and group_members(broker.bootstrap, f"assistance-{topic}")):
+            time.sleep(0.2)
+        assert group_members(broker.bootstrap, f"stats-{topic}") and group_members(broker.bootstrap, f"assistance-{topic}")
+        for process in [api, service, listener, stats]:
+            started = time.monotonic()
+            process.stop(sig, timeout=20)
+            assert time.monotonic() - started < 15
+        # LeaveGroup went out before each consumer's process ended: no member waits out its session.
+        assert group_members(broker.bootstrap, f"stats-{topic}") == []
+        assert group_members(broker.bootstrap, f"assistance-{topic}") == []
+    finally:
+        for process in processes:
+            process.kill()

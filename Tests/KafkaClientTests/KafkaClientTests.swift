@@ -144,6 +144,25 @@ final class RunningBroker {
         patient.close()
     }
 
+    /// A broker that accepts connections and never answers (a proxy holding every byte for an hour) is
+    /// an error after the client's request timeout — ApiVersions when connecting, then Metadata — not a
+    /// hang: a producer's max.block.ms and a consumer's default.api.timeout.ms rest on it.
+    @Test(.timeLimit(.minutes(1))) func aBrokerThatNeverAnswersIsAnErrorAfterTheRequestTimeout() async throws {
+        let proxy = try DelayingProxy(delay: .hours(1))
+        let broker = try RunningBroker()
+        proxy.targetPort.withLockedValue { $0 = broker.port }
+        let client = try KafkaClient(bootstrapServers: "127.0.0.1:\(proxy.port)", requestTimeout: .milliseconds(300))
+        let started = ContinuousClock.now
+        do {
+            _ = try await client.refreshMetadata(topics: [])
+            Issue.record("a broker that never answers gave metadata")
+        } catch let error as KafkaClientError {
+            #expect(error.message.contains("got no answer within 300 ms"), "\(error)")
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        await client.close()
+    }
+
     @Test func unreachableBootstrapFailsClearly() async throws {
         let client = try KafkaClient(bootstrapServers: "127.0.0.1:\(RunningBroker.freePort())")
         do {

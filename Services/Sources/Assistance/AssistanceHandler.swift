@@ -62,14 +62,14 @@ package struct AssistanceHandler: APIProtocol {
         case unavailable(String)
     }
 
+    /// Asked with the admin client's Metadata call, which caches nothing: a request naming missing
+    /// topics leaves no trace in this process.
     func topicExists(_ topic: String) async -> TopicState {
         do {
-            let cluster = try await metadata.refreshMetadata(topics: [topic], allowAutoTopicCreation: false)
-            if let found = cluster.topics[topic], !found.partitions.isEmpty { return .exists }
-            switch cluster.topicErrors[topic] {
-            case nil, .some(.unknownTopicOrPartition): return .missing
-            case .some(let code): return .unavailable("\(code)")
-            }
+            let found = try await KafkaAdminClient(client: metadata).describeTopics([topic])
+            return found.contains { $0.name == topic && !$0.partitions.isEmpty } ? .exists : .missing
+        } catch let error as KafkaClientError where error.kind == .broker(.unknownTopicOrPartition) {
+            return .missing
         } catch {
             return .unavailable("\(error)")
         }

@@ -16,8 +16,19 @@ package struct AssistanceListener: Service {
     }
 
     package func run() async throws {
-        let consumer = self.consumer
         let decoder = JSONDecoder()
+        do {
+            try await listen(decoder)
+        } catch {
+            await consumer.close()
+            throw error
+        }
+        // The loop ends once close() has begun; this returns when it is done (LeaveGroup).
+        await consumer.close()
+    }
+
+    private func listen(_ decoder: JSONDecoder) async throws {
+        let consumer = self.consumer
         try await withGracefulShutdownHandler {
             for try await record in consumer.records {
                 let value = record.value.map { Data($0.readableBytesView) } ?? Data()
@@ -25,7 +36,8 @@ package struct AssistanceListener: Service {
                     logger.warning("skipped a record at \(record.topic)-\(record.partition)@\(record.offset): not an assistance request")
                     continue
                 }
-                logger.info("assistance request \(event.id) at \(event.requestedAt) for \(event.topic): \(event.description)",
+                // The description is the sender's text: quoted and escaped, it cannot forge log lines.
+                logger.info("assistance request \(event.id) at \(event.requestedAt) for \(event.topic): \(event.description.debugDescription)",
                             metadata: ["partition": "\(record.partition)", "offset": "\(record.offset)"])
             }
         } onGracefulShutdown: {

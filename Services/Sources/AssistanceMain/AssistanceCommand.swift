@@ -55,7 +55,12 @@ struct Serve: AsyncParsableCommand {
                 logger.info("assistance listening on \(channel.localAddress.map { "\($0)" } ?? "?") (bootstrap.servers \(bootstrap))")
             },
             logger: logger)
-        try await ServiceRunner.run([producer, app], logger: logger)
+        do {
+            try await ServiceRunner.run([producer, app], logger: logger)
+        } catch {
+            await metadata.close()
+            throw error
+        }
         await metadata.close()
         logger.info("assistance stopped")
     }

@@ -11,8 +11,9 @@ public struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddlew
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let segments = Self.segments(request.uri.path)
+        // HEAD is served wherever GET is (the router makes those endpoints).
         if let allowed = operations.first(where: { Self.matches($0.template, segments) })?.allow,
-           !allowed.contains(request.method.rawValue) {
+           !allowed.contains(request.method.rawValue), !(request.method == .head && allowed.contains("GET")) {
             let allow = allowed.joined(separator: ", ")
             throw HTTPError(.methodNotAllowed, headers: [.allow: allow],
                             message: "\(request.method) is not served at \(request.uri.path); \(allow) is")

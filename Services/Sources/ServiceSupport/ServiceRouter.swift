@@ -11,7 +11,7 @@ public enum ServiceRouter {
     public static let openAPIConfiguration = Configuration(dateTranscoder: .iso8601WithFractionalSeconds)
 
     public static func make(document: OpenAPIDocumentPages?) -> Router<BasicRequestContext> {
-        let router = Router()
+        let router = Router(options: .autoGenerateHeadEndpoints)
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: BodyLimitMiddleware(maxBytes: maxBodyBytes))
         if let document {

@@ -6,12 +6,17 @@ import ServiceLifecycle
 /// consumer it uses (listed first) flushes, commits and leaves. ServiceLifecycle owns the signal
 /// handlers, so they live as long as the group in every build configuration.
 public enum ServiceRunner {
+    public static let gracefulShutdownLimit: Duration = .seconds(60)
+
     public static func run(_ services: [any Service], logger: Logger) async throws {
-        let group = ServiceGroup(configuration: .init(
+        var configuration = ServiceGroupConfiguration(
             services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
                                            failureTerminationBehavior: .gracefullyShutdownGroup) },
             gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+            logger: logger)
+        // A shutdown that cannot finish (a broker gone while records wait for it) is cancelled.
+        configuration.maximumGracefulShutdownDuration = gracefulShutdownLimit
+        let group = ServiceGroup(configuration: configuration)
         try await group.run()
     }
 }

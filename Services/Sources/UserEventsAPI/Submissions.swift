@@ -9,8 +9,9 @@ import UserEventModel
 /// on one shared producer, and counts their delivery reports. The actor is the one owner of every
 /// submission's state; the HTTP handlers only ask it.
 ///
-/// As a `Service` it waits for graceful shutdown, then for the running submissions to have queued
-/// their users (the producer, shut down after it, flushes them).
+/// As a `Service` it waits for graceful shutdown, then stops the running submissions from queuing
+/// more users (those count as failed), waits until everything queued is delivered or failed, and
+/// counts it; the producer, shut down after it, then closes.
 package actor Submissions: Service {
     package struct Settings: Sendable {
         package var topic = "user-events"
@@ -44,6 +45,9 @@ package actor Submissions: Service {
     /// Reports that arrived before `produce` returned their ids.
     private var early: [ProducerMessageID: Outcome] = [:]
     private var tasks: [String: Task<Void, Never>] = [:]
+    /// Submissions not yet done or failed, and who waits for there to be none (shutdown).
+    private var running = 0
+    private var idleWaiters: [CheckedContinuation<Void, Never>] = []
     private var stopping = false
 
     package init(producer: KafkaProducer, reports: DeliveryReports, settings: Settings, logger: Logger) {
@@ -60,6 +64,7 @@ package actor Submissions: Service {
             id: UUID().uuidString.lowercased(), state: .running, requested: Int64(count), delivered: 0, failed: 0,
             createdAt: Date())
         submissions[submission.id] = submission
+        running += 1
         let id = submission.id
         tasks[id] = Task { await self.produce(count, for: id) }
         logger.info("submission \(id): \(count) users")
@@ -70,7 +75,8 @@ package actor Submissions: Service {
         submissions[id]
     }
 
-    /// Generates and queues the users in chunks (one actor hop of the producer per chunk).
+    /// Generates and queues the users one `produce` at a time: a call that throws has queued nothing,
+    /// so every queued user has a known id and its report is counted.
     private func produce(_ count: Int, for id: String) async {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -78,18 +84,18 @@ package actor Submissions: Service {
         var queued = 0
         do {
             while queued < count {
-                let chunk = try (0..<min(1000, count - queued)).map { _ in
-                    let user = Places.randomUser(using: &rng)
-                    return ProducerRecord(topic: settings.topic, key: user.id, value: try encoder.encode(user))
+                if stopping {
+                    // A shutdown does not wait for users not yet generated: they fail, named as such.
+                    fail(id, users: count - queued, reason: "the service stopped before \(count - queued) of the users were queued")
+                    break
                 }
-                let ids = try await producer.produce(contentsOf: chunk)
-                queued += chunk.count
-                for messageId in ids {
-                    if let outcome = early.removeValue(forKey: messageId) {
-                        tally(outcome, for: id)
-                    } else {
-                        owners[messageId] = id
-                    }
+                let user = Places.randomUser(using: &rng)
+                let messageId = try await producer.produce(ProducerRecord(topic: settings.topic, key: user.id, value: try encoder.encode(user)))
+                queued += 1
+                if let outcome = early.removeValue(forKey: messageId) {
+                    tally(outcome, for: id)
+                } else {
+                    owners[messageId] = id
                 }
             }
         } catch {
@@ -126,7 +132,12 @@ package actor Submissions: Service {
         submission.state = submission.failed == 0 ? .done : .failed
         submission.finishedAt = Date()
         submissions[id] = submission
-        logger.info("submission \(id) \(submission.state.rawValue): \(submission.delivered) delivered, \(submission.failed) failed")
+        running -= 1
+        if running == 0 {
+            for waiter in idleWaiters { waiter.resume() }
+            idleWaiters = []
+        }
+        logger.info("submission \(id) \(submission.state.rawValue): \(submission.delivered) delivered, \(submission.failed) failed\(submission.reason.map { " (\($0))" } ?? "")")
         finishedOrder.append(id)
         if finishedOrder.count > settings.keepFinished {
             let excess = finishedOrder.count - settings.keepFinished
@@ -157,7 +168,9 @@ package actor Submissions: Service {
         stopping = true
         for task in tasks.values { await task.value }
         await producer.flush()
-        // The producer's own service closes it; the reports end then and so does the counting.
-        _ = counting
+        // Every queued user now has its report on the way; the last ones are counted before the
+        // process goes on to close the producer.
+        if running > 0 { await withCheckedContinuation { idleWaiters.append($0) } }
+        counting.cancel()
     }
 }

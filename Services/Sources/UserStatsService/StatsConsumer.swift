@@ -33,6 +33,8 @@ package struct StatsConsumer: Service {
         } onGracefulShutdown: {
             Task { await consumer.close() }
         }
+        // The loop ends once close() has begun; this returns when it is done (commit, LeaveGroup).
+        await consumer.close()
         if let report = try? await store.report() {
             logger.info("user-stats stopped with \(report.totalUsers) users stored")
         }
@@ -46,14 +48,14 @@ package struct StatsConsumer: Service {
                 do {
                     let user = try decoder.decode(UserEvent.self, from: value)
                     guard UUID(uuidString: user.id) != nil else { throw MalformedEvent(reason: "id '\(user.id)' is not a UUID") }
-                    if try store.upsert(user) {
+                    if try await store.upsert(user) {
                         logger.info("New user inserted: \(String(decoding: value, as: UTF8.self))")
                     }
                 } catch is DecodingError {
-                    try store.skip(topic: record.topic, partition: record.partition, offset: record.offset, reason: "not a user event")
+                    try await store.skip(topic: record.topic, partition: record.partition, offset: record.offset, reason: "not a user event")
                     logger.warning("skipped a malformed event at \(record.topic)-\(record.partition)@\(record.offset): not a user event")
                 } catch let error as MalformedEvent {
-                    try store.skip(topic: record.topic, partition: record.partition, offset: record.offset, reason: error.reason)
+                    try await store.skip(topic: record.topic, partition: record.partition, offset: record.offset, reason: error.reason)
                     logger.warning("skipped a malformed event at \(record.topic)-\(record.partition)@\(record.offset): \(error.reason)")
                 }
                 // At least once: the offset moves only after the user is stored.

@@ -3,6 +3,8 @@ import GRDB
 import UserEventModel
 
 /// Users in SQLite (one row per id, so a redelivered event is stored once) and the per-city report.
+/// Writes and the services' reads go through GRDB's own queues (the async calls), never blocking a
+/// thread of Swift's shared pool, which the HTTP server in the same process runs on.
 package final class UserStore: Sendable {
     let database: any DatabaseWriter
 
@@ -41,8 +43,8 @@ package final class UserStore: Sendable {
 
     /// Inserts or updates a user; true when the id was new.
     @discardableResult
-    package func upsert(_ user: UserEvent) throws -> Bool {
-        try database.write { db in
+    package func upsert(_ user: UserEvent) async throws -> Bool {
+        try await database.write { db in
             let existed = try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE id = ?", arguments: [user.id]) ?? false
             try db.execute(sql: """
                 INSERT INTO users (id, city, state, country, postCode, datetime) VALUES (?, ?, ?, ?, ?, ?)
@@ -54,8 +56,8 @@ package final class UserStore: Sendable {
     }
 
     /// Records a malformed event once (by its position), so a redelivery does not count twice.
-    package func skip(topic: String, partition: Int32, offset: Int64, reason: String) throws {
-        try database.write { db in
+    package func skip(topic: String, partition: Int32, offset: Int64, reason: String) async throws {
+        try await database.write { db in
             try db.execute(sql: "INSERT OR IGNORE INTO skipped (topic, partition, offset, reason) VALUES (?, ?, ?, ?)",
                            arguments: [topic, Int(partition), offset, reason])
         }

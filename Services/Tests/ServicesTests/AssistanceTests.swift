@@ -2,7 +2,6 @@ import Assistance
 import AssistanceOpenAPI
 import Foundation
 import Hummingbird
-import HummingbirdTesting
 import KafkaClient
 import Logging
 import Producers
@@ -13,7 +12,7 @@ import Testing
 /// JSON problem; a request that passes them reaches the broker, here an unreachable one (503). The
 /// broker's side (201, a missing topic's 404 that creates nothing) is in Tests/Interop.
 @Suite struct AssistanceTests {
-    static func app() throws -> some ApplicationProtocol {
+    static func serve<T: Sendable>(_ test: @Sendable (HTTPTestClient) async throws -> T) async throws -> T {
         var configuration = KafkaProducerConfiguration(bootstrapServers: "127.0.0.1:\(closedPort)")
         configuration.allowAutoCreateTopics = false
         configuration.maxBlockMs = 1000
@@ -21,7 +20,8 @@ import Testing
         let producer = try KafkaProducer(configuration: configuration)
         let metadata = try KafkaClient(bootstrapServers: "127.0.0.1:\(closedPort)")
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        return Application(router: try AssistanceServer.router(handler: AssistanceHandler(producer: producer, metadata: metadata, logger: logger)))
+        let router = try AssistanceServer.router(handler: AssistanceHandler(producer: producer, metadata: metadata, logger: logger))
+        return try await withServer(router, services: [producer], test)
     }
 
     @Test func refusedRequestsAre400Problems() async throws {
@@ -43,35 +43,35 @@ import Testing
             (#"{"topic": "sales", "description": "   "}"#, "description must not be empty"),
             ("{\"topic\": \"sales\", \"description\": \"\(long)\"}", "at most 2000"),
         ]
-        try await Self.app().test(.router) { client in
+        try await Self.serve { client in
             for (body, fragment) in cases {
-                let response = try await client.execute(uri: "/assistance", method: .post, headers: jsonHeaders, body: .json(body))
-                #expect(response.status == .badRequest, "\(body.prefix(60)): \(response.status) \(response.text)")
+                let response = try await client.execute("/assistance", method: "POST", headers: jsonHeaders, body: body)
+                #expect(response.status == 400, "\(body.prefix(60)): \(response.status) \(response.text)")
                 let problem = try response.problem()
                 #expect(problem.detail?.contains(fragment) == true, "\(body.prefix(60)): \(problem.detail ?? "")")
             }
-            let noBody = try await client.execute(uri: "/assistance", method: .post, headers: jsonHeaders)
-            #expect(noBody.status == .badRequest)
+            let noBody = try await client.execute("/assistance", method: "POST", headers: jsonHeaders)
+            #expect(noBody.status == 400)
             _ = try noBody.problem()
-            let wrongType = try await client.execute(uri: "/assistance", method: .post, headers: [.contentType: "text/plain"],
-                                                     body: .json(#"{"topic": "sales", "description": "help"}"#))
-            #expect(wrongType.status == .unsupportedMediaType)
+            let wrongType = try await client.execute("/assistance", method: "POST", headers: ["Content-Type": "text/plain"],
+                                                     body: #"{"topic": "sales", "description": "help"}"#)
+            #expect(wrongType.status == 415)
             _ = try wrongType.problem()
-            let huge = try await client.execute(uri: "/assistance", method: .post, headers: jsonHeaders,
-                                                body: .json("{\"topic\": \"sales\", \"description\": \"\(String(repeating: "y", count: 70_000))\"}"))
-            #expect(huge.status == .contentTooLarge)
+            let huge = try await client.execute("/assistance", method: "POST", headers: jsonHeaders,
+                                                body: "{\"topic\": \"sales\", \"description\": \"\(String(repeating: "y", count: 70_000))\"}")
+            #expect(huge.status == 413)
             _ = try huge.problem()
         }
     }
 
     @Test func anAcceptableRequestWithTheBrokerDownIs503() async throws {
-        try await Self.app().test(.router) { client in
-            let response = try await client.execute(uri: "/assistance", method: .post, headers: jsonHeaders,
-                                                    body: .json(#"{"topic": "sales", "description": "the printer is on fire"}"#))
-            #expect(response.status == .serviceUnavailable)
+        try await Self.serve { client in
+            let response = try await client.execute("/assistance", method: "POST", headers: jsonHeaders,
+                                                    body: #"{"topic": "sales", "description": "the printer is on fire"}"#)
+            #expect(response.status == 503)
             #expect(try response.problem().detail?.contains("cannot be asked about topic 'sales'") == true)
-            #expect(try await client.execute(uri: "/health", method: .get).status == .ok)
-            #expect(try await client.execute(uri: "/openapi.yaml", method: .get).text.contains("/assistance:"))
+            #expect(try await client.execute("/health").status == 200)
+            #expect(try await client.execute("/openapi.yaml").text.contains("/assistance:"))
         }
     }
 
