@@ -36,6 +36,10 @@ paths:
           $ref: "#/components/responses/Problem"
         "404":
           $ref: "#/components/responses/Problem"
+        "413":
+          $ref: "#/components/responses/Problem"
+        "415":
+          $ref: "#/components/responses/Problem"
         "503":
           $ref: "#/components/responses/Problem"
   /health:
@@ -132,6 +136,8 @@ reads its topic in a consumer group. Errors are JSON problem documents (RFC 9457
 <tr><td>201</td><td>The event is stored (acknowledged by every in-sync replica) at this partition and offset.</td><td>application/json: <a href="#schema-AssistanceEvent">AssistanceEvent</a></td></tr>
 <tr><td>400</td><td>A problem with the request, or the broker cannot be reached.</td><td>application/problem+json: <a href="#schema-Problem">Problem</a></td></tr>
 <tr><td>404</td><td>A problem with the request, or the broker cannot be reached.</td><td>application/problem+json: <a href="#schema-Problem">Problem</a></td></tr>
+<tr><td>413</td><td>A problem with the request, or the broker cannot be reached.</td><td>application/problem+json: <a href="#schema-Problem">Problem</a></td></tr>
+<tr><td>415</td><td>A problem with the request, or the broker cannot be reached.</td><td>application/problem+json: <a href="#schema-Problem">Problem</a></td></tr>
 <tr><td>503</td><td>A problem with the request, or the broker cannot be reached.</td><td>application/problem+json: <a href="#schema-Problem">Problem</a></td></tr>
 </table>
 <h3><span class='method'>get</span> <span class='path'>/health</span></h3>
