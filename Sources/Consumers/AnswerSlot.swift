@@ -1,5 +1,5 @@
 import KafkaClient
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The answer to a request that is awaited later (a Fetch on the wire while the application works):
 /// filled on the connection's event loop, awaited once from the consumer. Cheaper than awaiting an
@@ -9,7 +9,7 @@ final class AnswerSlot<Value: Sendable>: Sendable {
         case waiting(CheckedContinuation<Value, Error>?)
         case answered(Result<Value, KafkaClientError>)
     }
-    private let state = Mutex(State.waiting(nil))
+    private let state = NIOLockedValueBox(State.waiting(nil))
     /// Runs on the event loop with an answer the consumer is already waiting for, before it wakes:
     /// what the consumer would do first on waking (send the next Fetch) costs no hop there and back.
     private let whenAwaited: (@Sendable (Value) -> Void)?
@@ -19,7 +19,7 @@ final class AnswerSlot<Value: Sendable>: Sendable {
     }
 
     func fill(_ result: Result<Value, KafkaClientError>) {
-        let waiter = state.withLock { state -> CheckedContinuation<Value, Error>? in
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Value, Error>? in
             guard case .waiting(let waiter) = state else { return nil }
             state = .answered(result)
             return waiter
@@ -33,13 +33,13 @@ final class AnswerSlot<Value: Sendable>: Sendable {
     /// (CancellationError); the answer, when it comes, is kept for nobody.
     var value: Value {
         get async throws {
-            let ready = state.withLock { state -> Result<Value, KafkaClientError>? in
+            let ready = state.withLockedValue { state -> Result<Value, KafkaClientError>? in
                 if case .answered(let result) = state { return result } else { return nil }
             }
             if let ready { return try ready.get() }
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { continuation in
-                    let answered = state.withLock { state -> Result<Value, KafkaClientError>? in
+                    let answered = state.withLockedValue { state -> Result<Value, KafkaClientError>? in
                         switch state {
                         case .answered(let result): return result
                         case .waiting: state = .waiting(continuation); return nil
@@ -57,7 +57,7 @@ final class AnswerSlot<Value: Sendable>: Sendable {
 
     /// Wakes the waiter, if any, with CancellationError.
     private func abandonWaiter() {
-        let waiter = state.withLock { state -> CheckedContinuation<Value, Error>? in
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Value, Error>? in
             guard case .waiting(let waiter?) = state else { return nil }
             state = .waiting(nil)
             return waiter

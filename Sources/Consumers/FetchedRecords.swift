@@ -1,5 +1,5 @@
 import KafkaWire
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The records of the last poll, shared by every iterator of `records`: breaking out of one
 /// `for try await` loop and starting another goes on with the next record, none is skipped. Taking
@@ -14,21 +14,21 @@ final class FetchedRecords: Sendable {
         /// Set by `close()`: nothing more is handed out.
         var stopped = false
     }
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
     /// A new poll's records (the previous ones are all handed out and folded).
     func start(_ records: [ConsumerRecord]) {
-        state.withLock { $0 = State(records: records, stopped: $0.stopped) }
+        state.withLockedValue { $0 = State(records: records, stopped: $0.stopped) }
     }
 
     /// Hands out nothing more (the consumer is closing).
     func stop() {
-        state.withLock { $0.stopped = true }
+        state.withLockedValue { $0.stopped = true }
     }
 
     /// The next record not handed out yet.
     func next() -> ConsumerRecord? {
-        state.withLock { state in
+        state.withLockedValue { state in
             guard !state.stopped, state.handed < state.records.count else { return nil }
             state.handed += 1
             return state.records[state.handed - 1]
@@ -37,7 +37,7 @@ final class FetchedRecords: Sendable {
 
     /// Every record not handed out yet (they share the poll's storage; nothing is copied).
     func nextBatch() -> ArraySlice<ConsumerRecord>? {
-        state.withLock { state in
+        state.withLockedValue { state in
             guard !state.stopped, state.handed < state.records.count else { return nil }
             let batch = state.records[state.handed...]
             state.handed = state.records.count
@@ -47,7 +47,7 @@ final class FetchedRecords: Sendable {
 
     /// The next offset per partition after the records handed out since the last call.
     func take() -> [TopicPartition: Int64] {
-        state.withLock { state in
+        state.withLockedValue { state in
             var next: [TopicPartition: Int64] = [:]
             // A poll's records come a partition at a time: one entry per run, not per record.
             var index = state.folded
@@ -67,7 +67,7 @@ final class FetchedRecords: Sendable {
     /// Drops the records not handed out yet of the partitions `matching`; returns, per partition,
     /// the offset of the first dropped record (where its fetching has to start again).
     func discard(_ matching: (TopicPartition) -> Bool) -> [TopicPartition: Int64] {
-        state.withLock { state in
+        state.withLockedValue { state in
             var firstDropped: [TopicPartition: Int64] = [:]
             var kept = Array(state.records[..<state.handed])
             for record in state.records[state.handed...] {

@@ -1,6 +1,7 @@
 import KafkaClient
 import KafkaWire
 import NIOCore
+import NIOConcurrencyHelpers
 import Synchronization
 
 /// A Fetch on the wire and what it asked for, so that a stale answer (after a seek, a pause or a
@@ -76,8 +77,8 @@ final class FetchEpoch: Sendable {
 
 /// Where the event loop leaves the Fetch it wrote ahead, for the consumer to take.
 final class FollowUpSlot: Sendable {
-    private let fetch = Mutex<PendingFetch?>(nil)
+    private let fetch = NIOLockedValueBox<PendingFetch?>(nil)
 
-    func store(_ pending: PendingFetch?) { fetch.withLock { $0 = pending } }
-    func take() -> PendingFetch? { fetch.withLock { $0.take() } }
+    func store(_ pending: PendingFetch?) { fetch.withLockedValue { $0 = pending } }
+    func take() -> PendingFetch? { fetch.withLockedValue { $0.take() } }
 }
