@@ -2,7 +2,6 @@ import ArgumentParser
 import Assistance
 import Consumers
 import Foundation
-import Hummingbird
 import KafkaClient
 import Logging
 import Producers
@@ -47,14 +46,9 @@ struct Serve: AsyncParsableCommand {
         let producer = try KafkaProducer(configuration: configuration)
         let metadata = try KafkaClient(bootstrapServers: service.bootstrapServers, clientId: "assistance")
         let handler = AssistanceHandler(producer: producer, metadata: metadata, logger: logger)
-        let app = Application(
-            router: try AssistanceServer.router(handler: handler),
-            configuration: .init(address: .hostname(service.host, port: try service.port(default: AssistanceServer.defaultPort)),
-                                 serverName: "assistance"),
-            onServerRunning: { [bootstrap = service.bootstrapServers] channel in
-                logger.info("assistance listening on \(channel.localAddress.map { "\($0)" } ?? "?") (bootstrap.servers \(bootstrap))")
-            },
-            logger: logger)
+        let app = try service.application(router: try AssistanceServer.router(handler: handler), name: "assistance",
+                                          defaultPort: AssistanceServer.defaultPort, logger: logger,
+                                          detail: " (bootstrap.servers \(service.bootstrapServers))")
         do {
             try await ServiceRunner.run([producer, app], logger: logger)
         } catch {

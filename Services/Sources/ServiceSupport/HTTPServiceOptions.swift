@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Hummingbird
 import Logging
 
 /// Where a service listens and which brokers it uses: flags first, then the environment
@@ -38,3 +39,18 @@ public struct HTTPServiceOptions: ParsableArguments {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+extension HTTPServiceOptions {
+    /// The service's HTTP server on `--host` and its port, logging where it listens once it is bound
+    /// (`--http-port 0` picks a free port, which only the log then tells).
+    public func application(router: Router<BasicRequestContext>, name: String, defaultPort: Int, logger: Logger,
+                            detail: String = "") throws -> Application<RouterResponder<BasicRequestContext>> {
+        Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: try port(default: defaultPort)), serverName: name),
+            onServerRunning: { channel in
+                logger.info("\(name) listening on \(channel.localAddress.map { "\($0)" } ?? "?")\(detail)")
+            },
+            logger: logger)
+    }
+}

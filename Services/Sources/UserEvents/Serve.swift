@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Hummingbird
 import Logging
 import Producers
 import ServiceSupport
@@ -58,14 +57,9 @@ struct Serve: AsyncParsableCommand {
         settings.maxRunning = maxRunning
         let submissions = Submissions(producer: producer, reports: reports, settings: settings, logger: logger)
         let handler = UserEventsHandler(submissions: submissions, stats: StatsClient(baseURL: try statsBaseURL()))
-        let app = Application(
-            router: try UserEventsServer.router(handler: handler),
-            configuration: .init(address: .hostname(service.host, port: try service.port(default: UserEventsServer.defaultPort)),
-                                 serverName: "user-events"),
-            onServerRunning: { [bootstrap = service.bootstrapServers, topic] channel in
-                logger.info("user-events API listening on \(channel.localAddress.map { "\($0)" } ?? "?") (bootstrap.servers \(bootstrap), topic \(topic))")
-            },
-            logger: logger)
+        let app = try service.application(router: try UserEventsServer.router(handler: handler), name: "user-events API",
+                                          defaultPort: UserEventsServer.defaultPort, logger: logger,
+                                          detail: " (bootstrap.servers \(service.bootstrapServers), topic \(topic))")
         // Shut down in reverse: the server finishes its requests, the submissions queue their users,
         // then the producer flushes and closes.
         try await ServiceRunner.run([producer, submissions, app], logger: logger)

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Consumers
 import Foundation
-import Hummingbird
 import Logging
 import ServiceSupport
 import UserStatsService
@@ -51,14 +50,8 @@ struct Run: AsyncParsableCommand {
         try await consumer.subscribe(topics: [topic])
         logger.info("user-stats started", metadata: ["topic": "\(topic)", "group": "\(group)", "db": "\(db)"])
         let stats = StatsConsumer(consumer: consumer, store: store, reportInterval: .seconds(reportInterval), logger: logger)
-        let app = Application(
-            router: StatsServer.router(store: store),
-            configuration: .init(address: .hostname(service.host, port: try service.port(default: StatsServer.defaultPort)),
-                                 serverName: "user-stats"),
-            onServerRunning: { channel in
-                logger.info("user-stats HTTP listening on \(channel.localAddress.map { "\($0)" } ?? "?")")
-            },
-            logger: logger)
+        let app = try service.application(router: StatsServer.router(store: store), name: "user-stats",
+                                          defaultPort: StatsServer.defaultPort, logger: logger)
         do {
             try await ServiceRunner.run([stats, app], logger: logger)
         } catch {
