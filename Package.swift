@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "MiniBroker", targets: ["MiniBroker"]),
         .executable(name: "minibroker", targets: ["MiniBrokerMain"]),
         .library(name: "KafkaClient", targets: ["KafkaClient"]),
+        .library(name: "KafkaSASL", targets: ["KafkaSASL"]),
         .library(name: "Producers", targets: ["Producers"]),
         .executable(name: "kafka-bench", targets: ["KafkaBench"]),
         .library(name: "Consumers", targets: ["Consumers"]),
@@ -29,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // SCRAM's hashes and HMACs (SASL); 3.x or 4.x, whichever the rest of an application resolves.
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         // `make docs`: DocC for the client products (a plugin; nothing of it is built by `swift build`).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -75,7 +78,7 @@ let package = Package(
         .target(
             name: "MiniBroker",
             dependencies: [
-                "KafkaWire", "KafkaLog",
+                "KafkaWire", "KafkaLog", "KafkaSASL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -119,11 +122,18 @@ let package = Package(
             path: "Sources/MiniBrokerMain",
             swiftSettings: strict
         ),
+        // SASL's mechanisms (PLAIN, SCRAM-SHA-256/512) as pure message exchanges, for the broker and the clients.
+        .target(
+            name: "KafkaSASL",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            path: "Sources/KafkaSASL",
+            swiftSettings: strict
+        ),
         // The client core shared by the producer and the consumer: connections, versions, metadata.
         .target(
             name: "KafkaClient",
             dependencies: [
-                "KafkaWire",
+                "KafkaWire", "KafkaSASL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -226,6 +236,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/MiniBrokerTests",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "KafkaSASLTests",
+            dependencies: ["KafkaSASL"],
+            path: "Tests/KafkaSASLTests",
             swiftSettings: strict
         ),
         .testTarget(
