@@ -110,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "MiniBrokerMain",
             dependencies: [
-                "MiniBroker",
+                "MiniBroker", "KafkaSASL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -54,6 +54,9 @@ public struct KafkaConsumerConfiguration: Sendable {
 
     /// Where the consumer says what it does: group joins and rebalances (info), failures it retries
     /// (warning, once each until they clear), commits that fail (warning). Through swift-log's global handler.
+    /// security.protocol, sasl.mechanism, sasl.username and sasl.password: how every connection
+    /// authenticates (plaintext by default).
+    public var security: KafkaSecurity = .plaintext
     public var logger = Logger(label: "swift-kafka.consumer")
     /// Where the consumer's metrics go (records received, rebalances, request latency; see
     /// `ClientMeters`): nil for the factory bootstrapped in swift-metrics' `MetricsSystem`.

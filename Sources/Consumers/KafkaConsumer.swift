@@ -57,7 +57,7 @@ public actor KafkaConsumer {
         self.configuration = configuration
         client = try KafkaClient(bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId,
                                  meters: ClientMeters(factory: configuration.metricsFactory ?? MetricsSystem.factory, clientId: configuration.clientId),
-                                 requestTimeout: .milliseconds(Int64(configuration.requestTimeoutMs)))
+                                 requestTimeout: .milliseconds(Int64(configuration.requestTimeoutMs)), security: configuration.security)
         (events, eventsContinuation) = AsyncStream.makeStream(of: RebalanceEvent.self, bufferingPolicy: .bufferingNewest(1000))
     }
 

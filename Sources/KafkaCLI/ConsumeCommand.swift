@@ -45,6 +45,7 @@ struct Consume: AsyncParsableCommand {
     func run() async throws {
         let bootstrap = try connection.bootstrapServers()
         var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupId: group)
+        configuration.security = try connection.security()
         configuration.clientId = "kfk-consumer"
         configuration.logger = .stderrWarnings("kfk")
         configuration.autoOffsetReset = fromBeginning ? .earliest : .latest

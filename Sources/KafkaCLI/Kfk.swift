@@ -17,31 +17,52 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .customLong("bootstrap-server"),
             help: "host:port[,host:port] (else KAFKA_BOOTSTRAP_SERVERS, else bootstrap.servers in --command-config, else 127.0.0.1:9092).")
     var bootstrapServer: String?
-    @Option(name: .customLong("command-config"), help: "A properties file; its bootstrap.servers is used when no flag gives one.")
+    @Option(name: .customLong("command-config"),
+            help: "A client properties file: bootstrap.servers (when no flag gives one), security.protocol, sasl.mechanism, sasl.username, sasl.password or sasl.jaas.config.")
     var commandConfig: String?
     @Flag(help: "Print JSON instead of tables.") var json = false
+
+    /// The --command-config file's key=value lines ('#' and '!' comments), read once per call.
+    func commandProperties() throws -> [String: String] {
+        guard let commandConfig else { return [:] }
+        guard let text = try? String(contentsOfFile: commandConfig, encoding: .utf8) else {
+            throw CLIError("cannot read --command-config \(commandConfig)")
+        }
+        var properties: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix("#") || trimmed.hasPrefix("!") { continue }
+            let parts = trimmed.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2 { properties[parts[0]] = parts[1] }
+        }
+        return properties
+    }
 
     /// The flag, the environment, the config file, the default: the first that says.
     func bootstrapServers() throws -> String {
         if let bootstrapServer { return bootstrapServer }
         if let env = ProcessInfo.processInfo.environment["KAFKA_BOOTSTRAP_SERVERS"], !env.isEmpty { return env }
-        if let commandConfig {
-            guard let text = try? String(contentsOfFile: commandConfig, encoding: .utf8) else {
-                throw CLIError("cannot read --command-config \(commandConfig)")
-            }
-            for line in text.split(separator: "\n") {
-                let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-                if parts.count == 2, parts[0] == "bootstrap.servers" { return parts[1] }
-            }
+        return try commandProperties()["bootstrap.servers"] ?? "127.0.0.1:9092"
+    }
+
+    /// security.protocol and SASL settings: --command-config's keys, each overridden by its environment
+    /// variable (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD),
+    /// so a password need not sit in a file or on a command line.
+    func security() throws -> KafkaSecurity {
+        var properties = try commandProperties()
+        let environment = ProcessInfo.processInfo.environment
+        for (key, variable) in [("security.protocol", "KAFKA_SECURITY_PROTOCOL"), ("sasl.mechanism", "KAFKA_SASL_MECHANISM"),
+                                ("sasl.username", "KAFKA_SASL_USERNAME"), ("sasl.password", "KAFKA_SASL_PASSWORD")] {
+            if let value = environment[variable], !value.isEmpty { properties[key] = value }
         }
-        return "127.0.0.1:9092"
+        return try KafkaSecurity(properties: properties)
     }
 
     /// Runs `body` with an admin client, turning any failure into one line on stderr and exit 1.
     func withAdmin<T>(_ body: (KafkaAdminClient) async throws -> T) async throws -> T {
         let client: KafkaClient
         do {
-            client = try KafkaClient(bootstrapServers: try bootstrapServers(), clientId: "kfk")
+            client = try KafkaClient(bootstrapServers: try bootstrapServers(), clientId: "kfk", security: try security())
         } catch {
             throw CLIError.reported(error)
         }

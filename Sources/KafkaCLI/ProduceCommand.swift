@@ -31,6 +31,7 @@ struct Produce: AsyncParsableCommand {
 
     func run() async throws {
         var configuration = KafkaProducerConfiguration(bootstrapServers: try connection.bootstrapServers())
+        configuration.security = try connection.security()
         configuration.clientId = "kfk-producer"
         configuration.logger = .stderrWarnings("kfk")
         configuration.acks = acks == "all" ? -1 : Int16(acks) ?? -1

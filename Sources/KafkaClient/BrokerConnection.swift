@@ -22,6 +22,8 @@ public struct KafkaClientError: Error, CustomStringConvertible, Sendable {
         case configuration
         /// The client was closed.
         case closed
+        /// The broker refused the client's credentials (SASL): not retriable, the broker's message says why.
+        case authentication
     }
 
     public let kind: Kind
@@ -54,7 +56,7 @@ extension KafkaClientError {
         switch kind {
         case .connection, .timeout: return true
         case .broker(let code): return code.isRetriable
-        case .unsupportedVersion, .protocolViolation, .configuration, .closed: return false
+        case .unsupportedVersion, .protocolViolation, .configuration, .closed, .authentication: return false
         }
     }
 
@@ -62,7 +64,7 @@ extension KafkaClientError {
     /// version, a setting is refused, or the broker fenced or refused it for good (Kafka's fatal errors).
     public var isFatal: Bool {
         switch kind {
-        case .closed, .unsupportedVersion, .configuration: return true
+        case .closed, .unsupportedVersion, .configuration, .authentication: return true
         case .broker(let code): return Self.fatalCodes.contains(code)
         case .connection, .timeout, .protocolViolation: return false
         }
@@ -83,6 +85,8 @@ public final class BrokerConnection: @unchecked Sendable {
     let channel: Channel
     let handler: ResponseMatcher
     private let correlation = NIOLockedValueBox<Int32>(0)
+    /// When an authenticated session nears its end: from then on the client replaces the connection.
+    private let retireAt = NIOLockedValueBox<NIODeadline?>(nil)
     /// The broker's version ranges, by API.
     public private(set) var brokerVersions: [ApiKey: ClosedRange<Int16>] = [:]
     let clientId: String
@@ -114,10 +118,11 @@ public final class BrokerConnection: @unchecked Sendable {
         return "\(error)"
     }
 
-    /// `timeout` bounds the TCP connect, `requestTimeout` the ApiVersions exchange after it.
+    /// `timeout` bounds the TCP connect, `requestTimeout` each request of the ApiVersions and SASL
+    /// exchanges after it.
     public static func connect(host: String, port: Int, clientId: String, group: EventLoopGroup,
                                timeout: TimeAmount = .seconds(10), requestTimeout: TimeAmount = .seconds(30),
-                               meters: ClientMeters? = nil) async throws -> BrokerConnection {
+                               meters: ClientMeters? = nil, security: KafkaSecurity = .plaintext) async throws -> BrokerConnection {
         let handler = ResponseMatcher()
         let channel: Channel
         do {
@@ -142,11 +147,26 @@ public final class BrokerConnection: @unchecked Sendable {
         let connection = BrokerConnection(host: host, port: port, channel: channel, handler: handler, clientId: clientId, meters: meters)
         do {
             try await connection.negotiateVersions(timeout: requestTimeout)
+            if security.usesSasl {
+                let lifetimeMs = try await connection.authenticate(security, timeout: requestTimeout)
+                connection.startSession(lifetimeMs: lifetimeMs)
+            }
         } catch {
             connection.close()
             throw error
         }
         return connection
+    }
+
+    /// A session with a lifetime (connections.max.reauth.ms, KIP-368) is not re-authenticated in
+    /// place: at 85 to 95 % of it the connection stops taking new requests (the client opens a
+    /// fresh, freshly authenticated one), and at its end it closes, before the broker would.
+    private func startSession(lifetimeMs: Int64) {
+        guard lifetimeMs > 0 else { return }
+        let renewMs = Int64(Double(lifetimeMs) * Double.random(in: 0.85...0.95))
+        retireAt.withLockedValue { $0 = .now() + .milliseconds(renewMs) }
+        let channel = channel
+        channel.eventLoop.scheduleTask(in: .milliseconds(lifetimeMs)) { channel.close(promise: nil) }
     }
 
     private func negotiateVersions(timeout: TimeAmount) async throws {
@@ -189,7 +209,9 @@ public final class BrokerConnection: @unchecked Sendable {
     }
 
     /// Whether the connection is still open; a closed one is replaced by the client.
-    public var isActive: Bool { channel.isActive }
+    public var isActive: Bool {
+        channel.isActive && retireAt.withLockedValue { $0.map { NIODeadline.now() < $0 } ?? true }
+    }
 
     /// The highest common version of `R`, or a clear error.
     public func negotiatedVersion<R: KafkaRequest>(of _: R.Type) throws -> Int16 {

@@ -80,10 +80,13 @@ public actor KafkaClient {
     /// request.timeout.ms for what the client asks itself (ApiVersions when it connects, Metadata): a
     /// broker that accepts connections and never answers is an error after it, not a hang.
     public nonisolated let requestTimeout: TimeAmount
+    /// security.protocol and SASL credentials: every connection authenticates before it is used.
+    public nonisolated let security: KafkaSecurity
 
     /// `bootstrapServers` as Kafka writes it: "host:port,host:port".
     public init(bootstrapServers: String, clientId: String = "swift-kafka", group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                meters: ClientMeters? = nil, requestTimeout: TimeAmount = .seconds(30)) throws {
+                meters: ClientMeters? = nil, requestTimeout: TimeAmount = .seconds(30), security: KafkaSecurity = .plaintext) throws {
+        try security.validate()
         var servers: [(String, Int)] = []
         for item in bootstrapServers.split(separator: ",") {
             let entry = item.trimmingCharacters(in: .whitespaces)
@@ -98,6 +101,7 @@ public actor KafkaClient {
         self.group = group
         self.meters = meters
         self.requestTimeout = requestTimeout
+        self.security = security
     }
 
     /// A connection to any bootstrap server (the first that answers).
@@ -108,11 +112,11 @@ public actor KafkaClient {
         for server in bootstrapServers {
             do {
                 let connection = try await BrokerConnection.connect(host: server.host, port: server.port, clientId: clientId, group: group,
-                                                                    requestTimeout: requestTimeout, meters: meters)
+                                                                    requestTimeout: requestTimeout, meters: meters, security: security)
                 try keepUnlessClosed(connection)
                 bootstrapConnection = connection
                 return connection
-            } catch let error as KafkaClientError where error.kind == .closed {
+            } catch let error as KafkaClientError where error.kind == .closed || error.kind == .authentication {
                 throw error
             } catch {
                 failures.append("\(error)")
@@ -131,7 +135,7 @@ public actor KafkaClient {
             throw KafkaClientError(.connection, "broker \(nodeId) is not in the cluster metadata")
         }
         let connection = try await BrokerConnection.connect(host: address.host, port: address.port, clientId: clientId, group: group,
-                                                            requestTimeout: requestTimeout, meters: meters)
+                                                            requestTimeout: requestTimeout, meters: meters, security: security)
         try keepUnlessClosed(connection)
         // Another caller may have connected while this one waited: keep one connection per broker and purpose.
         if let other = connections[key], other.isActive {

@@ -254,9 +254,11 @@ public enum LogDirectory {
     }
 
     /// Writes a small file atomically: a temporary beside it, fsync, rename over, fsync the directory.
-    public static func writeAtomically(_ contents: String, to path: String) throws {
+    public static func writeAtomically(_ contents: String, to path: String, mode: mode_t = 0o644) throws {
         let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        // A leftover temporary file keeps its old mode through O_CREAT: start from none.
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw LogError.io("open", temporary) }
         let ok = contents.utf8CString.withUnsafeBufferPointer { raw -> Bool in
             var done = 0

@@ -52,7 +52,11 @@ public struct ScramServerExchange: Sendable {
             return Array(serverFirst.text.utf8)
         case .awaitingClientFinal(let clientFirst, let serverFirst, let found):
             let clientFinal = try ScramClientFinalMessage(parsing: text)
-            guard clientFinal.nonce == serverFirst.nonce else { throw SaslAuthenticationError("Invalid SCRAM client final message: nonce mismatch") }
+            // librdkafka before 2.1 repeats its own nonce in front of the server's (Debian's kcat has 2.0.2);
+            // Kafka accepts it, so does this, and nothing else. The proof covers the message as sent.
+            guard clientFinal.nonce == serverFirst.nonce || clientFinal.nonce == clientFirst.nonce + serverFirst.nonce else {
+                throw SaslAuthenticationError("Invalid SCRAM client final message: nonce mismatch")
+            }
             guard clientFinal.channelBinding == Array(clientFirst.gs2Header.utf8) else {
                 throw SaslAuthenticationError("Invalid SCRAM client final message: channel binding mismatch")
             }

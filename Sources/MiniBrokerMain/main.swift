@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KafkaSASL
 import Logging
 import Metrics
 import MiniBroker
@@ -31,6 +32,10 @@ struct MiniBrokerCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("override"), help: "key=value for any supported broker key (repeatable).")
     var overrides: [String] = []
+
+    @Option(name: .customLong("add-scram"),
+            help: "Store a SCRAM user before serving, as kafka-storage format does: 'SCRAM-SHA-256=[name=alice,password=alice-secret]' (iterations=N optional; repeatable).")
+    var addScram: [String] = []
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
@@ -75,7 +80,14 @@ struct MiniBrokerCommand: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let users = try addScram.map { text in
+            do { return try ScramUserArgument(parsing: text) } catch { throw ValidationError("--add-scram \(error)") }
+        }
         let broker = try Broker(config: config, logger: logger)
+        for user in users {
+            try broker.upsertScramCredential(user: user.name, mechanism: user.mechanism, password: user.password, iterations: user.iterations)
+            logger.info("SCRAM credential stored", metadata: ["user": "\(user.name)", "mechanism": "\(user.mechanism.mechanismName)"])
+        }
         // Anything in the process that reports through swift-metrics lands on the same endpoint.
         if broker.metrics.enabled { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: broker.metrics.registry)) }
         let server = BrokerServer(broker: broker, group: group, logger: logger)

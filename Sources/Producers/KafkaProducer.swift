@@ -73,7 +73,7 @@ public actor KafkaProducer {
         self.reports = reports
         client = try KafkaClient(bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId,
                                  meters: ClientMeters(factory: configuration.metricsFactory ?? MetricsSystem.factory, clientId: configuration.clientId),
-                                 requestTimeout: .milliseconds(Int64(configuration.requestTimeoutMs)))
+                                 requestTimeout: .milliseconds(Int64(configuration.requestTimeoutMs)), security: configuration.security)
     }
 
     // MARK: Sending

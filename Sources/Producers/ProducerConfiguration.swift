@@ -52,6 +52,9 @@ public struct KafkaProducerConfiguration: Sendable {
 
     /// Where the producer says what it does: connection problems and retries (warning, debug),
     /// batches that fail for good (error), epoch bumps (info). Through swift-log's global handler.
+    /// security.protocol, sasl.mechanism, sasl.username and sasl.password: how every connection
+    /// authenticates (plaintext by default).
+    public var security: KafkaSecurity = .plaintext
     public var logger = Logger(label: "swift-kafka.producer")
     /// Where the producer's metrics go (records sent, record errors, retries, request latency; see
     /// `ClientMeters`): nil for the factory bootstrapped in swift-metrics' `MetricsSystem`.

@@ -95,7 +95,7 @@ final class RunningBroker {
         // The highest version both sides support: the broker serves Produce up to 13, Fetch up to 18.
         #expect(connection.version(of: .produce) == 13)
         #expect(connection.version(of: .fetch) == 18)
-        #expect(connection.version(of: .saslHandshake) == nil)
+        #expect(connection.version(of: .createDelegationToken) == nil)
         await client.close()
     }
 

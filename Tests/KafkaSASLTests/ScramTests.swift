@@ -1,5 +1,5 @@
 import Foundation
-import KafkaSASL
+@testable import KafkaSASL
 import Testing
 
 @Suite struct ScramTests {
@@ -82,6 +82,32 @@ import Testing
         #expect(throws: SaslAuthenticationError.self) { try server.evaluate(Array(tampered.utf8), credential: lookup) }
         // After a failure the exchange is over.
         #expect(throws: SaslAuthenticationError.self) { try server.evaluate(Array(final.utf8), credential: lookup) }
+    }
+
+    /// librdkafka 2.0 sends its own nonce again in front of the server's; Kafka takes it, and only that.
+    @Test func theOldLibrdkafkaFinalNonceIsAcceptedAndNoOtherPrefix() throws {
+        let mechanism = ScramMechanism.sha256
+        let stored = ScramCredential(mechanism: mechanism, password: "pw", iterations: 4096)
+        func final(prefix: String) throws -> Bool {
+            var server = ScramServerExchange(mechanism: mechanism, fakeSaltKey: [])
+            let first = ScramClientFirstMessage(username: "u", nonce: "cnonce")
+            let serverFirstText = String(decoding: try server.evaluate(Array(first.text.utf8)) { _ in stored }, as: UTF8.self)
+            let serverFirst = try ScramServerFirstMessage(parsing: serverFirstText)
+            let withoutProof = "c=biws,r=\(prefix)\(serverFirst.nonce)"
+            let authMessage = Array("\(first.bare),\(serverFirstText),\(withoutProof)".utf8)
+            let clientKey = mechanism.hmac(key: mechanism.saltedPassword("pw", salt: serverFirst.salt, iterations: 4096), Array("Client Key".utf8))
+            let proof = zip(clientKey, mechanism.hmac(key: mechanism.hash(clientKey), authMessage)).map { $0 ^ $1 }
+            do {
+                _ = try server.evaluate(Array("\(withoutProof),p=\(Data(proof).base64EncodedString())".utf8)) { _ in stored }
+                return server.isComplete
+            } catch {
+                return false
+            }
+        }
+        #expect(try final(prefix: ""))
+        #expect(try final(prefix: "cnonce"))
+        #expect(try !final(prefix: "x"))
+        #expect(try !final(prefix: "cnoncecnonce"))
     }
 
     @Test func clientRefusesAWeakOrForeignServerFirst() {

@@ -84,7 +84,13 @@ final class BrokerFixture {
         let produce = try #require(response.apiKeys.first { $0.apiKey == ApiKey.produce.rawValue })
         #expect(produce.minVersion == 0 && produce.maxVersion == 13)
         #expect(response.apiKeys.contains { $0.apiKey == ApiKey.fetch.rawValue && $0.minVersion == 4 })
-        #expect(!response.apiKeys.contains { $0.apiKey == ApiKey.saslHandshake.rawValue })
+        // Served on every listener, as Kafka does: a SASL listener's authenticator answers them, any
+        // other listener says ILLEGAL_SASL_STATE.
+        #expect(response.apiKeys.contains { $0.apiKey == ApiKey.saslHandshake.rawValue && $0.minVersion == 0 && $0.maxVersion == 1 })
+        #expect(response.apiKeys.contains { $0.apiKey == ApiKey.saslAuthenticate.rawValue && $0.minVersion == 0 && $0.maxVersion == 2 })
+        #expect(!response.apiKeys.contains { $0.apiKey == ApiKey.createDelegationToken.rawValue })
+        #expect(try fixture.send(SaslHandshakeRequest(mechanism: "PLAIN"), version: 1).errorCode == ErrorCode.illegalSaslState.rawValue)
+        #expect(try fixture.send(SaslAuthenticateRequest(authBytes: ByteBuffer(bytes: [0])), version: 2).errorCode == ErrorCode.illegalSaslState.rawValue)
     }
 
     @Test func unsupportedApiVersionsVersionGetsV0AnswerWithItsOwnRange() throws {

@@ -18,6 +18,8 @@ public final class Broker: Sendable {
     let producerIds: ProducerIdAllocator
     /// The client quotas (AlterClientQuotas) and the rates measured against them.
     let quotas: ClientQuotaManager
+    /// The SCRAM users (AlterUserScramCredentials), which SASL listeners authenticate against.
+    let scramCredentials: ScramCredentialStore
     /// The finalized feature levels (ApiVersions, UpdateFeatures).
     let features: FeatureControl
     /// What the broker counts for the Prometheus endpoint (off without metrics.port).
@@ -36,12 +38,27 @@ public final class Broker: Sendable {
         cleaner = LogCleaner(logs: logs, config: config.cleaner, logger: logger)
         features = try FeatureControl(directory: config.logDirectory)
         quotas = ClientQuotaManager(store: try ClientQuotaStore(directory: config.logDirectory), window: config.quotaWindow)
+        scramCredentials = try ScramCredentialStore(directory: config.logDirectory)
     }
 
     public var brokerId: Int32 { config.brokerId }
 
-    /// The address clients are told to use (the first advertised listener).
-    public var advertised: Listener { config.advertisedListeners[0] }
+    /// The address clients of the first listener are told to use.
+    public var advertised: Listener { advertised(for: config.listeners[0].name) }
+
+    /// The ports the listeners were bound to, by name (a listener configured with port 0 gets one then).
+    let boundPorts = NIOLockedValueBox<[String: Int]>([:])
+
+    /// The address clients that came in through `listenerName` are told to use: its entry in
+    /// advertised.listeners, else the listener itself (with its bound port if it was configured as 0).
+    /// An unknown name is answered with the first listener's address.
+    public func advertised(for listenerName: String) -> Listener {
+        let own = config.listeners.first { $0.name == listenerName } ?? config.listeners[0]
+        if let advertised = config.advertisedListeners.first(where: { $0.name == own.name }), advertised.port != 0 { return advertised }
+        var listener = config.advertisedListeners.first { $0.name == own.name } ?? own
+        if listener.port == 0, let bound = boundPorts.withLockedValue({ $0[own.name] }) { listener.port = bound }
+        return listener
+    }
 
     private let maintenanceState = NIOLockedValueBox((retention: Int64(0), checkpoint: Int64(0)))
     static let checkpointIntervalMs: Int64 = 60_000

@@ -22,6 +22,16 @@ public struct BrokerConfig: Sendable {
         ConfigDefinition("node.id", .int, nil, check: ConfigDefinition.atLeast(0, .int)),
         ConfigDefinition("listeners", .string, "PLAINTEXT://127.0.0.1:9092", check: { Listener.parseList($0).error }),
         ConfigDefinition("advertised.listeners", .string, nil, check: { Listener.parseList($0).error }),
+        ConfigDefinition("listener.security.protocol.map", .string, "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+                         check: { SecurityProtocolMap.parse($0).error }),
+        ConfigDefinition("sasl.enabled.mechanisms", .list, SaslMechanismName.supported.joined(separator: ","), check: { value in
+            let names = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard !names.isEmpty else { return "must name at least one mechanism" }
+            let unknown = names.filter { !SaslMechanismName.supported.contains($0) }
+            return unknown.isEmpty ? nil : "names \(unknown.joined(separator: ", ")): MiniBroker serves \(SaslMechanismName.supported.joined(separator: ", "))"
+        }),
+        ConfigDefinition("connections.max.reauth.ms", .long, "0", check: ConfigDefinition.between(0, Int64.max / 1_000_000, .long)),
+        ConfigDefinition("connection.failed.authentication.delay.ms", .int, "100", check: ConfigDefinition.between(0, 60_000, .int)),
         ConfigDefinition("log.dirs", .string, "./data", check: { $0.isEmpty ? "must name a directory" : nil }),
         ConfigDefinition("log.dir", .string, nil),
         ConfigDefinition("num.partitions", .int, "1", check: ConfigDefinition.atLeast(1, .int)),
@@ -86,9 +96,17 @@ public struct BrokerConfig: Sendable {
 
     public init() {}
 
+    /// `listener.name.<listener>.plain.sasl.jaas.config`: a listener's PLAIN users, as Kafka configures them.
+    static func isPlainJaasKey(_ key: String) -> Bool {
+        key.hasPrefix("listener.name.") && key.hasSuffix(".plain.sasl.jaas.config") && key.split(separator: ".").count == 7
+    }
+
+    static let plainJaasDefinition = ConfigDefinition("listener.name.<listener>.plain.sasl.jaas.config", .password, nil,
+                                                      check: { JaasConfig.parse($0).error })
+
     /// Sets one key, refusing unknown keys and bad values.
     public mutating func set(_ key: String, _ value: String) throws {
-        guard let definition = Self.byName[key] else {
+        guard let definition = Self.byName[key] ?? (Self.isPlainJaasKey(key) ? Self.plainJaasDefinition : nil) else {
             throw ConfigError(key: key, reason: "unknown or unsupported broker configuration key")
         }
         if let problem = definition.problem(with: value) { throw ConfigError(key: key, reason: "'\(value)' \(problem)") }
@@ -124,6 +142,24 @@ public struct BrokerConfig: Sendable {
 
     public var brokerId: Int32 { Int32(explicit["node.id"] ?? string("broker.id")) ?? 0 }
     public var listeners: [Listener] { Listener.parseList(string("listeners")).listeners }
+    /// listener.security.protocol.map, by listener name.
+    public var securityProtocols: [String: SecurityProtocol] { SecurityProtocolMap.parse(string("listener.security.protocol.map")).map }
+    /// The security protocol of a listener: the map's, or its name's when the name is a protocol.
+    public func securityProtocol(of listener: Listener) -> SecurityProtocol? {
+        securityProtocols[listener.name] ?? SecurityProtocol(rawValue: listener.name)
+    }
+    public var saslEnabledMechanisms: [String] {
+        string("sasl.enabled.mechanisms").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+    /// connections.max.reauth.ms: how long an authenticated session lasts (0: as long as the connection).
+    public var connectionsMaxReauthMs: Int64 { long("connections.max.reauth.ms") }
+    /// connection.failed.authentication.delay.ms: how long a failed authentication waits before its answer and the close.
+    public var failedAuthenticationDelayMs: Int64 { long("connection.failed.authentication.delay.ms") }
+    /// The PLAIN users of a listener (`user_<name>="<password>"` in its JAAS config), by user name.
+    public func plainUsers(listener: String) -> [String: String] {
+        let key = "listener.name.\(listener.lowercased()).plain.sasl.jaas.config"
+        return explicit[key].map { JaasConfig.parse($0).users } ?? [:]
+    }
     public var advertisedListeners: [Listener] {
         guard let text = explicit["advertised.listeners"] else { return listeners }
         return Listener.parseList(text).listeners
@@ -181,6 +217,30 @@ public struct BrokerConfig: Sendable {
     /// Checks that need several keys at once (called after everything is set).
     public func validate() throws {
         guard !listeners.isEmpty else { throw ConfigError(key: "listeners", reason: "no listener configured") }
+        var names = Set<String>()
+        for listener in listeners {
+            guard names.insert(listener.name).inserted else {
+                throw ConfigError(key: "listeners", reason: "listener name \(listener.name) is used twice")
+            }
+            guard let security = securityProtocol(of: listener) else {
+                throw ConfigError(key: "listener.security.protocol.map",
+                                  reason: "listener \(listener.name) has no security protocol: map it, e.g. \(listener.name):SASL_PLAINTEXT")
+            }
+            guard !security.usesTls else {
+                throw ConfigError(key: "listeners", reason: "listener \(listener.name) is \(security.rawValue): TLS listeners are not supported yet")
+            }
+        }
+        let ports = listeners.map(\.port).filter { $0 != 0 }
+        guard Set(ports).count == ports.count else { throw ConfigError(key: "listeners", reason: "two listeners share a port") }
+        for advertised in explicit["advertised.listeners"].map({ Listener.parseList($0).listeners }) ?? [] where !names.contains(advertised.name) {
+            throw ConfigError(key: "advertised.listeners", reason: "\(advertised.name) is not a listener")
+        }
+        for key in explicit.keys where Self.isPlainJaasKey(key) {
+            let name = key.split(separator: ".")[2]
+            guard listeners.contains(where: { $0.name.lowercased() == name }) else {
+                throw ConfigError(key: key, reason: "no listener is named \(name)")
+            }
+        }
         guard groupMinSessionTimeoutMs <= groupMaxSessionTimeoutMs else {
             throw ConfigError(key: "group.min.session.timeout.ms",
                               reason: "\(groupMinSessionTimeoutMs) is above group.max.session.timeout.ms \(groupMaxSessionTimeoutMs)")
@@ -215,5 +275,21 @@ public struct Listener: Sendable, Equatable {
             result.append(Listener(name: name, host: host.isEmpty ? "0.0.0.0" : host, port: port))
         }
         return (result, result.isEmpty ? "no listener given" : nil)
+    }
+}
+
+/// `NAME:PROTOCOL,...`, as in listener.security.protocol.map.
+enum SecurityProtocolMap {
+    static func parse(_ text: String) -> (map: [String: SecurityProtocol], error: String?) {
+        var map: [String: SecurityProtocol] = [:]
+        for item in text.split(separator: ",") {
+            let pair = item.split(separator: ":", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pair.count == 2, !pair[0].isEmpty else { return ([:], "'\(item)' is not NAME:PROTOCOL") }
+            guard let security = SecurityProtocol(rawValue: pair[1]) else {
+                return ([:], "'\(pair[1])' is not one of \(SecurityProtocol.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            map[pair[0]] = security
+        }
+        return (map, nil)
     }
 }

@@ -12,9 +12,21 @@ enum ConfigDocumentation {
         "node.id":
             "The node's id under KRaft, successor to broker.id (0 or more). Unset by default; when set, MiniBroker uses it over broker.id.",
         "listeners":
-            "Comma-separated NAME://host:port addresses to listen on; an empty host means all interfaces. MiniBroker binds only the first.",
+            "Comma-separated NAME://host:port addresses to listen on, each name once; an empty host means all interfaces. "
+            + "Each listener's security protocol comes from listener.security.protocol.map. TLS listeners (SSL, SASL_SSL) are not served yet.",
         "advertised.listeners":
-            "The NAME://host:port clients are told to use, in metadata; unset means the listeners. MiniBroker advertises only the first.",
+            "The NAME://host:port clients are told to use, in metadata; a client is given the address of the listener it connected to. "
+            + "Unset means the listeners themselves.",
+        "listener.security.protocol.map":
+            "NAME:PROTOCOL pairs giving each listener its security protocol: PLAINTEXT, SASL_PLAINTEXT (SSL and SASL_SSL are refused for now). "
+            + "A listener named after a protocol needs no entry.",
+        "sasl.enabled.mechanisms":
+            "The SASL mechanisms SASL listeners accept: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (the default is all three; MiniBroker has no GSSAPI or OAUTHBEARER).",
+        "connections.max.reauth.ms":
+            "How long an authenticated SASL session lasts before the client must re-authenticate on the same connection (KIP-368); "
+            + "a request after expiry closes the connection. 0, the default, lets a session last as long as its connection.",
+        "connection.failed.authentication.delay.ms":
+            "How long a failed SASL authentication waits before its error is sent and the connection closed (default 100), slowing password guessing.",
         "log.dirs":
             "Comma-separated directories for partition data. MiniBroker keeps all data in the first one listed; --data-dir sets this key.",
         "log.dir": "A single data directory, used only when log.dirs is not set.",

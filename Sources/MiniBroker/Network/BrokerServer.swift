@@ -13,8 +13,8 @@ public final class BrokerServer: Service, Sendable {
     let group: MultiThreadedEventLoopGroup
     let logger: Logger
     /// What `bind()` made: the listening channel, the group coordinator and the metrics endpoint.
-    private let bound = NIOLockedValueBox<(channel: Channel?, coordinator: GroupCoordinator?, metrics: Channel?,
-                                           transactions: TransactionCoordinator?)>((nil, nil, nil, nil))
+    private let bound = NIOLockedValueBox<(channels: [Channel], coordinator: GroupCoordinator?, metrics: Channel?,
+                                           transactions: TransactionCoordinator?)>(([], nil, nil, nil))
     /// Threads for work that may block (fsync, files): never the event loops'.
     private let blockingPool = NIOThreadPool(numberOfThreads: 2)
     /// Open client connections, to drain at shutdown.
@@ -26,10 +26,9 @@ public final class BrokerServer: Service, Sendable {
         self.logger = logger
     }
 
-    /// Binds the first listener; returns the bound port (useful when configured with port 0).
+    /// Binds every listener; returns the first one's bound port (useful when configured with port 0).
     @discardableResult
     public func bind() async throws -> Int {
-        let listener = broker.config.listeners[0]
         blockingPool.start()
         let blocking = BlockingExecutor.threadPool(blockingPool)
         let coordinator = try GroupCoordinator(broker: broker, loop: group.next(), logger: logger, blocking: blocking)
@@ -46,7 +45,10 @@ public final class BrokerServer: Service, Sendable {
         let logger = self.logger
         let connections = self.connections
         let metrics = broker.metrics
-        let bootstrap = ServerBootstrap(group: group)
+        let sasl = SaslServer(config: broker.config, scram: broker.scramCredentials)
+        func bootstrap(for listener: Listener) -> ServerBootstrap {
+            let usesSasl = broker.config.securityProtocol(of: listener)?.usesSasl ?? false
+            return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -73,9 +75,12 @@ public final class BrokerServer: Service, Sendable {
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idleTimeout))
                     }
                     try channel.pipeline.syncOperations.addHandler(FrameDecoder.requests(maxFrameSize: maxFrame))
-                    try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(dispatcher: dispatcher, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(
+                        dispatcher: dispatcher, listenerName: listener.name,
+                        authenticator: usesSasl ? SaslAuthenticator(server: sasl, listener: listener.name) : nil, logger: logger))
                 }
             }
+        }
         // The metrics endpoint first: if its port is taken, the broker stops before it serves anyone.
         var metricsChannel: Channel?
         if broker.config.metricsPort >= 0 {
@@ -91,27 +96,38 @@ public final class BrokerServer: Service, Sendable {
                 throw error
             }
         }
-        let channel: Channel
+        var channels: [Channel] = []
         do {
-            channel = try await bootstrap.bind(host: listener.host, port: listener.port).get()
+            for listener in broker.config.listeners {
+                let channel = try await bootstrap(for: listener).bind(host: listener.host, port: listener.port).get()
+                channels.append(channel)
+                let port = channel.localAddress?.port ?? listener.port
+                broker.boundPorts.withLockedValue { $0[listener.name] = port }
+            }
         } catch {
+            for channel in channels { try? await channel.close() }
             try? await metricsChannel?.close()
             coordinator.stop()
             dispatcher.transactions.stop()
             throw error
         }
-        bound.withLockedValue { $0 = (channel, coordinator, metricsChannel, dispatcher.transactions) }
-        let port = channel.localAddress?.port ?? listener.port
+        bound.withLockedValue { $0 = (channels, coordinator, metricsChannel, dispatcher.transactions) }
+        let addresses = broker.config.listeners.map { listener in
+            "\(listener.name)://\(listener.host):\(broker.boundPorts.withLockedValue { $0[listener.name] } ?? listener.port)"
+        }
         logger.info("MiniBroker started", metadata: [
-            "listener": "\(listener.name)://\(listener.host):\(port)", "broker.id": "\(broker.brokerId)",
+            "listeners": "\(addresses.joined(separator: ","))", "broker.id": "\(broker.brokerId)",
             "log.dirs": "\(broker.config.logDirectory)", "cluster.id": "\(broker.clusterId)",
         ])
-        return port
+        return broker.boundPorts.withLockedValue { $0[broker.config.listeners[0].name] } ?? broker.config.listeners[0].port
     }
 
+    /// The port a listener was bound to, once `bind()` has run.
+    public func port(of listenerName: String) -> Int? { broker.boundPorts.withLockedValue { $0[listenerName] } }
+
     public func run() async throws {
-        if bound.withLockedValue({ $0.channel }) == nil { try await bind() }
-        let (channel, coordinator, metricsChannel, transactions) = bound.withLockedValue { $0 }
+        if bound.withLockedValue({ $0.channels.isEmpty }) { try await bind() }
+        let (channels, coordinator, metricsChannel, transactions) = bound.withLockedValue { $0 }
         // Retention, flush.ms and checkpoints delete files and fsync: on the blocking pool, once a second.
         broker.cleaner.start()
         let maintenance = Task { [broker, blockingPool] in
@@ -126,7 +142,7 @@ public final class BrokerServer: Service, Sendable {
         maintenance.cancel()
         coordinator?.stop()
         transactions?.stop()
-        try await channel?.close()
+        for channel in channels { try await channel.close() }
         try? await metricsChannel?.close()
         // Every connection finishes the requests it has received (a long-polling fetch included) and
         // closes; only then is the log flushed, so nothing is appended after the clean-shutdown marker.

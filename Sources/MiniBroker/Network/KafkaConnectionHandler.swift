@@ -17,6 +17,11 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
 
     private let dispatcher: RequestDispatcher
     private let logger: Logger
+    private let listenerName: String
+    /// On a SASL listener: nothing but ApiVersions and the SASL exchange until it authenticates.
+    private var authenticator: SaslAuthenticator?
+    /// A failed authentication's answer is waiting out its delay: nothing more is handled.
+    private var failing = false
     private var queue = CircularBuffer<ByteBuffer>()
     private var busy = false
     private var readPending = false
@@ -28,8 +33,10 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     /// When the throttle ends; cancelled if the connection goes first.
     private var throttleEnd: Scheduled<Void>?
 
-    init(dispatcher: RequestDispatcher, logger: Logger) {
+    init(dispatcher: RequestDispatcher, listenerName: String, authenticator: SaslAuthenticator?, logger: Logger) {
         self.dispatcher = dispatcher
+        self.listenerName = listenerName
+        self.authenticator = authenticator
         self.logger = logger
     }
 
@@ -79,17 +86,56 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     }
 
     private func processNext(context: ChannelHandlerContext) {
-        guard !busy, !throttled, let frame = queue.popFirst() else { return closeIfDrained(context: context) }
+        guard !busy, !throttled, !failing, let frame = queue.popFirst() else { return closeIfDrained(context: context) }
         busy = true
         if readPending && queue.count < Self.maxQueuedRequests {
             readPending = false
             context.read()
         }
+        var principal = KafkaPrincipal.anonymous
+        if var sasl = authenticator {
+            let before = sasl.principal
+            let action = sasl.receive(frame, now: .now())
+            authenticator = sasl
+            switch action {
+            case .dispatch(let authenticated):
+                principal = authenticated
+            case .respond(let response):
+                if before == nil, let authenticated = sasl.principal {
+                    logger.debug("authenticated", metadata: ["principal": "\(authenticated)", "remote": "\(clientHost(context))"])
+                }
+                write(response, context: context)
+                busy = false
+                return processNext(context: context)
+            case .fail(let response, let reason):
+                return failAuthentication(response, reason: reason, context: context)
+            case .close(let reason):
+                logger.info("closing connection: \(reason)", metadata: ["remote": "\(clientHost(context))"])
+                context.close(promise: nil)
+                return
+            }
+        }
         // The handler and its context belong to the channel's loop; the answer is handled there.
         let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
-        dispatcher.handle(frame, eventLoop: context.eventLoop, clientHost: clientHost(context)).hop(to: context.eventLoop).whenComplete { result in
+        let request = RequestContext(clientHost: clientHost(context), listenerName: listenerName, principal: principal)
+        dispatcher.handle(frame, eventLoop: context.eventLoop, context: request).hop(to: context.eventLoop).whenComplete { result in
             let (handler, context) = loopBound.value
             handler.answered(result, context: context)
+        }
+    }
+
+    /// A failed authentication is answered after connection.failed.authentication.delay.ms, then the
+    /// connection is closed (a client guessing passwords gets one guess per delay per connection).
+    private func failAuthentication(_ response: ResponseFrame?, reason: String, context: ChannelHandlerContext) {
+        logger.info("authentication failed, closing connection: \(reason)", metadata: ["remote": "\(clientHost(context))", "listener": "\(listenerName)"])
+        failing = true
+        queue.removeAll()
+        let delay = authenticator?.server.failureDelayMs ?? 0
+        let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: .milliseconds(delay)) {
+            let (handler, context) = loopBound.value
+            if let response { handler.write(response, context: context) }
+            context.close(promise: nil)
         }
     }
 

@@ -50,9 +50,3 @@ enum QuotaKind: String, CaseIterable, Sendable, Codable {
     /// Percent of one thread's time spent on the client's requests.
     case requestPercentage = "request_percentage"
 }
-
-/// The principal of a connection that did not authenticate (Kafka's `User:ANONYMOUS`): until SASL
-/// arrives, every connection's user quotas are those of `ANONYMOUS` or the default user.
-enum KafkaPrincipal {
-    static let anonymous = "ANONYMOUS"
-}

@@ -39,8 +39,8 @@ extension RequestDispatcher {
         return topics.contains { wanted in wanted.name.map { broker.topics.topic($0) == nil && TopicRegistry.nameProblem($0) == nil } ?? false }
     }
 
-    func metadata(_ request: MetadataRequest, version: Int16) -> MetadataResponse {
-        let advertised = broker.advertised
+    func metadata(_ request: MetadataRequest, version: Int16, listener: String = "PLAINTEXT") -> MetadataResponse {
+        let advertised = broker.advertised(for: listener)
         var response = MetadataResponse(
             throttleTimeMs: 0,
             brokers: [.init(nodeId: broker.brokerId, host: advertised.host, port: Int32(advertised.port), rack: nil)],
@@ -90,8 +90,8 @@ extension RequestDispatcher {
         return response
     }
 
-    func describeCluster(_ request: DescribeClusterRequest) -> DescribeClusterResponse {
-        let advertised = broker.advertised
+    func describeCluster(_ request: DescribeClusterRequest, listener: String = "PLAINTEXT") -> DescribeClusterResponse {
+        let advertised = broker.advertised(for: listener)
         // Endpoint type 1 asks for brokers; 2 (controllers) has no answer on a combined single node.
         guard request.endpointType == 1 else {
             return DescribeClusterResponse(errorCode: ErrorCode.unsupportedEndpointType.rawValue,
@@ -104,8 +104,8 @@ extension RequestDispatcher {
 
     /// Every group (and transactional id) is coordinated by this node. Share groups (key type 2)
     /// are not supported.
-    func findCoordinator(_ request: FindCoordinatorRequest, version: Int16) -> FindCoordinatorResponse {
-        let advertised = broker.advertised
+    func findCoordinator(_ request: FindCoordinatorRequest, version: Int16, listener: String = "PLAINTEXT") -> FindCoordinatorResponse {
+        let advertised = broker.advertised(for: listener)
         func error(for keyType: Int8) -> ErrorCode { keyType == 0 || keyType == 1 ? .noError : .invalidRequest }
         if version >= 4 {
             return FindCoordinatorResponse(throttleTimeMs: 0, coordinators: request.coordinatorKeys.map { key in

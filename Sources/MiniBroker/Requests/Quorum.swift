@@ -8,7 +8,7 @@ extension RequestDispatcher {
     /// log (its metadata lives in files beside the partitions), so the offsets of that log are
     /// unknown (-1, as the protocol says for an offset not known). Any other topic or partition is
     /// not hosted (UNKNOWN_TOPIC_OR_PARTITION, Kafka's answer).
-    func describeQuorum(_ request: DescribeQuorumRequest, version: Int16) -> DescribeQuorumResponse {
+    func describeQuorum(_ request: DescribeQuorumRequest, version: Int16, listener: String = "PLAINTEXT") -> DescribeQuorumResponse {
         typealias Partition = DescribeQuorumResponse.PartitionData
         let now = PartitionLog.currentTimeMs()
         let me = broker.brokerId
@@ -27,9 +27,9 @@ extension RequestDispatcher {
                                  currentVoters: [voter], observers: [])
             })
         }
-        let listener = broker.advertised
+        let advertised = broker.advertised(for: listener)
         let nodes = valid ? [DescribeQuorumResponse.Node(nodeId: me, listeners: [
-            .init(name: listener.name, host: listener.host, port: UInt16(clamping: listener.port)),
+            .init(name: advertised.name, host: advertised.host, port: UInt16(clamping: advertised.port)),
         ])] : []
         return DescribeQuorumResponse(errorCode: 0, errorMessage: nil, topics: topics, nodes: nodes)
     }

@@ -23,6 +23,28 @@ public struct ResponseFrame: @unchecked Sendable {
     public var throttleMs: Int64 = 0
 }
 
+extension ResponseFrame {
+    /// The size placeholder and the response header of an answer.
+    static func head(correlationId: Int32, apiKey: ApiKey, version: Int16) -> ByteBuffer {
+        var head = ByteBuffer()
+        head.writeInteger(Int32(0))  // size, set once the body is written
+        ResponseHeader(correlationId: correlationId).write(into: &head, version: apiKey.responseHeaderVersion(version))
+        return head
+    }
+
+    /// One encoded response. A response past Int32.max bytes cannot be framed; the connection is closed
+    /// instead of trapping (every response is bounded well below that, this is the last line).
+    init(_ message: any KafkaResponse, correlationId: Int32, apiKey: ApiKey, version: Int16) throws(InvalidRequest) {
+        var head = Self.head(correlationId: correlationId, apiKey: apiKey, version: version)
+        message.write(into: &head, version: version)
+        guard let size = Int32(exactly: head.readableBytes - 4) else {
+            throw InvalidRequest(description: "a \(apiKey) response of \(head.readableBytes) bytes does not fit a frame")
+        }
+        head.setInteger(size, at: head.readerIndex)
+        self.init(parts: [.byteBuffer(head)], fileHandles: [])
+    }
+}
+
 /// A request the connection must be closed for, as Kafka does (unknown API key, unsupported version,
 /// a body that does not parse).
 public struct InvalidRequest: Error, CustomStringConvertible {
@@ -44,6 +66,8 @@ public final class RequestDispatcher: Sendable {
     /// does for librdkafka (KAFKA-18659), but versions below 3 are refused when they arrive.
     public static let served: [ApiKey: ClosedRange<Int16>] = [
         .apiVersions: 0...4,
+        .saslHandshake: 0...1,
+        .saslAuthenticate: 0...2,
         .metadata: 0...13,
         .produce: 0...13,
         .fetch: 4...18,
@@ -106,7 +130,7 @@ public final class RequestDispatcher: Sendable {
     }
 
     /// Handles one request frame (without its size prefix). Returns nil when nothing is to be sent.
-    public func handle(_ frame: ByteBuffer, eventLoop: EventLoop, clientHost: String = "/127.0.0.1") -> EventLoopFuture<ResponseFrame?> {
+    public func handle(_ frame: ByteBuffer, eventLoop: EventLoop, context: RequestContext = RequestContext()) -> EventLoopFuture<ResponseFrame?> {
         var buffer = frame
         guard let rawKey = buffer.getInteger(at: buffer.readerIndex, as: Int16.self),
               let version = buffer.getInteger(at: buffer.readerIndex + 2, as: Int16.self) else {
@@ -142,11 +166,11 @@ public final class RequestDispatcher: Sendable {
         let enforcing = broker.quotas.isEnforcing
         let measuring = broker.metrics.enabled
         let started = enforcing || measuring ? NIODeadline.now() : .uptimeNanoseconds(0)
-        let client = QuotaClient(user: KafkaPrincipal.anonymous, clientId: header.clientId ?? "")
+        let client = QuotaClient(user: context.principal.name, clientId: header.clientId ?? "")
         let response: EventLoopFuture<BrokerResponse>
         do {
             response = try dispatch(apiKey, version: version, header: header, body: &buffer, eventLoop: eventLoop,
-                                    clientHost: clientHost, client: client)
+                                    context: context, client: client)
         } catch {
             return eventLoop.makeFailedFuture(InvalidRequest(description: "\(apiKey) v\(version) request does not parse: \(error)"))
         }
@@ -184,7 +208,7 @@ public final class RequestDispatcher: Sendable {
     }
 
     private func dispatch(_ apiKey: ApiKey, version: Int16, header: RequestHeader, body: inout ByteBuffer,
-                          eventLoop: EventLoop, clientHost: String, client: QuotaClient) throws -> EventLoopFuture<BrokerResponse> {
+                          eventLoop: EventLoop, context: RequestContext, client: QuotaClient) throws -> EventLoopFuture<BrokerResponse> {
         func now(_ message: any KafkaResponse) -> EventLoopFuture<BrokerResponse> { eventLoop.makeSucceededFuture(.message(message)) }
         func later<R: KafkaResponse>(_ future: EventLoopFuture<R>) -> EventLoopFuture<BrokerResponse> { future.map { .message($0) } }
         /// Admin APIs create, delete and fsync files: off the event loop.
@@ -192,13 +216,25 @@ public final class RequestDispatcher: Sendable {
             blocking.run(on: eventLoop) { .message(body()) }
         }
         let clientId = header.clientId ?? ""
+        let clientHost = context.clientHost
+        let listener = context.listenerName
         switch apiKey {
         case .apiVersions:
             return now(apiVersions(try decode(ApiVersionsRequest.self, &body, version), version: version))
+        // A SASL listener's authenticator answers these until the connection is authenticated; here
+        // they come on a listener without SASL, or after the exchange: Kafka's answer for both.
+        case .saslHandshake:
+            _ = try decode(SaslHandshakeRequest.self, &body, version)
+            return now(SaslHandshakeResponse(errorCode: ErrorCode.illegalSaslState.rawValue, mechanisms: []))
+        case .saslAuthenticate:
+            _ = try decode(SaslAuthenticateRequest.self, &body, version)
+            return now(SaslAuthenticateResponse(errorCode: ErrorCode.illegalSaslState.rawValue,
+                                                errorMessage: "SaslAuthenticate request received after successful authentication"))
         case .metadata:
             let request = try decode(MetadataRequest.self, &body, version)
             // Answering may create topics (auto.create.topics.enable): then off the loop.
-            return mayAutoCreate(request, version: version) ? offLoop { self.metadata(request, version: version) } : now(metadata(request, version: version))
+            return mayAutoCreate(request, version: version) ? offLoop { self.metadata(request, version: version, listener: listener) }
+                : now(metadata(request, version: version, listener: listener))
         case .produce:
             return produce(try decode(ProduceRequest.self, &body, version), version: version, eventLoop: eventLoop)
         case .fetch:
@@ -229,11 +265,11 @@ public final class RequestDispatcher: Sendable {
             let request = try decode(InitProducerIdRequest.self, &body, version)
             return offLoop { self.initProducerId(request, version: version) }
         case .describeCluster:
-            return now(describeCluster(try decode(DescribeClusterRequest.self, &body, version)))
+            return now(describeCluster(try decode(DescribeClusterRequest.self, &body, version), listener: listener))
         case .offsetForLeaderEpoch:
             return now(offsetForLeaderEpoch(try decode(OffsetForLeaderEpochRequest.self, &body, version)))
         case .findCoordinator:
-            return now(findCoordinator(try decode(FindCoordinatorRequest.self, &body, version), version: version))
+            return now(findCoordinator(try decode(FindCoordinatorRequest.self, &body, version), version: version, listener: listener))
         case .joinGroup:
             return later(coordinator.joinGroup(try decode(JoinGroupRequest.self, &body, version), version: version,
                                                clientId: clientId, clientHost: clientHost))
@@ -281,7 +317,7 @@ public final class RequestDispatcher: Sendable {
         case .alterPartitionReassignments:
             return now(alterPartitionReassignments(try decode(AlterPartitionReassignmentsRequest.self, &body, version)))
         case .describeQuorum:
-            return now(describeQuorum(try decode(DescribeQuorumRequest.self, &body, version), version: version))
+            return now(describeQuorum(try decode(DescribeQuorumRequest.self, &body, version), version: version, listener: listener))
         case .describeProducers:
             return now(describeProducers(try decode(DescribeProducersRequest.self, &body, version)))
         case .describeAcls:
@@ -293,7 +329,8 @@ public final class RequestDispatcher: Sendable {
         case .describeUserScramCredentials:
             return now(describeUserScramCredentials(try decode(DescribeUserScramCredentialsRequest.self, &body, version)))
         case .alterUserScramCredentials:
-            return now(alterUserScramCredentials(try decode(AlterUserScramCredentialsRequest.self, &body, version)))
+            let request = try decode(AlterUserScramCredentialsRequest.self, &body, version)
+            return offLoop { self.alterUserScramCredentials(request) }
         case .listConfigResources:
             return now(listConfigResources(try decode(ListConfigResourcesRequest.self, &body, version), version: version))
         case .updateFeatures:
@@ -327,25 +364,14 @@ public final class RequestDispatcher: Sendable {
 
     // MARK: Encoding
 
-    /// A response past Int32.max bytes cannot be framed; the connection is closed instead of trapping
-    /// (every response is bounded well below that, this is the last line).
     private func encode(_ answer: BrokerResponse, header: RequestHeader, apiKey: ApiKey, version: Int16) throws(InvalidRequest) -> ResponseFrame? {
-        let headerVersion = apiKey.responseHeaderVersion(version)
-        var head = ByteBuffer()
-        head.writeInteger(Int32(0))  // size, set below
-        ResponseHeader(correlationId: header.correlationId).write(into: &head, version: headerVersion)
         switch answer {
         case .none, .close:
             return nil
         case .message(let message):
-            message.write(into: &head, version: version)
-            guard let size = Int32(exactly: head.readableBytes - 4) else {
-                throw InvalidRequest(description: "a \(apiKey) response of \(head.readableBytes) bytes does not fit a frame")
-            }
-            head.setInteger(size, at: head.readerIndex)
-            return ResponseFrame(parts: [.byteBuffer(head)], fileHandles: [])
+            return try ResponseFrame(message, correlationId: header.correlationId, apiKey: apiKey, version: version)
         case .fetch(let parts):
-            return try parts.frame(after: head)
+            return try parts.frame(after: ResponseFrame.head(correlationId: header.correlationId, apiKey: apiKey, version: version))
         }
     }
 }
