@@ -9,7 +9,7 @@ import KafkaClient
 struct Kfk: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kfk", abstract: "Manage the topics and consumer groups of a Kafka cluster (any Kafka broker).",
-        subcommands: [Topics.self, Groups.self, Cluster.self, Quotas.self, Produce.self, Consume.self])
+        subcommands: [Topics.self, Groups.self, Cluster.self, Quotas.self, Users.self, Produce.self, Consume.self])
 }
 
 /// Where the cluster is and how to print: shared by every command.
@@ -49,13 +49,7 @@ struct ConnectionOptions: ParsableArguments {
     /// variable (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD),
     /// so a password need not sit in a file or on a command line.
     func security() throws -> KafkaSecurity {
-        var properties = try commandProperties()
-        let environment = ProcessInfo.processInfo.environment
-        for (key, variable) in [("security.protocol", "KAFKA_SECURITY_PROTOCOL"), ("sasl.mechanism", "KAFKA_SASL_MECHANISM"),
-                                ("sasl.username", "KAFKA_SASL_USERNAME"), ("sasl.password", "KAFKA_SASL_PASSWORD")] {
-            if let value = environment[variable], !value.isEmpty { properties[key] = value }
-        }
-        return try KafkaSecurity(properties: properties)
+        try KafkaSecurity(properties: try commandProperties(), environment: ProcessInfo.processInfo.environment)
     }
 
     /// Runs `body` with an admin client, turning any failure into one line on stderr and exit 1.

@@ -72,6 +72,22 @@ public struct KafkaSecurity: Sendable, Equatable {
         try validate()
     }
 
+    /// The variables every command and service of this package reads, by the setting each stands for.
+    public static let environmentVariables = [
+        ("security.protocol", "KAFKA_SECURITY_PROTOCOL"), ("sasl.mechanism", "KAFKA_SASL_MECHANISM"),
+        ("sasl.username", "KAFKA_SASL_USERNAME"), ("sasl.password", "KAFKA_SASL_PASSWORD"),
+    ]
+
+    /// `properties` (a client properties file, perhaps empty) with each setting its environment
+    /// variable gives replaced: how deployments pass a password without a file or a command line.
+    public init(properties: [String: String] = [:], environment: [String: String]) throws(KafkaClientError) {
+        var merged = properties
+        for (key, variable) in Self.environmentVariables {
+            if let value = environment[variable], !value.isEmpty { merged[key] = value }
+        }
+        try self.init(properties: merged)
+    }
+
     /// `key="value"` in a JAAS line (quotes required, as Kafka writes them; `\"` escapes a quote).
     static func jaasOption(_ key: String, in text: String) -> String? {
         guard let start = text.range(of: "\(key)=\"") else { return nil }

@@ -11,6 +11,7 @@ connections.max.reauth.ms unless re-authenticated, and librdkafka's KIP-368 re-a
 producer going across several session lifetimes; and that SCRAM users altered with the admin API
 authenticate at once and are still there after a restart.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -363,3 +364,60 @@ def test_kfk_reports_a_refused_login_in_one_line(sasl_broker, tmp_path):
                                 "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p"}, "topics", "list")
     assert unknown.returncode == 1 and b"sasl.mechanism 'GSSAPI'" in unknown.stderr
     assert_serves(sasl_broker)
+
+
+def test_kfk_manages_scram_users(broker_factory):
+    b = SaslBroker(name="sasl-kfk-users", scram=[])
+    try:
+        b.start()
+        admin = ["--bootstrap-server", b.bootstrap]
+
+        def users(*args, stdin=None):
+            return subprocess.run([os.environ["KFK"], "users", *args, *admin], input=stdin, capture_output=True, timeout=60)
+
+        made = users("set", "dora", "--mechanism", "SCRAM-SHA-512", "--iterations", "8192", stdin=b"dora-secret\n")
+        assert made.returncode == 0, made.stderr
+        assert users("set", "dora", stdin=b"dora-secret\n").returncode == 0
+        listed = users("list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert sorted((r["user"], r["mechanism"], r["iterations"]) for r in json.loads(listed.stdout)) == [
+            ("dora", "SCRAM-SHA-256", 4096), ("dora", "SCRAM-SHA-512", 8192)]
+        env = {"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+               "KAFKA_SASL_USERNAME": "dora", "KAFKA_SASL_PASSWORD": "dora-secret"}
+        assert kfk(b, env, "topics", "list").returncode == 0
+        assert users("delete", "dora", "--mechanism", "SCRAM-SHA-512").returncode == 0
+        refused = kfk(b, env, "topics", "list")
+        assert refused.returncode == 1 and b"invalid credentials" in refused.stderr
+        missing = users("delete", "dora", "--mechanism", "SCRAM-SHA-512")
+        assert missing.returncode == 1
+        assert missing.stderr.decode().strip() == ("kfk: altering the SCRAM credentials of dora failed: RESOURCE_NOT_FOUND (91): "
+                                                   "Attempt to delete a user credential that does not exist")
+        no_password = users("set", "erin", stdin=b"")
+        assert no_password.returncode != 0 and b"stdin" in no_password.stderr
+    finally:
+        b.close()
+
+
+def test_services_take_their_credentials_from_the_environment(sasl_broker):
+    topic = unique_topic("svc-sasl")
+    env = {**os.environ, "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-256",
+           "KAFKA_SASL_USERNAME": "bob", "KAFKA_SASL_PASSWORD": "bob-secret"}
+    sent = subprocess.run([os.environ["USER_EVENTS"], "submit", "25", "--topic", topic, "--bootstrap-server", sasl_broker.sasl_bootstrap],
+                          capture_output=True, timeout=60, env=env)
+    assert sent.returncode == 0, sent.stderr
+    consumer = Consumer(sasl_conf(sasl_broker, "SCRAM-SHA-256", "bob", "bob-secret", **{
+        "group.id": f"g-{topic}", "auto.offset.reset": "earliest"}))
+    consumer.subscribe([topic])
+    users = set()
+    deadline = time.monotonic() + 30
+    while len(users) < 25 and time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is not None and message.error() is None:
+            users.add(json.loads(message.value())["id"])
+    consumer.close()
+    assert len(users) == 25
+    refused = subprocess.run([os.environ["USER_EVENTS"], "submit", "1", "--topic", topic, "--bootstrap-server", sasl_broker.sasl_bootstrap,
+                              "--delivery-timeout-ms", "5000"],
+                             capture_output=True, timeout=60, env={**env, "KAFKA_SASL_PASSWORD": "wrong"})
+    assert refused.returncode != 0
+    assert b"invalid credentials" in refused.stderr + refused.stdout

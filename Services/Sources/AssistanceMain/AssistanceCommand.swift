@@ -35,6 +35,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let logger = Logger.service("assistance", level: logLevel)
         var configuration = KafkaProducerConfiguration(bootstrapServers: service.bootstrapServers)
+        configuration.security = try KafkaSecurity(environment: ProcessInfo.processInfo.environment)
         configuration.clientId = "assistance"
         configuration.logger = logger
         configuration.acks = -1
@@ -44,7 +45,8 @@ struct Serve: AsyncParsableCommand {
         configuration.maxBlockMs = deliveryTimeoutMs
         configuration.lingerMs = 0  // each request waits for its own event
         let producer = try KafkaProducer(configuration: configuration)
-        let metadata = try KafkaClient(bootstrapServers: service.bootstrapServers, clientId: "assistance")
+        let metadata = try KafkaClient(bootstrapServers: service.bootstrapServers, clientId: "assistance",
+                                       security: try KafkaSecurity(environment: ProcessInfo.processInfo.environment))
         let handler = AssistanceHandler(producer: producer, metadata: metadata, logger: logger)
         let app = try service.application(router: try AssistanceServer.router(handler: handler), name: "assistance",
                                           defaultPort: AssistanceServer.defaultPort, logger: logger,
@@ -75,6 +77,7 @@ struct Listen: AsyncParsableCommand {
         var options = HTTPServiceOptions()
         options.bootstrapServer = bootstrapServer
         var configuration = KafkaConsumerConfiguration(bootstrapServers: options.bootstrapServers, groupId: group ?? "assistance-\(topic)")
+        configuration.security = try KafkaSecurity(environment: ProcessInfo.processInfo.environment)
         configuration.clientId = "assistance-listener"
         configuration.logger = logger
         configuration.autoOffsetReset = .earliest

@@ -45,6 +45,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let logger = Logger.service("user-events", level: logLevel)
         var configuration = KafkaProducerConfiguration(bootstrapServers: service.bootstrapServers)
+        configuration.security = try KafkaSecurity(environment: ProcessInfo.processInfo.environment)
         configuration.clientId = "user-events-api"
         configuration.logger = logger
         configuration.acks = -1

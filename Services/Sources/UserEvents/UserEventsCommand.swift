@@ -38,6 +38,7 @@ struct Submit: AsyncParsableCommand {
 
     func run() async throws {
         var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrapServer)
+        configuration.security = try KafkaSecurity(environment: ProcessInfo.processInfo.environment)
         configuration.logger = .stderrWarnings("user-events")
         configuration.deliveryTimeoutMs = deliveryTimeoutMs
         configuration.maxBlockMs = deliveryTimeoutMs

@@ -39,6 +39,7 @@ struct Run: AsyncParsableCommand {
             throw ValidationError("cannot open the database \(db): \(error)")
         }
         var configuration = KafkaConsumerConfiguration(bootstrapServers: service.bootstrapServers, groupId: group)
+        configuration.security = try KafkaSecurity(environment: ProcessInfo.processInfo.environment)
         configuration.clientId = "user-stats"
         configuration.logger = logger  // joins, rebalances and retried failures in the service's own log
         configuration.autoOffsetReset = .earliest
