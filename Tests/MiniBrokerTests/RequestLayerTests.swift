@@ -15,6 +15,8 @@ final class BrokerFixture {
     let coordinator: GroupCoordinator
     let loop = EmbeddedEventLoop()
     var correlationId: Int32 = 0
+    /// Who the requests come from (anonymous on a plaintext listener unless a test says otherwise).
+    var context = RequestContext()
     /// Whether the directory goes with the fixture (a restart hands it to the next one).
     var ownsDirectory = true
 
@@ -61,7 +63,7 @@ final class BrokerFixture {
         RequestHeader(requestApiKey: apiKey.rawValue, requestApiVersion: version, correlationId: correlationId, clientId: "test")
             .write(into: &frame, version: apiKey.requestHeaderVersion(min(version, apiKey.validVersions.upperBound)))
         body(&frame)
-        let future = dispatcher.handle(frame, eventLoop: loop)
+        let future = dispatcher.handle(frame, eventLoop: loop, context: context)
         loop.run()
         guard let response = try future.wait() else { return nil }
         var out = ByteBuffer()

@@ -20,6 +20,8 @@ public final class Broker: Sendable {
     let quotas: ClientQuotaManager
     /// The SCRAM users (AlterUserScramCredentials), which SASL listeners authenticate against.
     let scramCredentials: ScramCredentialStore
+    /// The ACLs and the rules that check every request against them; nil without authorizer.class.name.
+    let authorizer: Authorizer?
     /// The finalized feature levels (ApiVersions, UpdateFeatures).
     let features: FeatureControl
     /// What the broker counts for the Prometheus endpoint (off without metrics.port).
@@ -39,6 +41,10 @@ public final class Broker: Sendable {
         features = try FeatureControl(directory: config.logDirectory)
         quotas = ClientQuotaManager(store: try ClientQuotaStore(directory: config.logDirectory), window: config.quotaWindow)
         scramCredentials = try ScramCredentialStore(directory: config.logDirectory)
+        authorizer = config.authorizerEnabled
+            ? Authorizer(store: try AclStore(directory: config.logDirectory), superUsers: config.superUsers,
+                         allowEveryoneIfNoAclFound: config.allowEveryoneIfNoAclFound, logger: logger, metrics: metrics)
+            : nil
     }
 
     public var brokerId: Int32 { config.brokerId }

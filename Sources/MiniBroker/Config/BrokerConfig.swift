@@ -30,6 +30,12 @@ public struct BrokerConfig: Sendable {
             let unknown = names.filter { !SaslMechanismName.supported.contains($0) }
             return unknown.isEmpty ? nil : "names \(unknown.joined(separator: ", ")): MiniBroker serves \(SaslMechanismName.supported.joined(separator: ", "))"
         }),
+        ConfigDefinition("authorizer.class.name", .string, "", check: ConfigDefinition.oneOf(["", BrokerConfig.standardAuthorizer, BrokerConfig.aclAuthorizer])),
+        ConfigDefinition("super.users", .string, "", check: { value in
+            let bad = value.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.contains(":") }
+            return bad.isEmpty ? nil : "must be principals separated by ';' (User:alice;User:admin), not '\(bad[0])'"
+        }),
+        ConfigDefinition("allow.everyone.if.no.acl.found", .boolean, "false"),
         ConfigDefinition("connections.max.reauth.ms", .long, "0", check: ConfigDefinition.between(0, Int64.max / 1_000_000, .long)),
         ConfigDefinition("connection.failed.authentication.delay.ms", .int, "100", check: ConfigDefinition.between(0, 60_000, .int)),
         ConfigDefinition("log.dirs", .string, "./data", check: { $0.isEmpty ? "must name a directory" : nil }),
@@ -151,6 +157,16 @@ public struct BrokerConfig: Sendable {
     public var saslEnabledMechanisms: [String] {
         string("sasl.enabled.mechanisms").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
     }
+    /// Kafka's authorizer class names: either turns on ACLs (MiniBroker has one authorizer, Kafka's rules).
+    static let standardAuthorizer = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    static let aclAuthorizer = "kafka.security.authorizer.AclAuthorizer"
+    /// authorizer.class.name is set: every request is checked against the ACLs.
+    public var authorizerEnabled: Bool { !string("authorizer.class.name").isEmpty }
+    /// super.users: principals allowed everything, `User:admin;User:ops`.
+    public var superUsers: Set<String> {
+        Set(string("super.users").split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+    }
+    public var allowEveryoneIfNoAclFound: Bool { bool("allow.everyone.if.no.acl.found") }
     /// connections.max.reauth.ms: how long an authenticated session lasts (0: as long as the connection).
     public var connectionsMaxReauthMs: Int64 { long("connections.max.reauth.ms") }
     /// connection.failed.authentication.delay.ms: how long a failed authentication waits before its answer and the close.

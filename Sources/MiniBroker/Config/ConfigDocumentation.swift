@@ -22,6 +22,13 @@ enum ConfigDocumentation {
             + "A listener named after a protocol needs no entry.",
         "sasl.enabled.mechanisms":
             "The SASL mechanisms SASL listeners accept: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (the default is all three; MiniBroker has no GSSAPI or OAUTHBEARER).",
+        "authorizer.class.name":
+            "Turns ACLs on: org.apache.kafka.metadata.authorizer.StandardAuthorizer (or kafka.security.authorizer.AclAuthorizer; both mean "
+            + "MiniBroker's one authorizer, with Kafka's rules). Empty, the default, leaves every request allowed and the ACL APIs disabled.",
+        "super.users":
+            "Principals allowed everything whatever the ACLs say, separated by ';': User:admin;User:ops.",
+        "allow.everyone.if.no.acl.found":
+            "With an authorizer, whether a resource that no ACL names is open to every principal (default false: closed).",
         "connections.max.reauth.ms":
             "How long an authenticated SASL session lasts before the client must re-authenticate on the same connection (KIP-368); "
             + "a request after expiry closes the connection. 0, the default, lets a session last as long as its connection.",

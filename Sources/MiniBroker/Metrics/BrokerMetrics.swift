@@ -27,6 +27,8 @@ public final class BrokerMetrics: Sendable {
     private let topicMeters = NIOLockedValueBox<[String: TopicMeters]>([:])
     private let errorCounters = NIOLockedValueBox<[Int32: Counter]>([:])
     private let throttleCounters = NIOLockedValueBox<[String: Counter]>([:])
+    private let denialCounters = NIOLockedValueBox<[AclResourceType: Counter]>([:])
+    private let authenticationCounters = NIOLockedValueBox<[Bool: Counter]>([:])
     let connectionCount: Gauge
     let connectionsCreated: Counter
     let connectionsClosed: Counter
@@ -133,6 +135,32 @@ public final class BrokerMetrics: Sendable {
             return made
         }
         counter.increment(by: ms)
+    }
+
+    /// A request (or part of one) the authorizer refused, by the resource type it was refused on.
+    func authorizationDenied(_ type: AclResourceType) {
+        guard enabled else { return }
+        denialCounters.withLockedValue { counters in
+            if let existing = counters[type] { return existing }
+            let made = registry.counter(name: "kafka_server_authorizer_denied_total", labels: [("resource_type", "\(type)")],
+                                        help: "Authorization decisions that denied, by resource type (Kafka's authorizer deny count)")
+            counters[type] = made
+            return made
+        }.increment()
+    }
+
+    /// One finished SASL authentication, successful or not.
+    func authenticated(_ success: Bool) {
+        guard enabled else { return }
+        authenticationCounters.withLockedValue { counters in
+            if let existing = counters[success] { return existing }
+            let name = success ? "kafka_server_socket_server_metrics_successful_authentication_total"
+                               : "kafka_server_socket_server_metrics_failed_authentication_total"
+            let made = registry.counter(name: name, labels: [],
+                                        help: "SASL authentications that \(success ? "succeeded" : "failed") (socket-server-metrics)")
+            counters[success] = made
+            return made
+        }.increment()
     }
 
     func connectionOpened() {

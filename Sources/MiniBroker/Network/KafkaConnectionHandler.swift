@@ -102,6 +102,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
                 principal = authenticated
             case .respond(let response):
                 if before == nil, let authenticated = sasl.principal {
+                    dispatcher.broker.metrics.authenticated(true)
                     logger.debug("authenticated", metadata: ["principal": "\(authenticated)", "remote": "\(clientHost(context))"])
                 }
                 write(response, context: context)
@@ -127,6 +128,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     /// A failed authentication is answered after connection.failed.authentication.delay.ms, then the
     /// connection is closed (a client guessing passwords gets one guess per delay per connection).
     private func failAuthentication(_ response: ResponseFrame?, reason: String, context: ChannelHandlerContext) {
+        dispatcher.broker.metrics.authenticated(false)
         logger.info("authentication failed, closing connection: \(reason)", metadata: ["remote": "\(clientHost(context))", "listener": "\(listenerName)"])
         failing = true
         queue.removeAll()

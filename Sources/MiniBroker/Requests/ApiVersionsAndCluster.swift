@@ -39,7 +39,7 @@ extension RequestDispatcher {
         return topics.contains { wanted in wanted.name.map { broker.topics.topic($0) == nil && TopicRegistry.nameProblem($0) == nil } ?? false }
     }
 
-    func metadata(_ request: MetadataRequest, version: Int16, listener: String = "PLAINTEXT") -> MetadataResponse {
+    func metadata(_ request: MetadataRequest, version: Int16, listener: String = "PLAINTEXT", context: RequestContext = RequestContext()) -> MetadataResponse {
         let advertised = broker.advertised(for: listener)
         var response = MetadataResponse(
             throttleTimeMs: 0,
@@ -54,8 +54,14 @@ extension RequestDispatcher {
             var seenNames: Set<String> = [], seenIds: Set<KafkaUUID> = []
             for wanted in requested where wanted.name.map({ seenNames.insert($0).inserted }) ?? seenIds.insert(wanted.topicId).inserted {
                 if let name = wanted.name {
-                    if let topic = broker.topics.topic(name) {
+                    // A topic the principal may not describe is an authorization error, existing or not (Kafka
+                    // does not tell which); one it may not create is not created.
+                    if !permits(context, .describe, .topic, name) {
+                        states.append((name, .zero, nil, .topicAuthorizationFailed))
+                    } else if let topic = broker.topics.topic(name) {
                         states.append((name, topic.id, topic, .noError))
+                    } else if allowAutoCreate, TopicRegistry.nameProblem(name) == nil, !permitsCreate(context, topic: name) {
+                        states.append((name, .zero, nil, .topicAuthorizationFailed))
                     } else if allowAutoCreate, TopicRegistry.nameProblem(name) == nil {
                         do {
                             let topic = try broker.topics.create(name: name, partitions: broker.config.numPartitions, overrides: [:], validateOnly: false)
@@ -70,14 +76,15 @@ extension RequestDispatcher {
                     } else {
                         states.append((name, .zero, nil, .unknownTopicOrPartition))
                     }
-                } else if let topic = broker.topics.topic(id: wanted.topicId) {
+                } else if let topic = broker.topics.topic(id: wanted.topicId), permits(context, .describe, .topic, topic.name) {
                     states.append((topic.name, topic.id, topic, .noError))
                 } else {
                     states.append((nil, wanted.topicId, nil, .unknownTopicId))
                 }
             }
         } else {
-            states = broker.topics.all.map { ($0.name, $0.id, $0, .noError) }
+            // Listing every topic leaves out the ones the principal may not describe.
+            states = broker.topics.all.filter { permits(context, .describe, .topic, $0.name) }.map { ($0.name, $0.id, $0, .noError) }
         }
         response.topics = states.map { name, id, topic, error in
             MetadataResponse.MetadataResponseTopic(
@@ -104,20 +111,29 @@ extension RequestDispatcher {
 
     /// Every group (and transactional id) is coordinated by this node. Share groups (key type 2)
     /// are not supported.
-    func findCoordinator(_ request: FindCoordinatorRequest, version: Int16, listener: String = "PLAINTEXT") -> FindCoordinatorResponse {
+    func findCoordinator(_ request: FindCoordinatorRequest, version: Int16, listener: String = "PLAINTEXT",
+                         context: RequestContext = RequestContext()) -> FindCoordinatorResponse {
         let advertised = broker.advertised(for: listener)
-        func error(for keyType: Int8) -> ErrorCode { keyType == 0 || keyType == 1 ? .noError : .invalidRequest }
+        // DESCRIBE on the group or the transactional id the key names.
+        func error(for keyType: Int8, key: String) -> ErrorCode {
+            switch keyType {
+            case 0: return permits(context, .describe, .group, key) ? .noError : .groupAuthorizationFailed
+            case 1: return permits(context, .describe, .transactionalId, key) ? .noError : .transactionalIdAuthorizationFailed
+            default: return .invalidRequest
+            }
+        }
         if version >= 4 {
             return FindCoordinatorResponse(throttleTimeMs: 0, coordinators: request.coordinatorKeys.map { key in
-                let code = error(for: request.keyType)
+                let code = error(for: request.keyType, key: key)
                 return .init(key: key, nodeId: code == .noError ? broker.brokerId : -1, host: code == .noError ? advertised.host : "",
                              port: code == .noError ? Int32(advertised.port) : -1, errorCode: code.rawValue,
-                             errorMessage: code == .noError ? nil : "Unsupported key type \(request.keyType)")
+                             errorMessage: code == .noError ? nil : code == .invalidRequest ? "Unsupported key type \(request.keyType)" : "\(code)")
             })
         }
-        let code = error(for: request.keyType)
+        let code = error(for: request.keyType, key: request.key)
         guard code == .noError else {
-            return FindCoordinatorResponse(errorCode: code.rawValue, errorMessage: "Unsupported key type \(request.keyType)", nodeId: -1, host: "", port: -1)
+            return FindCoordinatorResponse(errorCode: code.rawValue, errorMessage: code == .invalidRequest ? "Unsupported key type \(request.keyType)" : "\(code)",
+                                           nodeId: -1, host: "", port: -1)
         }
         return FindCoordinatorResponse(throttleTimeMs: 0, errorCode: 0, errorMessage: nil, nodeId: broker.brokerId,
                                        host: advertised.host, port: Int32(advertised.port))

@@ -71,7 +71,7 @@ extension RequestDispatcher {
         }.sorted { $0.name < $1.name }
     }
 
-    func describeConfigs(_ request: DescribeConfigsRequest, version: Int16) -> DescribeConfigsResponse {
+    func describeConfigs(_ request: DescribeConfigsRequest, version: Int16, context: RequestContext = RequestContext()) -> DescribeConfigsResponse {
         typealias Result = DescribeConfigsResponse.DescribeConfigsResult
         // A resource asked for twice is answered once: every answer carries every config, so repeats
         // would multiply a small request into a response of gigabytes.
@@ -80,6 +80,9 @@ extension RequestDispatcher {
         let results = resources.map { resource -> Result in
             func failure(_ code: ErrorCode, _ message: String) -> Result {
                 Result(errorCode: code.rawValue, errorMessage: message, resourceType: resource.resourceType, resourceName: resource.resourceName, configs: [])
+            }
+            if let refused = configRefusal(resource.resourceType, resource.resourceName, .describeConfigs, context) {
+                return failure(refused, "\(refused)")
             }
             let described: [DescribedConfig]
             switch ConfigResourceType(rawValue: resource.resourceType) {
@@ -130,11 +133,14 @@ extension RequestDispatcher {
         }
     }
 
-    func alterConfigs(_ request: AlterConfigsRequest) -> AlterConfigsResponse {
+    func alterConfigs(_ request: AlterConfigsRequest, context: RequestContext = RequestContext()) -> AlterConfigsResponse {
         let all = ResourceCounts(request.resources.map { ($0.resourceType, $0.resourceName) })
         let responses = request.resources.map { resource -> AlterConfigsResponse.AlterConfigsResourceResponse in
             func answer(_ code: ErrorCode, _ message: String?) -> AlterConfigsResponse.AlterConfigsResourceResponse {
                 .init(errorCode: code.rawValue, errorMessage: message, resourceType: resource.resourceType, resourceName: resource.resourceName)
+            }
+            if let refused = configRefusal(resource.resourceType, resource.resourceName, .alterConfigs, context) {
+                return answer(refused, "\(refused)")
             }
             if let (code, message) = alterProblem(type: resource.resourceType, name: resource.resourceName,
                                                   keys: resource.configs.map(\.name), resources: all) {
@@ -156,11 +162,14 @@ extension RequestDispatcher {
         return AlterConfigsResponse(throttleTimeMs: 0, responses: responses)
     }
 
-    func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+    func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest, context: RequestContext = RequestContext()) -> IncrementalAlterConfigsResponse {
         let all = ResourceCounts(request.resources.map { ($0.resourceType, $0.resourceName) })
         let responses = request.resources.map { resource -> IncrementalAlterConfigsResponse.AlterConfigsResourceResponse in
             func answer(_ code: ErrorCode, _ message: String?) -> IncrementalAlterConfigsResponse.AlterConfigsResourceResponse {
                 .init(errorCode: code.rawValue, errorMessage: message, resourceType: resource.resourceType, resourceName: resource.resourceName)
+            }
+            if let refused = configRefusal(resource.resourceType, resource.resourceName, .alterConfigs, context) {
+                return answer(refused, "\(refused)")
             }
             if let (code, message) = alterProblem(type: resource.resourceType, name: resource.resourceName,
                                                   keys: resource.configs.map(\.name), resources: all) {
@@ -202,5 +211,14 @@ extension RequestDispatcher {
             }
         }
         return IncrementalAlterConfigsResponse(throttleTimeMs: 0, responses: responses)
+    }
+
+    /// DESCRIBE_CONFIGS or ALTER_CONFIGS on the topic, or on the cluster for a broker's configs.
+    private func configRefusal(_ type: Int8, _ name: String, _ operation: AclOperation, _ context: RequestContext) -> ErrorCode? {
+        switch ConfigResourceType(rawValue: type) {
+        case .topic: return permits(context, operation, .topic, name) ? nil : .topicAuthorizationFailed
+        case .broker: return permitsCluster(context, operation) ? nil : .clusterAuthorizationFailed
+        case nil: return nil
+        }
     }
 }

@@ -88,7 +88,8 @@ public struct FetchResponseParts: Sendable {
 extension RequestDispatcher {
     /// Fetch: reads every requested partition; when less than min_bytes is there and max_wait_ms
     /// allows, waits for an append to one of them (or the deadline) and reads again.
-    func fetch(_ request: FetchRequest, version: Int16, eventLoop: EventLoop, client: QuotaClient) -> EventLoopFuture<BrokerResponse> {
+    func fetch(_ request: FetchRequest, version: Int16, eventLoop: EventLoop, client: QuotaClient,
+               context: RequestContext = RequestContext()) -> EventLoopFuture<BrokerResponse> {
         // Under a consumer_byte_rate quota one answer carries at most what the quota allows in its
         // window (Kafka's cap), so that a single fetch cannot earn a throttle longer than the window.
         var capped = request
@@ -100,7 +101,12 @@ extension RequestDispatcher {
         if request.sessionId != 0 && request.sessionEpoch > 0 {
             return eventLoop.makeSucceededFuture(.message(FetchResponse(errorCode: ErrorCode.fetchSessionIdNotFound.rawValue, sessionId: 0)))
         }
-        let first = readFetch(request, version: version)
+        // READ on each topic, decided once for every read of a long poll.
+        let denied = Set(request.topics.compactMap { wanted -> String? in
+            let name = version >= 13 ? broker.topics.topic(id: wanted.topicId)?.name : wanted.topic
+            return name.flatMap { permits(context, .read, .topic, $0) ? nil : $0 }
+        })
+        let first = readFetch(request, version: version, denied: denied)
         let waitMs = Int64(request.maxWaitMs)
         guard waitMs > 0, first.byteCount < Int(request.minBytes), !first.hasErrors else {
             return eventLoop.makeSucceededFuture(.fetch(first.parts))
@@ -111,7 +117,7 @@ extension RequestDispatcher {
         /// Answers once, with a read already made or a fresh one.
         @Sendable func finish(_ read: FetchRead? = nil) {
             guard done.withLockedValue({ let was = $0; $0 = true; return !was }) else { return }
-            promise.succeed(.fetch((read ?? self.readFetch(request, version: version)).parts))
+            promise.succeed(.fetch((read ?? self.readFetch(request, version: version, denied: denied)).parts))
         }
         let tokens = NIOLockedValueBox<[(PartitionLog, UInt64)]>([])
         /// Waits for `log` to grow beyond `end`, where it ended when last read: an append between that
@@ -121,7 +127,7 @@ extension RequestDispatcher {
             let token = log.onAppend(beyond: end) {
                 eventLoop.execute {
                     guard !done.withLockedValue({ $0 }) else { return }
-                    let read = self.readFetch(request, version: version)
+                    let read = self.readFetch(request, version: version, denied: denied)
                     guard read.byteCount < Int(request.minBytes) else { return finish(read) }
                     if let end = read.logEnds.first(where: { $0.log === log })?.end { arm(log, beyond: end) }
                 }
@@ -145,7 +151,7 @@ extension RequestDispatcher {
         var byteCount: Int { parts.byteCount }
     }
 
-    func readFetch(_ request: FetchRequest, version: Int16) -> FetchRead {
+    func readFetch(_ request: FetchRequest, version: Int16, denied: Set<String> = []) -> FetchRead {
         typealias PartitionData = FetchResponse.PartitionData
         // The broker's fetch.max.bytes bounds what any request may ask for (Kafka's rule).
         var remaining = min(Int(request.maxBytes), broker.config.fetchMaxBytes)
@@ -156,6 +162,7 @@ extension RequestDispatcher {
         var topics: [FetchResponse.FetchableTopicResponse] = []
         for wanted in request.topics {
             let topic = version >= 13 ? broker.topics.topic(id: wanted.topicId) : broker.topics.topic(wanted.topic)
+            let readable = (topic?.name ?? (version >= 13 ? nil : wanted.topic)).map { !denied.contains($0) } ?? true
             var topicSlices: [LogReadSlice?] = []
             let partitions = wanted.partitions.map { p -> PartitionData in
                 var sent = false
@@ -165,6 +172,7 @@ extension RequestDispatcher {
                     return PartitionData(partitionIndex: p.partition, errorCode: code.rawValue, highWatermark: -1,
                                          lastStableOffset: -1, logStartOffset: -1, abortedTransactions: nil)
                 }
+                guard readable else { return failure(.topicAuthorizationFailed) }
                 guard let topic else { return failure(version >= 13 ? .unknownTopicId : .unknownTopicOrPartition) }
                 guard let log = broker.topics.log(topic.name, p.partition) else { return failure(.unknownTopicOrPartition) }
                 if p.currentLeaderEpoch > 0 { return failure(.unknownLeaderEpoch) }

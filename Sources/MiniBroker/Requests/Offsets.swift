@@ -5,13 +5,15 @@ import KafkaWire
 // producer identity. The leader epoch of every partition is 0 on a single node.
 
 extension RequestDispatcher {
-    func listOffsets(_ request: ListOffsetsRequest, version: Int16) -> ListOffsetsResponse {
+    func listOffsets(_ request: ListOffsetsRequest, version: Int16, context: RequestContext = RequestContext()) -> ListOffsetsResponse {
         typealias Result = ListOffsetsResponse.ListOffsetsPartitionResponse
         func answer(_ index: Int32, _ code: ErrorCode, offset: Int64 = -1, timestamp: Int64 = -1, epoch: Int32 = -1) -> Result {
             Result(partitionIndex: index, errorCode: code.rawValue, timestamp: timestamp, offset: offset, leaderEpoch: epoch)
         }
         let topics = request.topics.map { topic in
-            ListOffsetsResponse.ListOffsetsTopicResponse(name: topic.name, partitions: topic.partitions.map { p -> Result in
+            let describable = permits(context, .describe, .topic, topic.name)
+            return ListOffsetsResponse.ListOffsetsTopicResponse(name: topic.name, partitions: topic.partitions.map { p -> Result in
+                guard describable else { return answer(p.partitionIndex, .topicAuthorizationFailed) }
                 guard let log = broker.topics.log(topic.name, p.partitionIndex) else { return answer(p.partitionIndex, .unknownTopicOrPartition) }
                 if p.currentLeaderEpoch > 0 { return answer(p.partitionIndex, .unknownLeaderEpoch) }
                 // read_committed sees up to the last stable offset, read_uncommitted up to the high watermark.
@@ -48,10 +50,12 @@ extension RequestDispatcher {
         return ListOffsetsResponse(throttleTimeMs: 0, topics: topics)
     }
 
-    func deleteRecords(_ request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    func deleteRecords(_ request: DeleteRecordsRequest, context: RequestContext = RequestContext()) -> DeleteRecordsResponse {
         typealias Result = DeleteRecordsResponse.DeleteRecordsPartitionResult
         let topics = request.topics.map { topic in
-            DeleteRecordsResponse.DeleteRecordsTopicResult(name: topic.name, partitions: topic.partitions.map { p -> Result in
+            let deletable = permits(context, .delete, .topic, topic.name)
+            return DeleteRecordsResponse.DeleteRecordsTopicResult(name: topic.name, partitions: topic.partitions.map { p -> Result in
+                guard deletable else { return Result(partitionIndex: p.partitionIndex, lowWatermark: -1, errorCode: ErrorCode.topicAuthorizationFailed.rawValue) }
                 guard let log = broker.topics.log(topic.name, p.partitionIndex) else {
                     return Result(partitionIndex: p.partitionIndex, lowWatermark: -1, errorCode: ErrorCode.unknownTopicOrPartition.rawValue)
                 }
@@ -79,10 +83,14 @@ extension RequestDispatcher {
         return DeleteRecordsResponse(throttleTimeMs: 0, topics: topics)
     }
 
-    func offsetForLeaderEpoch(_ request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+    func offsetForLeaderEpoch(_ request: OffsetForLeaderEpochRequest, context: RequestContext = RequestContext()) -> OffsetForLeaderEpochResponse {
         typealias Result = OffsetForLeaderEpochResponse.EpochEndOffset
         let topics = request.topics.map { topic in
-            OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult(topic: topic.topic, partitions: topic.partitions.map { p -> Result in
+            let describable = permits(context, .describe, .topic, topic.topic)
+            return OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult(topic: topic.topic, partitions: topic.partitions.map { p -> Result in
+                guard describable else {
+                    return Result(errorCode: ErrorCode.topicAuthorizationFailed.rawValue, partition: p.partition, leaderEpoch: -1, endOffset: -1)
+                }
                 guard let log = broker.topics.log(topic.topic, p.partition) else {
                     return Result(errorCode: ErrorCode.unknownTopicOrPartition.rawValue, partition: p.partition, leaderEpoch: -1, endOffset: -1)
                 }
@@ -100,10 +108,13 @@ extension RequestDispatcher {
         return OffsetForLeaderEpochResponse(throttleTimeMs: 0, topics: topics)
     }
 
-    func initProducerId(_ request: InitProducerIdRequest, version: Int16) -> InitProducerIdResponse {
+    func initProducerId(_ request: InitProducerIdRequest, version: Int16, context: RequestContext = RequestContext()) -> InitProducerIdResponse {
         func failure(_ code: ErrorCode) -> InitProducerIdResponse {
             InitProducerIdResponse(throttleTimeMs: 0, errorCode: code.rawValue, producerId: -1, producerEpoch: -1)
         }
+        // WRITE on the transactional id; without one, an idempotent producer's right to write.
+        if let id = request.transactionalId, !permits(context, .write, .transactionalId, id) { return failure(.transactionalIdAuthorizationFailed) }
+        if request.transactionalId == nil, !permitsIdempotentWrite(context) { return failure(.clusterAuthorizationFailed) }
         if let id = request.transactionalId { return initTransactionalProducerId(request, transactionalId: id, version: version) }
         if (request.producerId == -1) != (request.producerEpoch == -1) { return failure(.invalidRequest) }
         do {

@@ -7,9 +7,9 @@ import NIOCore
 extension RequestDispatcher {
     /// Appends every partition's batch; partitions whose flush.messages or flush.ms fell due are
     /// fsynced off the event loop before the answer goes out (Kafka flushes in the append path too).
-    func produce(_ request: ProduceRequest, version: Int16, eventLoop: EventLoop) -> EventLoopFuture<BrokerResponse> {
+    func produce(_ request: ProduceRequest, version: Int16, eventLoop: EventLoop, context: RequestContext = RequestContext()) -> EventLoopFuture<BrokerResponse> {
         var due: [(topic: Int, partition: Int, log: PartitionLog)] = []
-        let (responses, anyFailed) = appendAll(request, version: version, due: &due)
+        let (responses, anyFailed) = appendAll(request, version: version, context: context, due: &due)
         guard !due.isEmpty else { return eventLoop.makeSucceededFuture(Self.answer(request.acks, responses, anyFailed)) }
         let flushing = due, acks = request.acks
         return blocking.run(on: eventLoop) { [logger] () -> BrokerResponse in
@@ -36,7 +36,7 @@ extension RequestDispatcher {
         return .message(ProduceResponse(responses: responses, throttleTimeMs: 0))
     }
 
-    private func appendAll(_ request: ProduceRequest, version: Int16,
+    private func appendAll(_ request: ProduceRequest, version: Int16, context: RequestContext,
                            due: inout [(topic: Int, partition: Int, log: PartitionLog)]) -> ([ProduceResponse.TopicProduceResponse], Bool) {
         typealias PartitionResponse = ProduceResponse.PartitionProduceResponse
         func failure(_ index: Int32, _ code: ErrorCode, _ message: String? = nil, logStart: Int64 = -1) -> PartitionResponse {
@@ -45,14 +45,18 @@ extension RequestDispatcher {
         }
         // A transactional batch without a transactional id fails the whole request (Kafka's rule).
         let hasTransactional = request.topicData.contains { $0.partitionData.contains { Self.isTransactional($0.records) } }
+        // So does a transactional id the principal may not WRITE.
         let wholeRequestError: ErrorCode? = ![-1, 0, 1].contains(request.acks) ? .invalidRequiredAcks
             : (hasTransactional && request.transactionalId == nil ? .transactionalIdAuthorizationFailed : nil)
+            ?? (request.transactionalId.map { permits(context, .write, .transactionalId, $0) } == false ? .transactionalIdAuthorizationFailed : nil)
 
         var anyFailed = false
         let responses = request.topicData.enumerated().map { t, topicData -> ProduceResponse.TopicProduceResponse in
             let topic = version >= 13 ? broker.topics.topic(id: topicData.topicId) : broker.topics.topic(topicData.name)
+            let writable = (topic?.name ?? (version >= 13 ? nil : topicData.name)).map { permits(context, .write, .topic, $0) } ?? true
             let partitions = topicData.partitionData.enumerated().map { p, data -> PartitionResponse in
                 if let code = wholeRequestError { return failure(data.index, code) }
+                guard writable else { return failure(data.index, .topicAuthorizationFailed) }
                 guard let topic else { return failure(data.index, version >= 13 ? .unknownTopicId : .unknownTopicOrPartition) }
                 guard let log = broker.topics.log(topic.name, data.index) else { return failure(data.index, .unknownTopicOrPartition) }
                 // Only the broker writes its internal topics (Kafka: "Cannot append to internal topic").

@@ -8,6 +8,9 @@ public struct RequestContext: Sendable {
     /// `User:ANONYMOUS` unless the connection authenticated.
     public var principal: KafkaPrincipal
 
+    /// The client's address as ACLs name hosts: "127.0.0.1".
+    public var host: String { clientHost.hasPrefix("/") ? String(clientHost.dropFirst()) : clientHost }
+
     public init(clientHost: String = "/127.0.0.1", listenerName: String = "PLAINTEXT", principal: KafkaPrincipal = .anonymous) {
         self.clientHost = clientHost
         self.listenerName = listenerName

@@ -215,6 +215,11 @@ public final class RequestDispatcher: Sendable {
         func offLoop<R: KafkaResponse>(_ body: @escaping @Sendable () -> R) -> EventLoopFuture<BrokerResponse> {
             blocking.run(on: eventLoop) { .message(body()) }
         }
+        /// A request the authorizer refuses as a whole is answered here, its handler never runs.
+        func gated<R: KafkaRequest>(_ request: R, _ serve: (R) -> EventLoopFuture<BrokerResponse>) -> EventLoopFuture<BrokerResponse> {
+            if let refused = refusal(apiKey, request, context: context) { return now(refused) }
+            return serve(request)
+        }
         let clientId = header.clientId ?? ""
         let clientHost = context.clientHost
         let listener = context.listenerName
@@ -233,71 +238,71 @@ public final class RequestDispatcher: Sendable {
         case .metadata:
             let request = try decode(MetadataRequest.self, &body, version)
             // Answering may create topics (auto.create.topics.enable): then off the loop.
-            return mayAutoCreate(request, version: version) ? offLoop { self.metadata(request, version: version, listener: listener) }
-                : now(metadata(request, version: version, listener: listener))
+            return mayAutoCreate(request, version: version) ? offLoop { self.metadata(request, version: version, listener: listener, context: context) }
+                : now(metadata(request, version: version, listener: listener, context: context))
         case .produce:
-            return produce(try decode(ProduceRequest.self, &body, version), version: version, eventLoop: eventLoop)
+            return produce(try decode(ProduceRequest.self, &body, version), version: version, eventLoop: eventLoop, context: context)
         case .fetch:
-            return fetch(try decode(FetchRequest.self, &body, version), version: version, eventLoop: eventLoop, client: client)
+            return fetch(try decode(FetchRequest.self, &body, version), version: version, eventLoop: eventLoop, client: client, context: context)
         case .listOffsets:
-            return now(listOffsets(try decode(ListOffsetsRequest.self, &body, version), version: version))
+            return now(listOffsets(try decode(ListOffsetsRequest.self, &body, version), version: version, context: context))
         case .createTopics:
             let request = try decode(CreateTopicsRequest.self, &body, version)
-            return offLoop { self.createTopics(request, version: version) }
+            return offLoop { self.createTopics(request, version: version, context: context) }
         case .deleteTopics:
             let request = try decode(DeleteTopicsRequest.self, &body, version)
-            return offLoop { self.deleteTopics(request, version: version) }
+            return offLoop { self.deleteTopics(request, version: version, context: context) }
         case .createPartitions:
             let request = try decode(CreatePartitionsRequest.self, &body, version)
-            return offLoop { self.createPartitions(request) }
+            return offLoop { self.createPartitions(request, context: context) }
         case .describeConfigs:
-            return now(describeConfigs(try decode(DescribeConfigsRequest.self, &body, version), version: version))
+            return now(describeConfigs(try decode(DescribeConfigsRequest.self, &body, version), version: version, context: context))
         case .alterConfigs:
             let request = try decode(AlterConfigsRequest.self, &body, version)
-            return offLoop { self.alterConfigs(request) }
+            return offLoop { self.alterConfigs(request, context: context) }
         case .incrementalAlterConfigs:
             let request = try decode(IncrementalAlterConfigsRequest.self, &body, version)
-            return offLoop { self.incrementalAlterConfigs(request) }
+            return offLoop { self.incrementalAlterConfigs(request, context: context) }
         case .deleteRecords:
             let request = try decode(DeleteRecordsRequest.self, &body, version)
-            return offLoop { self.deleteRecords(request) }
+            return offLoop { self.deleteRecords(request, context: context) }
         case .initProducerId:
             let request = try decode(InitProducerIdRequest.self, &body, version)
-            return offLoop { self.initProducerId(request, version: version) }
+            return offLoop { self.initProducerId(request, version: version, context: context) }
         case .describeCluster:
-            return now(describeCluster(try decode(DescribeClusterRequest.self, &body, version), listener: listener))
+            return gated(try decode(DescribeClusterRequest.self, &body, version)) { now(self.describeCluster($0, listener: listener)) }
         case .offsetForLeaderEpoch:
-            return now(offsetForLeaderEpoch(try decode(OffsetForLeaderEpochRequest.self, &body, version)))
+            return now(offsetForLeaderEpoch(try decode(OffsetForLeaderEpochRequest.self, &body, version), context: context))
         case .findCoordinator:
-            return now(findCoordinator(try decode(FindCoordinatorRequest.self, &body, version), version: version, listener: listener))
+            return now(findCoordinator(try decode(FindCoordinatorRequest.self, &body, version), version: version, listener: listener, context: context))
         case .joinGroup:
-            return later(coordinator.joinGroup(try decode(JoinGroupRequest.self, &body, version), version: version,
-                                               clientId: clientId, clientHost: clientHost))
+            return gated(try decode(JoinGroupRequest.self, &body, version)) { later(coordinator.joinGroup($0, version: version, clientId: clientId, clientHost: clientHost)) }
         case .syncGroup:
-            return later(coordinator.syncGroup(try decode(SyncGroupRequest.self, &body, version), version: version))
+            return gated(try decode(SyncGroupRequest.self, &body, version)) { later(coordinator.syncGroup($0, version: version)) }
         case .heartbeat:
-            return later(coordinator.heartbeat(try decode(HeartbeatRequest.self, &body, version)))
+            return gated(try decode(HeartbeatRequest.self, &body, version)) { later(coordinator.heartbeat($0)) }
         case .leaveGroup:
-            return later(coordinator.leaveGroup(try decode(LeaveGroupRequest.self, &body, version), version: version))
+            return gated(try decode(LeaveGroupRequest.self, &body, version)) { later(coordinator.leaveGroup($0, version: version)) }
         case .offsetCommit:
-            return later(coordinator.offsetCommit(try decode(OffsetCommitRequest.self, &body, version), version: version))
+            return gated(try decode(OffsetCommitRequest.self, &body, version)) { self.offsetCommit($0, version: version, context: context) }
         case .offsetFetch:
-            return later(coordinator.offsetFetch(try decode(OffsetFetchRequest.self, &body, version), version: version))
+            return offsetFetch(try decode(OffsetFetchRequest.self, &body, version), version: version, context: context)
         case .describeGroups:
-            return later(coordinator.describeGroups(try decode(DescribeGroupsRequest.self, &body, version), version: version))
+            return describeGroups(try decode(DescribeGroupsRequest.self, &body, version), version: version, context: context)
         case .listGroups:
-            return later(coordinator.listGroups(try decode(ListGroupsRequest.self, &body, version)))
+            return listGroups(try decode(ListGroupsRequest.self, &body, version), context: context)
         case .deleteGroups:
-            return later(coordinator.deleteGroups(try decode(DeleteGroupsRequest.self, &body, version)))
+            return deleteGroups(try decode(DeleteGroupsRequest.self, &body, version), context: context)
         case .offsetDelete:
-            return later(coordinator.offsetDelete(try decode(OffsetDeleteRequest.self, &body, version)))
+            return gated(try decode(OffsetDeleteRequest.self, &body, version)) { later(coordinator.offsetDelete($0)) }
         case .consumerGroupHeartbeat:
             // group.version 0 turns the KIP-848 protocol off: UNSUPPORTED_VERSION, as Kafka answers then.
             guard broker.features.consumerGroupsEnabled else {
                 return now(ConsumerGroupHeartbeatResponse(errorCode: ErrorCode.unsupportedVersion.rawValue))
             }
-            return later(coordinator.consumerGroupHeartbeat(try decode(ConsumerGroupHeartbeatRequest.self, &body, version), version: version,
-                                                            clientId: clientId, clientHost: clientHost))
+            return gated(try decode(ConsumerGroupHeartbeatRequest.self, &body, version)) {
+                later(coordinator.consumerGroupHeartbeat($0, version: version, clientId: clientId, clientHost: clientHost))
+            }
         case .consumerGroupDescribe:
             let request = try decode(ConsumerGroupDescribeRequest.self, &body, version)
             guard broker.features.consumerGroupsEnabled else {
@@ -305,58 +310,56 @@ public final class RequestDispatcher: Sendable {
                     .init(errorCode: ErrorCode.unsupportedVersion.rawValue, errorMessage: nil, groupId: $0)
                 }))
             }
-            return later(coordinator.consumerGroupDescribe(request))
+            return consumerGroupDescribe(request, context: context)
         case .describeLogDirs:
-            return now(describeLogDirs(try decode(DescribeLogDirsRequest.self, &body, version)))
+            return gated(try decode(DescribeLogDirsRequest.self, &body, version)) { now(self.describeLogDirs($0)) }
         case .describeTopicPartitions:
-            return now(describeTopicPartitions(try decode(DescribeTopicPartitionsRequest.self, &body, version)))
+            return now(authorized(describeTopicPartitions(try decode(DescribeTopicPartitionsRequest.self, &body, version)), context: context))
         case .electLeaders:
-            return now(electLeaders(try decode(ElectLeadersRequest.self, &body, version), version: version))
+            return gated(try decode(ElectLeadersRequest.self, &body, version)) { now(self.electLeaders($0, version: version)) }
         case .listPartitionReassignments:
-            return now(listPartitionReassignments(try decode(ListPartitionReassignmentsRequest.self, &body, version)))
+            return gated(try decode(ListPartitionReassignmentsRequest.self, &body, version)) { now(self.listPartitionReassignments($0)) }
         case .alterPartitionReassignments:
-            return now(alterPartitionReassignments(try decode(AlterPartitionReassignmentsRequest.self, &body, version)))
+            return gated(try decode(AlterPartitionReassignmentsRequest.self, &body, version)) { now(self.alterPartitionReassignments($0)) }
         case .describeQuorum:
-            return now(describeQuorum(try decode(DescribeQuorumRequest.self, &body, version), version: version, listener: listener))
+            return gated(try decode(DescribeQuorumRequest.self, &body, version)) { now(self.describeQuorum($0, version: version, listener: listener)) }
         case .describeProducers:
-            return now(describeProducers(try decode(DescribeProducersRequest.self, &body, version)))
+            return now(authorized(describeProducers(try decode(DescribeProducersRequest.self, &body, version)), context: context))
         case .describeAcls:
-            return now(describeAcls(try decode(DescribeAclsRequest.self, &body, version)))
+            return now(describeAcls(try decode(DescribeAclsRequest.self, &body, version), context: context))
         case .createAcls:
-            return now(createAcls(try decode(CreateAclsRequest.self, &body, version)))
+            let request = try decode(CreateAclsRequest.self, &body, version)
+            return offLoop { self.createAcls(request, context: context) }
         case .deleteAcls:
-            return now(deleteAcls(try decode(DeleteAclsRequest.self, &body, version)))
+            let request = try decode(DeleteAclsRequest.self, &body, version)
+            return offLoop { self.deleteAcls(request, context: context) }
         case .describeUserScramCredentials:
-            return now(describeUserScramCredentials(try decode(DescribeUserScramCredentialsRequest.self, &body, version)))
+            return gated(try decode(DescribeUserScramCredentialsRequest.self, &body, version)) { now(self.describeUserScramCredentials($0)) }
         case .alterUserScramCredentials:
-            let request = try decode(AlterUserScramCredentialsRequest.self, &body, version)
-            return offLoop { self.alterUserScramCredentials(request) }
+            return gated(try decode(AlterUserScramCredentialsRequest.self, &body, version)) { request in offLoop { self.alterUserScramCredentials(request) } }
         case .listConfigResources:
-            return now(listConfigResources(try decode(ListConfigResourcesRequest.self, &body, version), version: version))
+            return gated(try decode(ListConfigResourcesRequest.self, &body, version)) { now(self.listConfigResources($0, version: version)) }
         case .updateFeatures:
-            let request = try decode(UpdateFeaturesRequest.self, &body, version)
-            return offLoop { self.updateFeatures(request, version: version) }
+            return gated(try decode(UpdateFeaturesRequest.self, &body, version)) { request in offLoop { self.updateFeatures(request, version: version) } }
         case .describeClientQuotas:
-            return now(describeClientQuotas(try decode(DescribeClientQuotasRequest.self, &body, version)))
+            return gated(try decode(DescribeClientQuotasRequest.self, &body, version)) { now(self.describeClientQuotas($0)) }
         case .addPartitionsToTxn:
             let request = try decode(AddPartitionsToTxnRequest.self, &body, version)
-            return offLoop { self.addPartitionsToTxn(request, version: version) }
+            return offLoop { self.addPartitionsToTxn(request, version: version, context: context) }
         case .addOffsetsToTxn:
-            let request = try decode(AddOffsetsToTxnRequest.self, &body, version)
-            return offLoop { self.addOffsetsToTxn(request, version: version) }
+            return gated(try decode(AddOffsetsToTxnRequest.self, &body, version)) { request in offLoop { self.addOffsetsToTxn(request, version: version) } }
         case .endTxn:
-            return endTxn(try decode(EndTxnRequest.self, &body, version), version: version, eventLoop: eventLoop)
+            return gated(try decode(EndTxnRequest.self, &body, version)) { self.endTxn($0, version: version, eventLoop: eventLoop) }
         case .txnOffsetCommit:
-            return txnOffsetCommit(try decode(TxnOffsetCommitRequest.self, &body, version), version: version, eventLoop: eventLoop)
+            return gated(try decode(TxnOffsetCommitRequest.self, &body, version)) { self.txnOffsetCommit($0, version: version, eventLoop: eventLoop) }
         case .describeTransactions:
-            return now(describeTransactions(try decode(DescribeTransactionsRequest.self, &body, version)))
+            return now(authorized(describeTransactions(try decode(DescribeTransactionsRequest.self, &body, version)), context: context))
         case .listTransactions:
-            return now(listTransactions(try decode(ListTransactionsRequest.self, &body, version), version: version))
+            return now(authorized(listTransactions(try decode(ListTransactionsRequest.self, &body, version), version: version), context: context))
         case .writeTxnMarkers:
-            return writeTxnMarkers(try decode(WriteTxnMarkersRequest.self, &body, version), eventLoop: eventLoop)
+            return gated(try decode(WriteTxnMarkersRequest.self, &body, version)) { self.writeTxnMarkers($0, eventLoop: eventLoop) }
         case .alterClientQuotas:
-            let request = try decode(AlterClientQuotasRequest.self, &body, version)
-            return offLoop { self.alterClientQuotas(request) }
+            return gated(try decode(AlterClientQuotasRequest.self, &body, version)) { request in offLoop { self.alterClientQuotas(request) } }
         default:
             throw InvalidRequest(description: "API \(apiKey) is not enabled")
         }

@@ -13,7 +13,7 @@ enum AdminRequestLimit {
 }
 
 extension RequestDispatcher {
-    func createTopics(_ request: CreateTopicsRequest, version: Int16) -> CreateTopicsResponse {
+    func createTopics(_ request: CreateTopicsRequest, version: Int16, context: RequestContext = RequestContext()) -> CreateTopicsResponse {
         typealias Result = CreateTopicsResponse.CreatableTopicResult
         let records = request.topics.reduce(0) { total, topic in
             total + 1 + max(Int(partitionsAsked(by: topic)), 0) + topic.configs.count
@@ -31,6 +31,7 @@ extension RequestDispatcher {
                 Result(name: wanted.name, errorCode: code.rawValue, errorMessage: message, numPartitions: -1, replicationFactor: -1, configs: [])
             }
             if seen[wanted.name, default: 0] > 1 { return failure(.invalidRequest, "Duplicate topic name.") }
+            guard permitsCreate(context, topic: wanted.name) else { return failure(.topicAuthorizationFailed, "Authorization failed.") }
             let partitions = partitionsAsked(by: wanted)
             if !wanted.assignments.isEmpty {
                 guard wanted.numPartitions == -1, wanted.replicationFactor == -1 else {
@@ -72,7 +73,7 @@ extension RequestDispatcher {
         return topic.numPartitions == -1 ? broker.config.numPartitions : topic.numPartitions
     }
 
-    func deleteTopics(_ request: DeleteTopicsRequest, version: Int16) -> DeleteTopicsResponse {
+    func deleteTopics(_ request: DeleteTopicsRequest, version: Int16, context: RequestContext = RequestContext()) -> DeleteTopicsResponse {
         typealias Result = DeleteTopicsResponse.DeletableTopicResult
         let wanted: [(name: String?, id: KafkaUUID)] = version >= 6 ? request.topics.map { ($0.name, $0.topicId) } : request.topicNames.map { ($0, .zero) }
         let results = wanted.map { item -> Result in
@@ -83,6 +84,9 @@ extension RequestDispatcher {
             guard let name = item.name ?? broker.topics.topic(id: item.id)?.name else {
                 return Result(name: nil, topicId: item.id, errorCode: (item.id == .zero ? ErrorCode.invalidRequest : .unknownTopicId).rawValue,
                               errorMessage: item.id == .zero ? "Neither topic name nor id were specified." : "This server does not host this topic ID.")
+            }
+            guard permits(context, .delete, .topic, name) else {
+                return Result(name: item.name, topicId: item.id, errorCode: ErrorCode.topicAuthorizationFailed.rawValue, errorMessage: "Authorization failed.")
             }
             do throws(TopicError) {
                 let topic = try broker.topics.delete(name: name)
@@ -95,7 +99,7 @@ extension RequestDispatcher {
         return DeleteTopicsResponse(throttleTimeMs: 0, responses: results)
     }
 
-    func createPartitions(_ request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+    func createPartitions(_ request: CreatePartitionsRequest, context: RequestContext = RequestContext()) -> CreatePartitionsResponse {
         let records = request.topics.reduce(0) { total, wanted in
             total + max(Int(wanted.count) - Int(broker.topics.topic(wanted.name)?.partitionCount ?? 0), 0)
         }
@@ -105,6 +109,9 @@ extension RequestDispatcher {
             })
         }
         let results = request.topics.map { wanted -> CreatePartitionsResponse.CreatePartitionsTopicResult in
+            guard permits(context, .alter, .topic, wanted.name) else {
+                return .init(name: wanted.name, errorCode: ErrorCode.topicAuthorizationFailed.rawValue, errorMessage: "Authorization failed.")
+            }
             // In Int: a count of Int32.min minus the current count does not fit an Int32.
             if let assignments = wanted.assignments, let current = broker.topics.topic(wanted.name)?.partitionCount,
                wanted.count > current, assignments.count != Int(wanted.count) - Int(current) {

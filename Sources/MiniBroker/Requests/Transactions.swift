@@ -26,14 +26,28 @@ extension RequestDispatcher {
     /// PRODUCER_FENCED came with these versions; older clients get INVALID_PRODUCER_EPOCH (Kafka's rule).
     private static func fenced(_ version: Int16) -> ErrorCode { version >= 2 ? .producerFenced : .invalidProducerEpoch }
 
-    func addPartitionsToTxn(_ request: AddPartitionsToTxnRequest, version: Int16) -> AddPartitionsToTxnResponse {
+    func addPartitionsToTxn(_ request: AddPartitionsToTxnRequest, version: Int16, context: RequestContext = RequestContext()) -> AddPartitionsToTxnResponse {
         typealias TopicResult = AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult
         if version <= 3 {
+            // WRITE on the transactional id, then on each topic; a refused topic leaves the rest not attempted.
+            let id = request.v3AndBelowTransactionalId
+            let deniedTopics = Set(request.v3AndBelowTopics.map(\.name).filter { !permits(context, .write, .topic, $0) })
+            let idAllowed = permits(context, .write, .transactionalId, id)
+            if !idAllowed || !deniedTopics.isEmpty {
+                return AddPartitionsToTxnResponse(throttleTimeMs: 0, resultsByTopicV3AndBelow: request.v3AndBelowTopics.map { t in
+                    let code: ErrorCode = !idAllowed ? .transactionalIdAuthorizationFailed
+                        : deniedTopics.contains(t.name) ? .topicAuthorizationFailed : .operationNotAttempted
+                    return TopicResult(name: t.name, resultsByPartition: t.partitions.map { .init(partitionIndex: $0, partitionErrorCode: code.rawValue) })
+                })
+            }
             let results = addPartitions(request.v3AndBelowTransactionalId, request.v3AndBelowProducerId, request.v3AndBelowProducerEpoch,
                                         request.v3AndBelowTopics, verifyOnly: false, version: version)
             return AddPartitionsToTxnResponse(throttleTimeMs: 0, resultsByTopicV3AndBelow: results)
         }
-        // v4+: a batch of transactions (brokers verifying for KIP-890), each answered on its own.
+        // v4+: a batch of transactions (brokers verifying for KIP-890), each answered on its own; a broker's call.
+        guard permitsCluster(context, .clusterAction) else {
+            return AddPartitionsToTxnResponse(throttleTimeMs: 0, errorCode: ErrorCode.clusterAuthorizationFailed.rawValue)
+        }
         let results = request.transactions.map { t in
             AddPartitionsToTxnResponse.AddPartitionsToTxnResult(
                 transactionalId: t.transactionalId,

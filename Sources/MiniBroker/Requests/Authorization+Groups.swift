@@ -1,0 +1,156 @@
+import KafkaWire
+import NIOCore
+
+// The group and listing APIs under an authorizer: each group or topic the principal may not touch is
+// answered with an authorization error (or left out of a listing), the others are served as usual.
+
+extension RequestDispatcher {
+    /// READ on every committed topic: refused topics answer TOPIC_AUTHORIZATION_FAILED, the rest are committed.
+    func offsetCommit(_ request: OffsetCommitRequest, version: Int16, context: RequestContext) -> EventLoopFuture<BrokerResponse> {
+        var verdicts: [String: Bool] = [:]
+        for name in request.topics.map(\.name) where verdicts[name] == nil { verdicts[name] = permits(context, .read, .topic, name) }
+        var allowed = request
+        allowed.topics = request.topics.filter { verdicts[$0.name] == true }
+        let denied = request.topics.filter { verdicts[$0.name] != true }
+        return coordinator.offsetCommit(allowed, version: version).map { response in
+            var response = response
+            response.topics += denied.map { topic in
+                .init(name: topic.name, topicId: topic.topicId, partitions: topic.partitions.map {
+                    .init(partitionIndex: $0.partitionIndex, errorCode: ErrorCode.topicAuthorizationFailed.rawValue)
+                })
+            }
+            return .message(response)
+        }
+    }
+
+    /// DESCRIBE on the group (each group from v8), then on each topic: a named topic the principal may not
+    /// describe answers TOPIC_AUTHORIZATION_FAILED, and "every topic" leaves such topics out.
+    func offsetFetch(_ request: OffsetFetchRequest, version: Int16, context: RequestContext) -> EventLoopFuture<BrokerResponse> {
+        let groupDenied = ErrorCode.groupAuthorizationFailed.rawValue
+        let topicDenied = ErrorCode.topicAuthorizationFailed.rawValue
+        if version < 8 && !permits(context, .describe, .group, request.groupId) {
+            return coordinator.loop.makeSucceededFuture(.message(OffsetFetchResponse(errorCode: groupDenied)))
+        }
+        let (permittedGroups, _) = partition(request.groups.map(\.groupId)) { permits(context, .describe, .group, $0) }
+        let permittedSet = Set(permittedGroups)
+        var allowed = request
+        allowed.groups = request.groups.filter { permittedSet.contains($0.groupId) }
+        return coordinator.offsetFetch(allowed, version: version).map { [self] response in
+            var response = response
+            func visible(_ name: String) -> Bool { permits(context, .describe, .topic, name) }
+            response.topics = response.topics.compactMap { topic in
+                if visible(topic.name) { return topic }
+                guard request.topics != nil else { return nil }
+                var refused = topic
+                refused.partitions = topic.partitions.map { .init(partitionIndex: $0.partitionIndex, committedOffset: -1, committedLeaderEpoch: -1,
+                                                                  metadata: nil, errorCode: topicDenied) }
+                return refused
+            }
+            response.groups = request.groups.map { group in
+                guard var answered = response.groups.first(where: { $0.groupId == group.groupId }) else {
+                    return .init(groupId: group.groupId, topics: [], errorCode: groupDenied)
+                }
+                answered.topics = answered.topics.compactMap { topic in
+                    if visible(topic.name) { return topic }
+                    guard group.topics != nil else { return nil }
+                    var refused = topic
+                    refused.partitions = topic.partitions.map { .init(partitionIndex: $0.partitionIndex, committedOffset: -1, committedLeaderEpoch: -1,
+                                                                      metadata: nil, errorCode: topicDenied) }
+                    return refused
+                }
+                return answered
+            }
+            return .message(response)
+        }
+    }
+
+    func describeGroups(_ request: DescribeGroupsRequest, version: Int16, context: RequestContext) -> EventLoopFuture<BrokerResponse> {
+        let (permitted, denied) = partition(request.groups) { permits(context, .describe, .group, $0) }
+        var allowed = request
+        allowed.groups = permitted
+        return coordinator.describeGroups(allowed, version: version).map { response in
+            var response = response
+            response.groups += denied.map { .init(errorCode: ErrorCode.groupAuthorizationFailed.rawValue, groupId: $0, authorizedOperations: Int32.min) }
+            return .message(response)
+        }
+    }
+
+    /// DESCRIBE on the cluster lists every group; otherwise the groups the principal may describe.
+    func listGroups(_ request: ListGroupsRequest, context: RequestContext) -> EventLoopFuture<BrokerResponse> {
+        let everything = broker.authorizer == nil || permitsCluster(context, .describe)
+        return coordinator.listGroups(request).map { [self] response in
+            var response = response
+            if !everything { response.groups = response.groups.filter { permits(context, .describe, .group, $0.groupId) } }
+            return .message(response)
+        }
+    }
+
+    func deleteGroups(_ request: DeleteGroupsRequest, context: RequestContext) -> EventLoopFuture<BrokerResponse> {
+        let (permitted, denied) = partition(request.groupsNames) { permits(context, .delete, .group, $0) }
+        var allowed = request
+        allowed.groupsNames = permitted
+        return coordinator.deleteGroups(allowed).map { response in
+            var response = response
+            response.results += denied.map { .init(groupId: $0, errorCode: ErrorCode.groupAuthorizationFailed.rawValue) }
+            return .message(response)
+        }
+    }
+
+    func consumerGroupDescribe(_ request: ConsumerGroupDescribeRequest, context: RequestContext) -> EventLoopFuture<BrokerResponse> {
+        let (permitted, denied) = partition(request.groupIds) { permits(context, .describe, .group, $0) }
+        var allowed = request
+        allowed.groupIds = permitted
+        return coordinator.consumerGroupDescribe(allowed).map { response in
+            var response = response
+            response.groups += denied.map { .init(errorCode: ErrorCode.groupAuthorizationFailed.rawValue, errorMessage: nil, groupId: $0) }
+            return .message(response)
+        }
+    }
+
+    /// DESCRIBE on each transactional id.
+    func authorized(_ response: DescribeTransactionsResponse, context: RequestContext) -> DescribeTransactionsResponse {
+        var response = response
+        response.transactionStates = response.transactionStates.map { state in
+            permits(context, .describe, .transactionalId, state.transactionalId) ? state
+                : .init(errorCode: ErrorCode.transactionalIdAuthorizationFailed.rawValue, transactionalId: state.transactionalId,
+                        transactionState: "", transactionTimeoutMs: 0, transactionStartTimeMs: -1, producerId: -1, producerEpoch: -1, topics: [])
+        }
+        return response
+    }
+
+    /// The transactional ids the principal may describe.
+    func authorized(_ response: ListTransactionsResponse, context: RequestContext) -> ListTransactionsResponse {
+        var response = response
+        response.transactionStates = response.transactionStates.filter { permits(context, .describe, .transactionalId, $0.transactionalId) }
+        return response
+    }
+
+    /// READ on each topic whose producers are asked for.
+    func authorized(_ response: DescribeProducersResponse, context: RequestContext) -> DescribeProducersResponse {
+        var response = response
+        response.topics = response.topics.map { topic in
+            guard !permits(context, .read, .topic, topic.name) else { return topic }
+            var refused = topic
+            refused.partitions = topic.partitions.map {
+                .init(partitionIndex: $0.partitionIndex, errorCode: ErrorCode.topicAuthorizationFailed.rawValue, errorMessage: nil, activeProducers: [])
+            }
+            return refused
+        }
+        return response
+    }
+
+    /// DESCRIBE on each topic: refused ones are left out of the pages.
+    func authorized(_ response: DescribeTopicPartitionsResponse, context: RequestContext) -> DescribeTopicPartitionsResponse {
+        var response = response
+        response.topics = response.topics.filter { topic in topic.name.map { permits(context, .describe, .topic, $0) } ?? true }
+        return response
+    }
+
+    /// The names allowed (in request order, repeats kept for the handler to answer once) and the
+    /// distinct names refused; each distinct name is decided once.
+    private func partition(_ names: [String], _ allowed: (String) -> Bool) -> (allowed: [String], denied: [String]) {
+        var verdicts: [String: Bool] = [:]
+        for name in names where verdicts[name] == nil { verdicts[name] = allowed(name) }
+        return (names.filter { verdicts[$0] == true }, verdicts.filter { !$0.value }.keys.sorted())
+    }
+}
