@@ -11,11 +11,9 @@ extension BrokerConnection {
                                        version: min(version(of: .saslHandshake) ?? 1, 1), timeout: timeout)
         guard handshake.errorCode == 0 else {
             let code = ErrorCode(rawValue: handshake.errorCode)
-            if code == .unsupportedSaslMechanism {
-                throw KafkaClientError(.authentication, "\(host):\(port) does not accept SASL mechanism \(security.saslMechanism.rawValue)"
-                                       + " (it accepts \(handshake.mechanisms.joined(separator: ", ")))")
-            }
-            throw KafkaClientError(.authentication, "SaslHandshake with \(host):\(port) failed: \(code)")
+            // A broker without SASL on this listener may still list mechanisms: say what it answered.
+            let listed = handshake.mechanisms.isEmpty ? "" : " (it lists \(handshake.mechanisms.joined(separator: ", ")))"
+            throw KafkaClientError(.authentication, "\(host):\(port) refused SASL mechanism \(security.saslMechanism.rawValue): \(code)\(listed)")
         }
         guard let authenticateVersion = version(of: .saslAuthenticate) else {
             throw KafkaClientError(.unsupportedVersion, "\(host):\(port) does not support SaslAuthenticate in a version this client knows")

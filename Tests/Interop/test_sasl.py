@@ -23,7 +23,7 @@ from confluent_kafka.admin import (AdminClient, NewTopic, ScramCredentialInfo, S
                                    UserScramCredentialDeletion, UserScramCredentialUpsertion)
 
 import kafka_raw as raw
-from broker import HOST
+from broker import HOST, Tansu
 from clients import unique_topic
 from sasl_broker import SaslBroker, sasl_conf
 
@@ -388,3 +388,28 @@ def test_services_take_their_credentials_from_the_environment(sasl_broker):
                              capture_output=True, timeout=60, env={**env, "KAFKA_SASL_PASSWORD": "wrong"})
     assert refused.returncode != 0
     assert b"invalid credentials" in refused.stderr + refused.stdout
+
+
+class AuthenticatingTansu(Tansu):
+    """Tansu requiring SASL on its one listener. Its users live in its storage, and `tansu user create`
+    cannot reach a broker that requires authentication, so with in-memory storage no user can exist:
+    what is checked is that our clients speak its SCRAM exchange and report its refusal."""
+
+    def command(self):
+        return super().command() + ["--authentication"]
+
+
+def test_our_clients_speak_tansus_scram_and_report_its_refusal(request):
+    tansu = AuthenticatingTansu(name=request.node.name).start()
+    try:
+        env = {"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+               "KAFKA_SASL_USERNAME": "nobody", "KAFKA_SASL_PASSWORD": "x"}
+        out = subprocess.run([os.environ["KFK"], "topics", "list", "--bootstrap-server", tansu.bootstrap], capture_output=True,
+                             timeout=60, env={**os.environ, **env})
+        assert out.returncode == 1
+        assert out.stderr.decode().strip() == f"kfk: authentication with {tansu.bootstrap} failed: SCRAM authentication failed: unknown-user"
+        # Without SASL, Tansu closes the connection: reported, not hung.
+        plain = subprocess.run([os.environ["KFK"], "topics", "list", "--bootstrap-server", tansu.bootstrap], capture_output=True, timeout=60)
+        assert plain.returncode == 1 and b"closed the connection" in plain.stderr
+    finally:
+        tansu.close()
