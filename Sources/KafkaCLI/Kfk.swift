@@ -29,10 +29,10 @@ struct ConnectionOptions: ParsableArguments {
             throw CLIError("cannot read --command-config \(commandConfig)")
         }
         var properties: [String: String] = [:]
-        for line in text.split(separator: "\n") {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
+        for line in text.split(whereSeparator: \.isNewline) {  // CRLF files too: "\r\n" is one newline
+            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.hasPrefix("#") || trimmed.hasPrefix("!") { continue }
-            let parts = trimmed.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            let parts = trimmed.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
             if parts.count == 2 { properties[parts[0]] = parts[1] }
         }
         return properties

@@ -1,6 +1,7 @@
 /// How a client secures its connections, by Kafka's client settings: `security.protocol`,
-/// `sasl.mechanism`, `sasl.username` and `sasl.password` (or Java's `sasl.jaas.config`).
-public struct KafkaSecurity: Sendable, Equatable {
+/// `sasl.mechanism`, `sasl.username` and `sasl.password` (or Java's `sasl.jaas.config`). Printed or
+/// dumped, it shows the password as `[hidden]`.
+public struct KafkaSecurity: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// `security.protocol`. TLS (SSL, SASL_SSL) is not served by this client yet.
     public enum SecurityProtocol: String, Sendable, CaseIterable {
         case plaintext = "PLAINTEXT"
@@ -36,6 +37,17 @@ public struct KafkaSecurity: Sendable, Equatable {
     }
 
     public var usesSasl: Bool { securityProtocol == .saslPlaintext }
+
+    public var description: String {
+        usesSasl ? "\(securityProtocol.rawValue) \(saslMechanism.rawValue) as \(saslUsername) (password [hidden])" : securityProtocol.rawValue
+    }
+
+    public var debugDescription: String { description }
+
+    public var customMirror: Mirror {
+        Mirror(self, children: ["securityProtocol": securityProtocol, "saslMechanism": saslMechanism, "saslUsername": saslUsername,
+                                "saslPassword": "[hidden]"])
+    }
 
     /// Refuses what cannot authenticate, naming the key.
     func validate() throws(KafkaClientError) {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The broker's side of one SCRAM exchange: client-first in, server-first out; client-final in,
 /// server-final out and the user authenticated. An unknown user is answered like a known one, with a
 /// salt derived from its name, and fails at the proof: the exchange does not tell which users exist.
@@ -10,7 +12,8 @@ public struct ScramServerExchange: Sendable {
 
     private enum State: Sendable {
         case awaitingClientFirst
-        case awaitingClientFinal(clientFirst: ScramClientFirstMessage, serverFirst: ScramServerFirstMessage, credential: ScramCredential?)
+        /// `bare` is the client-first message as sent, without its GS2 header: what the AuthMessage signs.
+        case awaitingClientFinal(clientFirst: ScramClientFirstMessage, bare: String, serverFirst: ScramServerFirstMessage, credential: ScramCredential?)
         case complete
         case failed
     }
@@ -48,9 +51,10 @@ public struct ScramServerExchange: Sendable {
             let serverFirst = ScramServerFirstMessage(nonce: clientFirst.nonce + Base64.encode(randomBytes(24)),
                                                       salt: salt, iterations: found?.iterations ?? ScramMechanism.minIterations)
             extensions = clientFirst.extensions
-            state = .awaitingClientFinal(clientFirst: clientFirst, serverFirst: serverFirst, credential: found)
+            let bare = text.split(separator: ",", maxSplits: 2, omittingEmptySubsequences: false).dropFirst(2).first.map(String.init) ?? clientFirst.bare
+            state = .awaitingClientFinal(clientFirst: clientFirst, bare: bare, serverFirst: serverFirst, credential: found)
             return Array(serverFirst.text.utf8)
-        case .awaitingClientFinal(let clientFirst, let serverFirst, let found):
+        case .awaitingClientFinal(let clientFirst, let bare, let serverFirst, let found):
             let clientFinal = try ScramClientFinalMessage(parsing: text)
             // librdkafka before 2.1 repeats its own nonce in front of the server's (Debian's kcat has 2.0.2);
             // Kafka accepts it, so does this, and nothing else. The proof covers the message as sent.
@@ -60,7 +64,9 @@ public struct ScramServerExchange: Sendable {
             guard clientFinal.channelBinding == Array(clientFirst.gs2Header.utf8) else {
                 throw SaslAuthenticationError("Invalid SCRAM client final message: channel binding mismatch")
             }
-            let authMessage = Array("\(clientFirst.bare),\(serverFirst.text),\(clientFinal.withoutProof)".utf8)
+            // Signed as sent (extensions and all), not as re-encoded here.
+            let withoutProof = text.range(of: ",p=", options: .backwards).map { String(text[..<$0.lowerBound]) } ?? clientFinal.withoutProof
+            let authMessage = Array("\(bare),\(serverFirst.text),\(withoutProof)".utf8)
             guard let credential = found, clientFinal.proof.count == mechanism.hashLength else { throw invalidCredentials }
             let signature = mechanism.hmac(key: credential.storedKey, authMessage)
             let clientKey = zip(clientFinal.proof, signature).map { $0 ^ $1 }

@@ -22,6 +22,12 @@ public final class FrameDecoder: ChannelInboundHandler {
         self.splitter = splitter
     }
 
+    /// The frame sizes accepted from now on (a frame already under way keeps the size it was let in with).
+    public var validSizes: ClosedRange<Int> {
+        get { splitter.validSizes }
+        set { splitter.validSizes = newValue }
+    }
+
     public func handlerAdded(context: ChannelHandlerContext) {
         guard let options = context.channel.syncOptions else { return }
         try? options.setOption(.maxMessagesPerRead, value: 1)

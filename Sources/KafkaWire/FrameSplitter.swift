@@ -7,7 +7,8 @@ import NIOCore
 /// frame handed out — kept alive by records pointing into it — shares its storage.)
 public struct FrameSplitter {
     /// Sizes outside are refused with `refuse(size)` before any of the body is buffered.
-    public let validSizes: ClosedRange<Int>
+    /// The frame sizes accepted; a listener may narrow it (before authentication) and widen it again.
+    public var validSizes: ClosedRange<Int>
     let refuse: (Int32) -> Error
     /// The frame being assembled, size prefix included.
     private var partial: ByteBuffer?

@@ -88,12 +88,12 @@ import Testing
     @Test func theOldLibrdkafkaFinalNonceIsAcceptedAndNoOtherPrefix() throws {
         let mechanism = ScramMechanism.sha256
         let stored = ScramCredential(mechanism: mechanism, password: "pw", iterations: 4096)
-        func final(prefix: String) throws -> Bool {
+        func final(prefix: String, extensions: String = "") throws -> Bool {
             var server = ScramServerExchange(mechanism: mechanism, fakeSaltKey: [])
             let first = ScramClientFirstMessage(username: "u", nonce: "cnonce")
             let serverFirstText = String(decoding: try server.evaluate(Array(first.text.utf8)) { _ in stored }, as: UTF8.self)
             let serverFirst = try ScramServerFirstMessage(parsing: serverFirstText)
-            let withoutProof = "c=biws,r=\(prefix)\(serverFirst.nonce)"
+            let withoutProof = "c=biws,r=\(prefix)\(serverFirst.nonce)\(extensions)"
             let authMessage = Array("\(first.bare),\(serverFirstText),\(withoutProof)".utf8)
             let clientKey = mechanism.hmac(key: mechanism.saltedPassword("pw", salt: serverFirst.salt, iterations: 4096), Array("Client Key".utf8))
             let proof = zip(clientKey, mechanism.hmac(key: mechanism.hash(clientKey), authMessage)).map { $0 ^ $1 }
@@ -108,6 +108,8 @@ import Testing
         #expect(try final(prefix: "cnonce"))
         #expect(try !final(prefix: "x"))
         #expect(try !final(prefix: "cnoncecnonce"))
+        // Extensions in the final message are signed as sent.
+        #expect(try final(prefix: "", extensions: ",x=1"))
     }
 
     @Test func clientRefusesAWeakOrForeignServerFirst() {

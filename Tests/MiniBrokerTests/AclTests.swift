@@ -119,7 +119,7 @@ import Testing
                 == ErrorCode.clusterAuthorizationFailed.rawValue)
         #expect(try fixture.send(DescribeAclsRequest(resourceTypeFilter: 1, resourceNameFilter: nil, patternTypeFilter: 1, principalFilter: nil, hostFilter: nil, operation: 1, permissionType: 1), version: 3).errorCode
                 == ErrorCode.clusterAuthorizationFailed.rawValue)
-        #expect(try fixture.send(DescribeClusterRequest(), version: 1).errorCode == ErrorCode.clusterAuthorizationFailed.rawValue)
+        #expect(try fixture.send(DescribeLogDirsRequest(topics: nil), version: 4).errorCode == ErrorCode.clusterAuthorizationFailed.rawValue)
         #expect(try fixture.send(CreateTopicsRequest(topics: [.init(name: "new", numPartitions: 1, replicationFactor: 1)]), version: 7)
                 .topics.first?.errorCode == ErrorCode.topicAuthorizationFailed.rawValue)
         #expect(try fixture.send(InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 1000), version: 4).errorCode
@@ -132,7 +132,7 @@ import Testing
         #expect(try fixture.send(InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 1000), version: 4).errorCode == 0)
         #expect(try fixture.send(InitProducerIdRequest(transactionalId: "tx", transactionTimeoutMs: 1000), version: 4).errorCode
                 == ErrorCode.transactionalIdAuthorizationFailed.rawValue)
-        #expect(try fixture.send(DescribeClusterRequest(), version: 1).errorCode == 0)
+        #expect(try fixture.send(DescribeLogDirsRequest(topics: nil), version: 4).errorCode == 0)
         #expect(try fixture.send(AlterUserScramCredentialsRequest(deletions: [.init(name: "x", mechanism: 1)], upsertions: []), version: 0)
                 .results.first?.errorCode == ErrorCode.clusterAuthorizationFailed.rawValue)
     }
@@ -170,5 +170,28 @@ import Testing
         fixture.context = Self.bob
         #expect(try Self.produceCode(fixture, "b") == .noError)
         #expect(try Self.produceCode(fixture, "a") == .topicAuthorizationFailed)
+    }
+}
+
+@Suite struct AclCoverageTests {
+    @Test func commitsByTopicIdAndTransactionalCommitsAndOffsetDeletesNeedRead() throws {
+        let fixture = try AclTests.fixture()
+        try AclTests.create(fixture, [AclTests.acl(.group, "g", operation: .all), AclTests.acl(.topic, "a", operation: .read),
+                                      AclTests.acl(.transactionalId, "tx", operation: .write)])
+        let bId = try #require(fixture.broker.topics.topic("b")).id
+        fixture.context = AclTests.alice
+        // v10 names topics by id only: b's id is b, and alice may not read b.
+        let byId = try fixture.send(OffsetCommitRequest(groupId: "g", generationIdOrMemberEpoch: -1, memberId: "", topics: [
+            .init(name: "", topicId: bId, partitions: [.init(partitionIndex: 0, committedOffset: 1)]),
+        ]), version: 10)
+        #expect(byId.topics.first?.partitions.first?.errorCode == ErrorCode.topicAuthorizationFailed.rawValue)
+        let deleted = try fixture.send(OffsetDeleteRequest(groupId: "g", topics: [.init(name: "b", partitions: [.init(partitionIndex: 0)])]), version: 0)
+        #expect(deleted.topics.first?.partitions.first?.errorCode == ErrorCode.topicAuthorizationFailed.rawValue)
+        let listed = try fixture.send(DescribeTopicPartitionsRequest(topics: [], responsePartitionLimit: 100), version: 0)
+        #expect(listed.topics.compactMap(\.name) == ["a"] && listed.nextCursor == nil)
+        let named = try fixture.send(DescribeTopicPartitionsRequest(topics: [.init(name: "a"), .init(name: "b")], responsePartitionLimit: 100), version: 0)
+        #expect(named.topics.map { ErrorCode(rawValue: $0.errorCode) } == [.noError, .topicAuthorizationFailed])
+        // Anyone may describe the cluster, as in Kafka.
+        #expect(try fixture.send(DescribeClusterRequest(), version: 1).errorCode == 0)
     }
 }

@@ -115,7 +115,10 @@ public struct BrokerConfig: Sendable {
         guard let definition = Self.byName[key] ?? (Self.isPlainJaasKey(key) ? Self.plainJaasDefinition : nil) else {
             throw ConfigError(key: key, reason: "unknown or unsupported broker configuration key")
         }
-        if let problem = definition.problem(with: value) { throw ConfigError(key: key, reason: "'\(value)' \(problem)") }
+        if let problem = definition.problem(with: value) {
+            // A password's value is never repeated back (it would land in a terminal or a log).
+            throw ConfigError(key: key, reason: definition.type == .password ? "the value \(problem)" : "'\(value)' \(problem)")
+        }
         explicit[key] = value
     }
 

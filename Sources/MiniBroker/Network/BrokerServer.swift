@@ -74,10 +74,14 @@ public final class BrokerServer: Service, Sendable {
                     if idleTimeout.nanoseconds > 0 {
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idleTimeout))
                     }
-                    try channel.pipeline.syncOperations.addHandler(FrameDecoder.requests(maxFrameSize: maxFrame))
+                    let frames = FrameDecoder.requests(maxFrameSize: maxFrame)
+                    // Until a SASL connection authenticates, its frames are small (sasl.server.max.receive.size).
+                    if usesSasl { frames.validSizes = 0...min(maxFrame, SaslServer.maxReceiveSize) }
+                    try channel.pipeline.syncOperations.addHandler(frames)
                     try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(
                         dispatcher: dispatcher, listenerName: listener.name,
-                        authenticator: usesSasl ? SaslAuthenticator(server: sasl, listener: listener.name) : nil, logger: logger))
+                        authenticator: usesSasl ? SaslAuthenticator(server: sasl, listener: listener.name) : nil,
+                        frames: usesSasl ? frames : nil, maxFrame: maxFrame, logger: logger))
                 }
             }
         }

@@ -1,3 +1,4 @@
+import KafkaWire
 import Logging
 import NIOCore
 
@@ -20,8 +21,11 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     private let listenerName: String
     /// On a SASL listener: nothing but ApiVersions and the SASL exchange until it authenticates.
     private var authenticator: SaslAuthenticator?
-    /// A failed authentication's answer is waiting out its delay: nothing more is handled.
+    /// A failed authentication's answer is waiting out its delay: nothing more is read nor handled.
     private var failing = false
+    /// The connection's frame decoder, whose limit widens to socket.request.max.bytes once authenticated.
+    private let frames: FrameDecoder?
+    private let maxFrame: Int
     private var queue = CircularBuffer<ByteBuffer>()
     private var busy = false
     private var readPending = false
@@ -33,19 +37,24 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     /// When the throttle ends; cancelled if the connection goes first.
     private var throttleEnd: Scheduled<Void>?
 
-    init(dispatcher: RequestDispatcher, listenerName: String, authenticator: SaslAuthenticator?, logger: Logger) {
+    init(dispatcher: RequestDispatcher, listenerName: String, authenticator: SaslAuthenticator?, frames: FrameDecoder? = nil,
+         maxFrame: Int = Int(Int32.max), logger: Logger) {
         self.dispatcher = dispatcher
         self.listenerName = listenerName
         self.authenticator = authenticator
+        self.frames = frames
+        self.maxFrame = maxFrame
         self.logger = logger
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !failing else { return }
         queue.append(unwrapInboundIn(data))
         processNext(context: context)
     }
 
     func read(context: ChannelHandlerContext) {
+        if failing { return }
         if throttled || queue.count >= Self.maxQueuedRequests {
             readPending = true
         } else {
@@ -103,6 +112,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
             case .respond(let response):
                 if before == nil, let authenticated = sasl.principal {
                     dispatcher.broker.metrics.authenticated(true)
+                    frames?.validSizes = 0...maxFrame
                     logger.debug("authenticated", metadata: ["principal": "\(authenticated)", "remote": "\(clientHost(context))"])
                 }
                 write(response, context: context)

@@ -5,13 +5,20 @@ import NIOCore
 // answered with an authorization error (or left out of a listing), the others are served as usual.
 
 extension RequestDispatcher {
-    /// READ on every committed topic: refused topics answer TOPIC_AUTHORIZATION_FAILED, the rest are committed.
+    /// READ on every committed topic (from v10 named by its id; an unknown id is the coordinator's to
+    /// answer): refused topics answer TOPIC_AUTHORIZATION_FAILED, the rest are committed.
     func offsetCommit(_ request: OffsetCommitRequest, version: Int16, context: RequestContext) -> EventLoopFuture<BrokerResponse> {
+        func name(_ topic: OffsetCommitRequest.OffsetCommitRequestTopic) -> String? {
+            version >= 10 ? broker.topics.topic(id: topic.topicId)?.name : topic.name
+        }
         var verdicts: [String: Bool] = [:]
-        for name in request.topics.map(\.name) where verdicts[name] == nil { verdicts[name] = permits(context, .read, .topic, name) }
+        for topic in request.topics {
+            if let name = name(topic), verdicts[name] == nil { verdicts[name] = permits(context, .read, .topic, name) }
+        }
+        func isAllowed(_ topic: OffsetCommitRequest.OffsetCommitRequestTopic) -> Bool { name(topic).map { verdicts[$0] == true } ?? true }
         var allowed = request
-        allowed.topics = request.topics.filter { verdicts[$0.name] == true }
-        let denied = request.topics.filter { verdicts[$0.name] != true }
+        allowed.topics = request.topics.filter(isAllowed)
+        let denied = request.topics.filter { !isAllowed($0) }
         return coordinator.offsetCommit(allowed, version: version).map { response in
             var response = response
             response.topics += denied.map { topic in
@@ -37,7 +44,14 @@ extension RequestDispatcher {
         allowed.groups = request.groups.filter { permittedSet.contains($0.groupId) }
         return coordinator.offsetFetch(allowed, version: version).map { [self] response in
             var response = response
-            func visible(_ name: String) -> Bool { permits(context, .describe, .topic, name) }
+            var verdicts: [String: Bool] = [:]
+            func visible(_ name: String) -> Bool {
+                if let known = verdicts[name] { return known }
+                let verdict = permits(context, .describe, .topic, name)
+                verdicts[name] = verdict
+                return verdict
+            }
+            let answeredGroups = Dictionary(response.groups.map { ($0.groupId, $0) }, uniquingKeysWith: { first, _ in first })
             response.topics = response.topics.compactMap { topic in
                 if visible(topic.name) { return topic }
                 guard request.topics != nil else { return nil }
@@ -47,7 +61,7 @@ extension RequestDispatcher {
                 return refused
             }
             response.groups = request.groups.map { group in
-                guard var answered = response.groups.first(where: { $0.groupId == group.groupId }) else {
+                guard var answered = answeredGroups[group.groupId] else {
                     return .init(groupId: group.groupId, topics: [], errorCode: groupDenied)
                 }
                 answered.topics = answered.topics.compactMap { topic in
@@ -111,9 +125,14 @@ extension RequestDispatcher {
     func authorized(_ response: DescribeTransactionsResponse, context: RequestContext) -> DescribeTransactionsResponse {
         var response = response
         response.transactionStates = response.transactionStates.map { state in
-            permits(context, .describe, .transactionalId, state.transactionalId) ? state
-                : .init(errorCode: ErrorCode.transactionalIdAuthorizationFailed.rawValue, transactionalId: state.transactionalId,
-                        transactionState: "", transactionTimeoutMs: 0, transactionStartTimeMs: -1, producerId: -1, producerEpoch: -1, topics: [])
+            guard permits(context, .describe, .transactionalId, state.transactionalId) else {
+                return .init(errorCode: ErrorCode.transactionalIdAuthorizationFailed.rawValue, transactionalId: state.transactionalId,
+                             transactionState: "", transactionTimeoutMs: 0, transactionStartTimeMs: -1, producerId: -1, producerEpoch: -1, topics: [])
+            }
+            // The transaction's topics the principal may not describe are left out (Kafka's rule).
+            var visible = state
+            visible.topics = state.topics.filter { permits(context, .describe, .topic, $0.topic) }
+            return visible
         }
         return response
     }
@@ -139,12 +158,6 @@ extension RequestDispatcher {
         return response
     }
 
-    /// DESCRIBE on each topic: refused ones are left out of the pages.
-    func authorized(_ response: DescribeTopicPartitionsResponse, context: RequestContext) -> DescribeTopicPartitionsResponse {
-        var response = response
-        response.topics = response.topics.filter { topic in topic.name.map { permits(context, .describe, .topic, $0) } ?? true }
-        return response
-    }
 
     /// The names allowed (in request order, repeats kept for the handler to answer once) and the
     /// distinct names refused; each distinct name is decided once.
@@ -152,5 +165,44 @@ extension RequestDispatcher {
         var verdicts: [String: Bool] = [:]
         for name in names where verdicts[name] == nil { verdicts[name] = allowed(name) }
         return (names.filter { verdicts[$0] == true }, verdicts.filter { !$0.value }.keys.sorted())
+    }
+
+    /// READ on each topic of a transactional commit (the transactional id and the group were checked
+    /// before): refused topics answer TOPIC_AUTHORIZATION_FAILED, the rest are committed.
+    func txnOffsetCommit(_ request: TxnOffsetCommitRequest, version: Int16, eventLoop: EventLoop,
+                         context: RequestContext) -> EventLoopFuture<BrokerResponse> {
+        let (_, deniedNames) = partition(request.topics.map(\.name)) { permits(context, .read, .topic, $0) }
+        guard !deniedNames.isEmpty else { return txnOffsetCommit(request, version: version, eventLoop: eventLoop) }
+        let refused = Set(deniedNames)
+        var allowed = request
+        allowed.topics = request.topics.filter { !refused.contains($0.name) }
+        let denied = request.topics.filter { refused.contains($0.name) }
+        return txnOffsetCommit(allowed, version: version, eventLoop: eventLoop).map { answer in
+            guard case .message(var response as TxnOffsetCommitResponse) = answer else { return answer }
+            response.topics += denied.map { topic in
+                .init(name: topic.name, partitions: topic.partitions.map {
+                    .init(partitionIndex: $0.partitionIndex, errorCode: ErrorCode.topicAuthorizationFailed.rawValue)
+                })
+            }
+            return .message(response)
+        }
+    }
+
+    /// READ on each topic whose offsets are deleted (DELETE on the group was checked before).
+    func offsetDelete(_ request: OffsetDeleteRequest, context: RequestContext) -> EventLoopFuture<BrokerResponse> {
+        let (_, deniedNames) = partition(request.topics.map(\.name)) { permits(context, .read, .topic, $0) }
+        let refused = Set(deniedNames)
+        var allowed = request
+        allowed.topics = request.topics.filter { !refused.contains($0.name) }
+        let denied = request.topics.filter { refused.contains($0.name) }
+        return coordinator.offsetDelete(allowed).map { response in
+            var response = response
+            response.topics += denied.map { topic in
+                .init(name: topic.name, partitions: topic.partitions.map {
+                    .init(partitionIndex: $0.partitionIndex, errorCode: ErrorCode.topicAuthorizationFailed.rawValue)
+                })
+            }
+            return .message(response)
+        }
     }
 }

@@ -48,6 +48,10 @@ extension RequestDispatcher {
             return LeaveGroupResponse(errorCode: group)
         case let r as ConsumerGroupHeartbeatRequest where !groupAllowed(.read, r.groupId):
             return ConsumerGroupHeartbeatResponse(errorCode: group, errorMessage: "Group authorization failed.")
+        // Subscribing to a topic needs DESCRIBE on it (Kafka 4's rule for the consumer protocol).
+        case let r as ConsumerGroupHeartbeatRequest where !Set(r.subscribedTopicNames ?? []).allSatisfy({ permits(context, .describe, .topic, $0) }):
+            return ConsumerGroupHeartbeatResponse(errorCode: ErrorCode.topicAuthorizationFailed.rawValue,
+                                                  errorMessage: "The member subscribed to topics it is not authorized to describe.")
         case let r as OffsetCommitRequest where !groupAllowed(.read, r.groupId):
             return OffsetCommitResponse(topics: r.topics.map { topic in
                 .init(name: topic.name, topicId: topic.topicId, partitions: topic.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: group) })
@@ -65,11 +69,15 @@ extension RequestDispatcher {
             return TxnOffsetCommitResponse(topics: r.topics.map { topic in
                 .init(name: topic.name, partitions: topic.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: code) })
             })
-        case is WriteTxnMarkersRequest where !permitsCluster(context, .clusterAction),
-             is DescribeLogDirsRequest where !permitsCluster(context, .describe):
-            return apiKey == .writeTxnMarkers ? WriteTxnMarkersResponse() : DescribeLogDirsResponse(errorCode: cluster)
-        case is DescribeClusterRequest where !permitsCluster(context, .describe):
-            return DescribeClusterResponse(errorCode: cluster, errorMessage: "Cluster authorization failed.")
+        // Markers are a broker's (CLUSTER_ACTION) or an operator's aborting a hung transaction (ALTER).
+        case let r as WriteTxnMarkersRequest where !permitsCluster(context, .clusterAction) && !permitsCluster(context, .alter):
+            return WriteTxnMarkersResponse(markers: r.markers.map { marker in
+                .init(producerId: marker.producerId, topics: marker.topics.map { topic in
+                    .init(name: topic.name, partitions: topic.partitionIndexes.map { .init(partitionIndex: $0, errorCode: cluster) })
+                })
+            })
+        case is DescribeLogDirsRequest where !permitsCluster(context, .describe):
+            return DescribeLogDirsResponse(errorCode: cluster)
         case is DescribeQuorumRequest where !permitsCluster(context, .describe):
             return DescribeQuorumResponse(errorCode: cluster, errorMessage: "Cluster authorization failed.")
         case is ListPartitionReassignmentsRequest where !permitsCluster(context, .describe):
@@ -85,7 +93,8 @@ extension RequestDispatcher {
             return DescribeUserScramCredentialsResponse(errorCode: cluster, errorMessage: "Cluster authorization failed.")
         case let r as AlterUserScramCredentialsRequest where !permitsCluster(context, .alter):
             var users: [String] = []
-            for name in r.deletions.map(\.name) + r.upsertions.map(\.name) where !users.contains(name) { users.append(name) }
+            var seen: Set<String> = []
+            for name in r.deletions.map(\.name) + r.upsertions.map(\.name) where seen.insert(name).inserted { users.append(name) }
             return AlterUserScramCredentialsResponse(results: users.map { .init(user: $0, errorCode: cluster, errorMessage: "Cluster authorization failed.") })
         case is DescribeClientQuotasRequest where !permitsCluster(context, .describeConfigs):
             return DescribeClientQuotasResponse(errorCode: cluster, errorMessage: "Cluster authorization failed.", entries: nil)

@@ -12,7 +12,9 @@ extension RequestDispatcher {
     /// Topics sorted by name from the cursor on (an empty list: every topic, internal ones too), at
     /// most `max.request.partition.size.limit` (or the request's smaller limit) partitions in all;
     /// where the budget ends, `nextCursor` says where the next request starts.
-    func describeTopicPartitions(_ request: DescribeTopicPartitionsRequest) -> DescribeTopicPartitionsResponse {
+    /// Under an authorizer a listing leaves out the topics the principal may not describe (before paging,
+    /// so no cursor names one), and a named one is answered TOPIC_AUTHORIZATION_FAILED.
+    func describeTopicPartitions(_ request: DescribeTopicPartitionsRequest, context: RequestContext = RequestContext()) -> DescribeTopicPartitionsResponse {
         typealias Topic = DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic
         let cursor = request.cursor
         let listed = !request.topics.isEmpty
@@ -23,12 +25,24 @@ extension RequestDispatcher {
                       topicAuthorizedOperations: Self.allTopicOperations)
             }, nextCursor: nil)
         }
-        let names = Set(listed ? request.topics.map(\.name) : broker.topics.all.map(\.name))
+        var verdicts: [String: Bool] = [:]
+        func visible(_ name: String) -> Bool {
+            if let known = verdicts[name] { return known }
+            let verdict = permits(context, .describe, .topic, name)
+            verdicts[name] = verdict
+            return verdict
+        }
+        let names = Set(listed ? request.topics.map(\.name) : broker.topics.all.map(\.name).filter(visible))
             .filter { name in cursor.map { name >= $0.topicName } ?? true }.sorted()
         var budget = max(min(broker.config.maxRequestPartitionSizeLimit, Int(request.responsePartitionLimit)), 1)
         var topics: [Topic] = []
         var next: DescribeTopicPartitionsResponse.Cursor?
         for (index, name) in names.enumerated() {
+            guard visible(name) else {
+                topics.append(Topic(errorCode: ErrorCode.topicAuthorizationFailed.rawValue, name: name, topicId: .zero, isInternal: false,
+                                    partitions: [], topicAuthorizedOperations: Int32.min))
+                continue
+            }
             guard let topic = broker.topics.topic(name) else {
                 let code: ErrorCode = TopicRegistry.nameProblem(name) == nil ? .unknownTopicOrPartition : .invalidTopicException
                 topics.append(Topic(errorCode: code.rawValue, name: name, topicId: .zero, isInternal: false, partitions: [],

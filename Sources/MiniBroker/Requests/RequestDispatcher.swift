@@ -270,7 +270,8 @@ public final class RequestDispatcher: Sendable {
             let request = try decode(InitProducerIdRequest.self, &body, version)
             return offLoop { self.initProducerId(request, version: version, context: context) }
         case .describeCluster:
-            return gated(try decode(DescribeClusterRequest.self, &body, version)) { now(self.describeCluster($0, listener: listener)) }
+            // Anyone may describe the cluster (Kafka asks the authorizer only for clusterAuthorizedOperations).
+            return now(describeCluster(try decode(DescribeClusterRequest.self, &body, version), listener: listener))
         case .offsetForLeaderEpoch:
             return now(offsetForLeaderEpoch(try decode(OffsetForLeaderEpochRequest.self, &body, version), context: context))
         case .findCoordinator:
@@ -294,7 +295,7 @@ public final class RequestDispatcher: Sendable {
         case .deleteGroups:
             return deleteGroups(try decode(DeleteGroupsRequest.self, &body, version), context: context)
         case .offsetDelete:
-            return gated(try decode(OffsetDeleteRequest.self, &body, version)) { later(coordinator.offsetDelete($0)) }
+            return gated(try decode(OffsetDeleteRequest.self, &body, version)) { self.offsetDelete($0, context: context) }
         case .consumerGroupHeartbeat:
             // group.version 0 turns the KIP-848 protocol off: UNSUPPORTED_VERSION, as Kafka answers then.
             guard broker.features.consumerGroupsEnabled else {
@@ -314,7 +315,7 @@ public final class RequestDispatcher: Sendable {
         case .describeLogDirs:
             return gated(try decode(DescribeLogDirsRequest.self, &body, version)) { now(self.describeLogDirs($0)) }
         case .describeTopicPartitions:
-            return now(authorized(describeTopicPartitions(try decode(DescribeTopicPartitionsRequest.self, &body, version)), context: context))
+            return now(describeTopicPartitions(try decode(DescribeTopicPartitionsRequest.self, &body, version), context: context))
         case .electLeaders:
             return gated(try decode(ElectLeadersRequest.self, &body, version)) { now(self.electLeaders($0, version: version)) }
         case .listPartitionReassignments:
@@ -351,7 +352,9 @@ public final class RequestDispatcher: Sendable {
         case .endTxn:
             return gated(try decode(EndTxnRequest.self, &body, version)) { self.endTxn($0, version: version, eventLoop: eventLoop) }
         case .txnOffsetCommit:
-            return gated(try decode(TxnOffsetCommitRequest.self, &body, version)) { self.txnOffsetCommit($0, version: version, eventLoop: eventLoop) }
+            return gated(try decode(TxnOffsetCommitRequest.self, &body, version)) {
+                self.txnOffsetCommit($0, version: version, eventLoop: eventLoop, context: context)
+            }
         case .describeTransactions:
             return now(authorized(describeTransactions(try decode(DescribeTransactionsRequest.self, &body, version)), context: context))
         case .listTransactions:

@@ -40,6 +40,7 @@ extension RequestDispatcher {
     func alterUserScramCredentials(_ request: AlterUserScramCredentialsRequest) -> AlterUserScramCredentialsResponse {
         typealias Result = AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult
         var order: [String] = []
+        var ordered: Set<String> = []
         var errors: [String: (ErrorCode, String)] = [:]
         var changes: [String: [(ScramMechanism, ScramCredential?)]] = [:]
         var seen: Set<String> = []
@@ -48,7 +49,7 @@ extension RequestDispatcher {
             if errors[user] == nil { errors[user] = (code, message) }
         }
         func change(_ user: String, _ wireType: Int8, _ credential: () -> CredentialChange) {
-            if !order.contains(user) { order.append(user) }
+            if ordered.insert(user).inserted { order.append(user) }
             guard !user.isEmpty else { return refuse(user, .unacceptableCredential, "Username must not be empty") }
             guard let mechanism = ScramMechanism(wireType: wireType) else {
                 return refuse(user, .unsupportedSaslMechanism, "Unknown SCRAM mechanism")

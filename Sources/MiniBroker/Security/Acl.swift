@@ -46,11 +46,12 @@ public struct AclBinding: Sendable, Hashable, Codable {
     /// A LITERAL `*` names every resource of its type; `User:*` every principal; host `*` every host.
     public static let wildcard = "*"
 
-    /// Whether this ACL's pattern covers the resource `name` of its type.
+    /// Whether this ACL's pattern covers the resource `name` of its type. Names compare as bytes, as
+    /// Kafka compares them (Swift's `==` would equate differently composed Unicode).
     func covers(_ name: String) -> Bool {
         switch patternType {
-        case .literal: return resourceName == name || resourceName == Self.wildcard
-        case .prefixed: return name.hasPrefix(resourceName)
+        case .literal: return resourceName.utf8.elementsEqual(name.utf8) || resourceName == Self.wildcard
+        case .prefixed: return name.utf8.starts(with: resourceName.utf8)
         default: return false
         }
     }

@@ -32,7 +32,7 @@ final class Authorizer: Sendable {
 
     private func decide(_ context: RequestContext, _ operation: AclOperation, _ type: AclResourceType, _ name: String) -> Bool {
         if superUsers.contains(context.principal.description) { return true }
-        let acls = store.all.filter { $0.resourceType == type && $0.covers(name) }
+        let acls = store.index.matching(type, name)
         if acls.isEmpty { return allowEveryoneIfNoAclFound }
         let applicable = acls.filter { $0.applies(to: context.principal, host: context.host) }
         if applicable.contains(where: { $0.permission == .deny && ($0.operation == .all || $0.operation == operation) }) { return false }
@@ -44,7 +44,7 @@ final class Authorizer: Sendable {
     /// name by a literal `*` DENY.
     func authorizeAny(_ context: RequestContext, _ operation: AclOperation, _ type: AclResourceType) -> Bool {
         if superUsers.contains(context.principal.description) { return true }
-        let acls = store.all.filter { $0.resourceType == type }
+        let acls = store.index.all(type)
         if acls.isEmpty { return allowEveryoneIfNoAclFound }
         let applicable = acls.filter { $0.applies(to: context.principal, host: context.host) }
         let deniedEverywhere = applicable.contains {

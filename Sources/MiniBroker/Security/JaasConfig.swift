@@ -46,7 +46,7 @@ struct JaasConfig {
                 return
             }
             let key = word()
-            guard !key.isEmpty, rest.first == "=" else { throw ParseError(reason: "expected key=value, found '\(rest.prefix(20))'") }
+            guard !key.isEmpty, rest.first == "=" else { throw ParseError(reason: "expected key=value options ending with ';'") }
             rest = rest.dropFirst()
             var value = ""
             if rest.first == "\"" {

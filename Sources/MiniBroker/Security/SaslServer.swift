@@ -11,6 +11,9 @@ public final class SaslServer: Sendable {
     let sessionLifetimeMs: Int64
     /// connection.failed.authentication.delay.ms
     let failureDelayMs: Int64
+    /// Kafka's sasl.server.max.receive.size default: the largest frame a connection may send before it
+    /// has authenticated (a SASL token is small; a 100 MB frame from anyone is not).
+    static let maxReceiveSize = 524_288
     /// Keys the made-up salts SCRAM answers unknown users with: one per broker run.
     let fakeSaltKey: [UInt8]
 
@@ -24,28 +27,23 @@ public final class SaslServer: Sendable {
         fakeSaltKey = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
     }
 
-    /// PLAIN's check: the listener's JAAS users first, then the user's SCRAM credential (the password
-    /// a SCRAM user was created with also works over PLAIN, as one store serves both).
+    /// PLAIN's check against the listener's JAAS users, as Kafka's PlainServerCallbackHandler does.
+    /// SCRAM users are not PLAIN users: checking a password against a salted credential would make
+    /// the broker run the key derivation for anyone who connects (and time it by user).
     func verifyPlain(_ message: PlainMessage, listener: String) throws(SaslAuthenticationError) -> KafkaPrincipal {
-        let invalid = SaslAuthenticationError("Authentication failed: Invalid username or password")
-        if let expected = plainUsers[listener]?[message.username] {
-            guard constantTimeEquals(Array(expected.utf8), Array(message.password.utf8)) else { throw invalid }
-            return KafkaPrincipal(name: message.username)
-        }
-        for mechanism in [ScramMechanism.sha512, .sha256] {
-            if let credential = scram.credential(user: message.username, mechanism: mechanism) {
-                guard credential.matches(password: message.password, mechanism: mechanism) else { throw invalid }
-                return KafkaPrincipal(name: message.username)
-            }
-        }
-        throw invalid
+        let expected = plainUsers[listener]?[message.username]
+        // Compared in full even for an unknown user, so the time taken does not tell which users exist.
+        let matches = Self.constantTimeEquals(Array((expected ?? "").utf8), Array(message.password.utf8))
+        guard expected != nil, matches else { throw SaslAuthenticationError("Authentication failed: Invalid username or password") }
+        return KafkaPrincipal(name: message.username)
     }
 
-    private func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+    /// Byte-wise, in time that depends on the lengths only.
+    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference: UInt8 = 0
         for index in 0..<max(a.count, b.count) {
             difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
         }
-        return difference == 0
+        return difference == 0 && a.count == b.count
     }
 }

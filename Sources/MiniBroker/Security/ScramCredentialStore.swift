@@ -5,7 +5,7 @@ import NIOConcurrencyHelpers
 
 /// The SCRAM users, kept in `scram-credentials.json` in the log directory (Kafka keeps them in its
 /// metadata log): each user's salt, iteration count, stored key and server key per mechanism, never
-/// a password nor a salted password. Written atomically under the lock, so alterations land in order;
+/// a password nor a salted password. Written atomically under a writers' lock, so alterations land in order;
 /// readable by the broker's user only (the server key would let another process pose as the broker).
 public final class ScramCredentialStore: Sendable {
     public typealias Credentials = [String: [ScramMechanism: ScramCredential]]
@@ -22,6 +22,8 @@ public final class ScramCredentialStore: Sendable {
     static let fileName = "scram-credentials.json"
     private let path: String
     private let state: NIOLockedValueBox<Credentials>
+    /// Orders the changes: held while one is written, so a SASL lookup never waits for the fsync.
+    private let writer = NIOLockedValueBox(())
 
     public init(directory: String) throws {
         path = directory + "/" + Self.fileName
@@ -47,8 +49,8 @@ public final class ScramCredentialStore: Sendable {
 
     /// Applies every change (nil deletes) at once and writes the file; on a failed write nothing changes.
     public func alter(_ changes: [(user: String, mechanism: ScramMechanism, credential: ScramCredential?)]) throws {
-        try state.withLockedValue { current in
-            var updated = current
+        try writer.withLockedValue { _ in
+            var updated = all
             for change in changes {
                 var users = updated[change.user] ?? [:]
                 users[change.mechanism] = change.credential
@@ -64,7 +66,7 @@ public final class ScramCredentialStore: Sendable {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
             try LogDirectory.writeAtomically(String(decoding: try encoder.encode(stored), as: UTF8.self), to: path, mode: 0o600)
-            current = updated
+            state.withLockedValue { $0 = updated }
         }
     }
 }

@@ -14,7 +14,7 @@ public struct ScramUserArgument: Sendable {
 
     public init(parsing text: String) throws(Invalid) {
         guard let equals = text.firstIndex(of: "="), text.hasSuffix("]"), text[text.index(after: equals)...].hasPrefix("[") else {
-            throw Invalid(description: "'\(text)' is not MECHANISM=[name=...,password=...]")
+            throw Invalid(description: "the value is not MECHANISM=[name=...,password=...]")
         }
         guard let mechanism = ScramMechanism(mechanismName: String(text[..<equals])) else {
             throw Invalid(description: "'\(text[..<equals])' is not SCRAM-SHA-256 or SCRAM-SHA-512")
@@ -22,7 +22,7 @@ public struct ScramUserArgument: Sendable {
         self.mechanism = mechanism
         var name: String?, password: String?
         for item in text[text.index(equals, offsetBy: 2)..<text.index(before: text.endIndex)].split(separator: ",") {
-            guard let eq = item.firstIndex(of: "=") else { throw Invalid(description: "'\(item)' is not key=value") }
+            guard let eq = item.firstIndex(of: "=") else { throw Invalid(description: "an item is not key=value (name, password, iterations)") }
             let value = String(item[item.index(after: eq)...])
             switch item[..<eq] {
             case "name": name = value
