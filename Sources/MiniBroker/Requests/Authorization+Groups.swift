@@ -38,19 +38,13 @@ extension RequestDispatcher {
         if version < 8 && !permits(context, .describe, .group, request.groupId) {
             return coordinator.loop.makeSucceededFuture(.message(OffsetFetchResponse(errorCode: groupDenied)))
         }
-        let (permittedGroups, _) = partition(request.groups.map(\.groupId)) { permits(context, .describe, .group, $0) }
+        let (permittedGroups, _) = partition(request.groups.map(\.groupId)) { self.permits(context, .describe, .group, $0) }
         let permittedSet = Set(permittedGroups)
         var allowed = request
         allowed.groups = request.groups.filter { permittedSet.contains($0.groupId) }
         return coordinator.offsetFetch(allowed, version: version).map { [self] response in
             var response = response
-            var verdicts: [String: Bool] = [:]
-            func visible(_ name: String) -> Bool {
-                if let known = verdicts[name] { return known }
-                let verdict = permits(context, .describe, .topic, name)
-                verdicts[name] = verdict
-                return verdict
-            }
+            let visible = Verdicts { self.permits(context, .describe, .topic, $0) }
             let answeredGroups = Dictionary(response.groups.map { ($0.groupId, $0) }, uniquingKeysWith: { first, _ in first })
             response.topics = response.topics.compactMap { topic in
                 if visible(topic.name) { return topic }
@@ -79,7 +73,7 @@ extension RequestDispatcher {
     }
 
     func describeGroups(_ request: DescribeGroupsRequest, version: Int16, context: RequestContext) -> EventLoopFuture<BrokerResponse> {
-        let (permitted, denied) = partition(request.groups) { permits(context, .describe, .group, $0) }
+        let (permitted, denied) = partition(request.groups) { self.permits(context, .describe, .group, $0) }
         var allowed = request
         allowed.groups = permitted
         return coordinator.describeGroups(allowed, version: version).map { response in
@@ -100,7 +94,7 @@ extension RequestDispatcher {
     }
 
     func deleteGroups(_ request: DeleteGroupsRequest, context: RequestContext) -> EventLoopFuture<BrokerResponse> {
-        let (permitted, denied) = partition(request.groupsNames) { permits(context, .delete, .group, $0) }
+        let (permitted, denied) = partition(request.groupsNames) { self.permits(context, .delete, .group, $0) }
         var allowed = request
         allowed.groupsNames = permitted
         return coordinator.deleteGroups(allowed).map { response in
@@ -111,7 +105,7 @@ extension RequestDispatcher {
     }
 
     func consumerGroupDescribe(_ request: ConsumerGroupDescribeRequest, context: RequestContext) -> EventLoopFuture<BrokerResponse> {
-        let (permitted, denied) = partition(request.groupIds) { permits(context, .describe, .group, $0) }
+        let (permitted, denied) = partition(request.groupIds) { self.permits(context, .describe, .group, $0) }
         var allowed = request
         allowed.groupIds = permitted
         return coordinator.consumerGroupDescribe(allowed).map { response in
@@ -161,17 +155,17 @@ extension RequestDispatcher {
 
     /// The names allowed (in request order, repeats kept for the handler to answer once) and the
     /// distinct names refused; each distinct name is decided once.
-    private func partition(_ names: [String], _ allowed: (String) -> Bool) -> (allowed: [String], denied: [String]) {
-        var verdicts: [String: Bool] = [:]
-        for name in names where verdicts[name] == nil { verdicts[name] = allowed(name) }
-        return (names.filter { verdicts[$0] == true }, verdicts.filter { !$0.value }.keys.sorted())
+    private func partition(_ names: [String], _ allowed: @escaping (String) -> Bool) -> (allowed: [String], denied: [String]) {
+        let verdicts = Verdicts(allowed)
+        let permitted = names.filter { verdicts($0) }
+        return (permitted, Set(names.filter { !verdicts($0) }).sorted())
     }
 
     /// READ on each topic of a transactional commit (the transactional id and the group were checked
     /// before): refused topics answer TOPIC_AUTHORIZATION_FAILED, the rest are committed.
     func txnOffsetCommit(_ request: TxnOffsetCommitRequest, version: Int16, eventLoop: EventLoop,
                          context: RequestContext) -> EventLoopFuture<BrokerResponse> {
-        let (_, deniedNames) = partition(request.topics.map(\.name)) { permits(context, .read, .topic, $0) }
+        let (_, deniedNames) = partition(request.topics.map(\.name)) { self.permits(context, .read, .topic, $0) }
         guard !deniedNames.isEmpty else { return txnOffsetCommit(request, version: version, eventLoop: eventLoop) }
         let refused = Set(deniedNames)
         var allowed = request
@@ -190,7 +184,7 @@ extension RequestDispatcher {
 
     /// READ on each topic whose offsets are deleted (DELETE on the group was checked before).
     func offsetDelete(_ request: OffsetDeleteRequest, context: RequestContext) -> EventLoopFuture<BrokerResponse> {
-        let (_, deniedNames) = partition(request.topics.map(\.name)) { permits(context, .read, .topic, $0) }
+        let (_, deniedNames) = partition(request.topics.map(\.name)) { self.permits(context, .read, .topic, $0) }
         let refused = Set(deniedNames)
         var allowed = request
         allowed.topics = request.topics.filter { !refused.contains($0.name) }

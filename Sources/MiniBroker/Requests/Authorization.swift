@@ -109,3 +109,19 @@ extension RequestDispatcher {
         }
     }
 }
+
+/// Each distinct name decided once: a request may name one topic or group thousands of times, and every
+/// decision scans the ACLs that apply. Lives within one request's handling, on one thread.
+final class Verdicts {
+    private var known: [String: Bool] = [:]
+    private let decide: (String) -> Bool
+
+    init(_ decide: @escaping (String) -> Bool) { self.decide = decide }
+
+    func callAsFunction(_ name: String) -> Bool {
+        if let verdict = known[name] { return verdict }
+        let verdict = decide(name)
+        known[name] = verdict
+        return verdict
+    }
+}

@@ -25,14 +25,8 @@ extension RequestDispatcher {
                       topicAuthorizedOperations: Self.allTopicOperations)
             }, nextCursor: nil)
         }
-        var verdicts: [String: Bool] = [:]
-        func visible(_ name: String) -> Bool {
-            if let known = verdicts[name] { return known }
-            let verdict = permits(context, .describe, .topic, name)
-            verdicts[name] = verdict
-            return verdict
-        }
-        let names = Set(listed ? request.topics.map(\.name) : broker.topics.all.map(\.name).filter(visible))
+        let visible = Verdicts { self.permits(context, .describe, .topic, $0) }
+        let names = Set(listed ? request.topics.map(\.name) : broker.topics.all.map(\.name).filter { visible($0) })
             .filter { name in cursor.map { name >= $0.topicName } ?? true }.sorted()
         var budget = max(min(broker.config.maxRequestPartitionSizeLimit, Int(request.responsePartitionLimit)), 1)
         var topics: [Topic] = []
