@@ -193,5 +193,16 @@ import Testing
         #expect(named.topics.map { ErrorCode(rawValue: $0.errorCode) } == [.noError, .topicAuthorizationFailed])
         // Anyone may describe the cluster, as in Kafka.
         #expect(try fixture.send(DescribeClusterRequest(), version: 1).errorCode == 0)
+        // A topic id alice may not describe is refused without its name.
+        let byTopicId = try fixture.send(MetadataRequest(topics: [.init(topicId: bId, name: nil)], allowAutoTopicCreation: false), version: 12)
+        let refused = try #require(byTopicId.topics.first)
+        #expect(refused.name == nil && refused.errorCode == ErrorCode.topicAuthorizationFailed.rawValue)
+        // Creating a topic does not show its configs to who may not describe them.
+        try AclTests.create(fixture, [AclTests.acl(.topic, "fresh", operation: .create)])
+        fixture.context = AclTests.alice
+        let created = try fixture.send(CreateTopicsRequest(topics: [.init(name: "fresh", numPartitions: 1, replicationFactor: 1,
+                                                                          configs: [.init(name: "retention.ms", value: "1000")])]), version: 7)
+        #expect(created.topics.first?.errorCode == 0 && (created.topics.first?.configs ?? []).isEmpty
+                && created.topics.first?.topicConfigErrorCode == ErrorCode.topicAuthorizationFailed.rawValue)
     }
 }

@@ -76,8 +76,10 @@ extension RequestDispatcher {
                     } else {
                         states.append((name, .zero, nil, .unknownTopicOrPartition))
                     }
-                } else if let topic = broker.topics.topic(id: wanted.topicId), permits(context, .describe, .topic, topic.name) {
-                    states.append((topic.name, topic.id, topic, .noError))
+                } else if let topic = broker.topics.topic(id: wanted.topicId) {
+                    // A topic id the principal may not describe: refused, its name not given.
+                    states.append(permits(context, .describe, .topic, topic.name) ? (topic.name, topic.id, topic, .noError)
+                                                                                 : (nil, wanted.topicId, nil, .topicAuthorizationFailed))
                 } else {
                     states.append((nil, wanted.topicId, nil, .unknownTopicId))
                 }

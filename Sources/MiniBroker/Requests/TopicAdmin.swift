@@ -55,6 +55,11 @@ extension RequestDispatcher {
             }
             do throws(TopicError) {
                 let topic = try broker.topics.create(name: wanted.name, partitions: partitions, overrides: overrides, validateOnly: request.validateOnly)
+                // The new topic's configs are shown only to who may describe them (Kafka's rule).
+                guard permits(context, .describeConfigs, .topic, topic.name) else {
+                    return Result(name: topic.name, topicId: topic.id, errorCode: 0, errorMessage: nil, topicConfigErrorCode: ErrorCode.topicAuthorizationFailed.rawValue,
+                                  numPartitions: topic.partitionCount, replicationFactor: 1, configs: [])
+                }
                 return Result(name: topic.name, topicId: topic.id, errorCode: 0, errorMessage: nil, numPartitions: topic.partitionCount,
                               replicationFactor: 1, configs: topicConfigs(overrides: overrides).map {
                                   .init(name: $0.name, value: $0.value, readOnly: false, configSource: $0.configSource, isSensitive: false)

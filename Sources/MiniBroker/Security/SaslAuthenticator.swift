@@ -55,7 +55,10 @@ struct SaslAuthenticator {
               let apiKey = ApiKey(rawValue: rawKey) else {
             return .close(reason: "unreadable request during SASL authentication")
         }
-        if principal != nil, apiKey != .saslHandshake, apiKey != .saslAuthenticate, let expiry = sessionExpiry, now > expiry {
+        var exchanging = false
+        if case .tokenExpected = state { exchanging = true }
+        // Past the session's end only a re-authentication goes on.
+        if principal != nil, apiKey != .saslHandshake, !(apiKey == .saslAuthenticate && exchanging), let expiry = sessionExpiry, now > expiry {
             return .close(reason: "the authenticated session of \(principal.map { "\($0)" } ?? "?") expired; re-authentication required")
         }
         switch apiKey {
@@ -88,7 +91,8 @@ struct SaslAuthenticator {
         case .tokenExpected:
             return .fail(answer(.illegalSaslState), reason: "SaslHandshake during a SASL exchange")
         case .authenticated where version == 0:
-            return .fail(answer(.illegalSaslState), reason: "re-authentication needs SaslHandshake v1")
+            // Re-authentication needs v1 (KIP-368); a v0 handshake after authentication is the request layer's to refuse.
+            return .dispatch(principal ?? .anonymous)
         case .handshakeRequired, .authenticated:
             break
         }
@@ -114,7 +118,8 @@ struct SaslAuthenticator {
                                            sessionLifetimeMs: lifetime), .saslAuthenticate, version, correlationId)
         }
         guard case .tokenExpected(let mechanism, let exchange, false) = state else {
-            state = .handshakeRequired
+            // After authentication the request layer answers it (ILLEGAL_SASL_STATE), as Kafka's KafkaApis does.
+            if let principal { return .dispatch(principal) }
             return .fail(answer(.illegalSaslState, "Unexpected SaslAuthenticate request: no SASL exchange is in progress"),
                          reason: "SaslAuthenticate outside an exchange")
         }
