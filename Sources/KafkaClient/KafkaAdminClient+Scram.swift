@@ -31,8 +31,7 @@ extension KafkaAdminClient {
     public func upsertUserScramCredential(user: String, mechanism: KafkaSecurity.SaslMechanism, password: String,
                                           iterations: Int32 = ScramMechanism.minIterations) async throws {
         let scram = try Self.scramMechanism(mechanism)
-        var generator = SystemRandomNumberGenerator()
-        let salt = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        let salt = randomBytes(32)
         let upsertion = AlterUserScramCredentialsRequest.ScramCredentialUpsertion(
             name: user, mechanism: scram.wireType, iterations: iterations, salt: ByteBuffer(bytes: salt),
             saltedPassword: ByteBuffer(bytes: scram.saltedPassword(password, salt: salt, iterations: iterations)))

@@ -65,16 +65,17 @@ public enum ScramMechanism: String, Sendable, CaseIterable, Hashable, Codable {
     }
 }
 
-/// Compares secrets in time that does not depend on where they differ.
-func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-    guard a.count == b.count else { return false }
+/// Compares secrets byte by byte in time that depends on their lengths only (not on where they differ).
+public func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     var difference: UInt8 = 0
-    for index in a.indices { difference |= a[index] ^ b[index] }
-    return difference == 0
+    for index in 0..<max(a.count, b.count) {
+        difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
+    }
+    return difference == 0 && a.count == b.count
 }
 
-/// Random bytes from the system's cryptographic generator (getrandom on Linux).
-func randomBytes(_ count: Int) -> [UInt8] {
+/// Random bytes from the system's cryptographic generator (getrandom on Linux): salts, nonces, keys.
+public func randomBytes(_ count: Int) -> [UInt8] {
     var generator = SystemRandomNumberGenerator()
     return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
 }

@@ -23,8 +23,7 @@ public final class SaslServer: Sendable {
         plainUsers = Dictionary(config.listeners.map { ($0.name, config.plainUsers(listener: $0.name)) }, uniquingKeysWith: { $1 })
         sessionLifetimeMs = config.connectionsMaxReauthMs
         failureDelayMs = config.failedAuthenticationDelayMs
-        var generator = SystemRandomNumberGenerator()
-        fakeSaltKey = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        fakeSaltKey = randomBytes(32)
     }
 
     /// PLAIN's check against the listener's JAAS users, as Kafka's PlainServerCallbackHandler does.
@@ -33,17 +32,8 @@ public final class SaslServer: Sendable {
     func verifyPlain(_ message: PlainMessage, listener: String) throws(SaslAuthenticationError) -> KafkaPrincipal {
         let expected = plainUsers[listener]?[message.username]
         // Compared in full even for an unknown user, so the time taken does not tell which users exist.
-        let matches = Self.constantTimeEquals(Array((expected ?? "").utf8), Array(message.password.utf8))
+        let matches = constantTimeEquals(Array((expected ?? "").utf8), Array(message.password.utf8))
         guard expected != nil, matches else { throw SaslAuthenticationError("Authentication failed: Invalid username or password") }
         return KafkaPrincipal(name: message.username)
-    }
-
-    /// Byte-wise, in time that depends on the lengths only.
-    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference: UInt8 = 0
-        for index in 0..<max(a.count, b.count) {
-            difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
-        }
-        return difference == 0 && a.count == b.count
     }
 }
