@@ -5,6 +5,7 @@ import KafkaWire
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// A failure of the client core, with what a user needs to act on it.
 public struct KafkaClientError: Error, CustomStringConvertible, Sendable {
@@ -125,24 +126,45 @@ public final class BrokerConnection: @unchecked Sendable {
                                meters: ClientMeters? = nil, security: KafkaSecurity = .plaintext) async throws -> BrokerConnection {
         let handler = ResponseMatcher()
         let channel: Channel
+        let tls = try security.usesTls ? security.tls.makeContext() : nil
+        // SNI and hostname verification take a name; an IP address is checked against the certificate's IP entries.
+        let serverHostname = (try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil
+        let handshake = group.any().makePromise(of: Void.self)
         do {
             channel = try await ClientBootstrap(group: group)
                 .connectTimeout(timeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverHostname))
+                            try channel.pipeline.syncOperations.addHandler(TLSHandshakeWaiter(promise: handshake))
+                        }
                         // Fetch answers run to a megabyte and more: read in place, not copied.
                         let frames = FrameSplitter(validSizes: 4...Int(Int32.max)) { size in
                             KafkaClientError(.protocolViolation, "response frame size \(size)")
                         }
-                        try channel.pipeline.syncOperations.addHandler(FrameDecoder(frames))
+                        try channel.pipeline.syncOperations.addHandler(FrameDecoder(frames, readsInPlace: tls == nil))
                         try channel.pipeline.syncOperations.addHandler(RequestFrameWriter())
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }
                 }
                 .connect(host: host, port: port).get()
         } catch {
+            handshake.fail(error)
             throw KafkaClientError(.connection, "cannot connect to broker \(host):\(port): \(Self.cause(of: error))")
+        }
+        if tls == nil {
+            handshake.succeed()
+        } else {
+            let deadline = channel.eventLoop.scheduleTask(in: requestTimeout) { channel.close(promise: nil) }
+            defer { deadline.cancel() }
+            do {
+                try await handshake.futureResult.get()
+            } catch {
+                channel.close(promise: nil)
+                throw Self.handshakeError(error, host: host, port: port)
+            }
         }
         let connection = BrokerConnection(host: host, port: port, channel: channel, handler: handler, clientId: clientId, meters: meters)
         do {

@@ -12,14 +12,19 @@ import NIOCore
 /// would drop it, and that can only happen to a read the socket did not announce. Should it happen
 /// all the same, the splitter notices and the connection fails with `LostFrameBytes` (it is not
 /// silently corrupted).
+///
+/// Behind a TLS handler the socket's bytes are ciphertext: such a decoder (`readsInPlace: false`)
+/// leaves the channel's buffers alone and only splits what it is handed.
 public final class FrameDecoder: ChannelInboundHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
     private var splitter: FrameSplitter
     private var delivering = false
+    private let readsInPlace: Bool
 
-    public init(_ splitter: FrameSplitter) {
+    public init(_ splitter: FrameSplitter, readsInPlace: Bool = true) {
         self.splitter = splitter
+        self.readsInPlace = readsInPlace
     }
 
     /// The frame sizes accepted from now on (a frame already under way keeps the size it was let in with).
@@ -29,7 +34,7 @@ public final class FrameDecoder: ChannelInboundHandler {
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
-        guard let options = context.channel.syncOptions else { return }
+        guard readsInPlace, let options = context.channel.syncOptions else { return }
         try? options.setOption(.maxMessagesPerRead, value: 1)
         try? options.setOption(.recvAllocator, value: FrameReadBuffers(decoder: self))
     }

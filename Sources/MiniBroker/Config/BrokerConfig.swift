@@ -38,6 +38,18 @@ public struct BrokerConfig: Sendable {
         ConfigDefinition("allow.everyone.if.no.acl.found", .boolean, "false"),
         ConfigDefinition("connections.max.reauth.ms", .long, "0", check: ConfigDefinition.between(0, Int64.max / 1_000_000, .long)),
         ConfigDefinition("connection.failed.authentication.delay.ms", .int, "100", check: ConfigDefinition.between(0, 60_000, .int)),
+        // TLS (SSL and SASL_SSL listeners): PEM only, Kafka's PEM keys (KIP-651).
+        ConfigDefinition("ssl.keystore.type", .string, "PEM", check: SslConfig.pemOnly),
+        ConfigDefinition("ssl.keystore.location", .string, nil),
+        ConfigDefinition("ssl.keystore.certificate.chain", .password, nil),
+        ConfigDefinition("ssl.keystore.key", .password, nil),
+        ConfigDefinition("ssl.key.password", .password, nil),
+        ConfigDefinition("ssl.truststore.type", .string, "PEM", check: SslConfig.pemOnly),
+        ConfigDefinition("ssl.truststore.location", .string, nil),
+        ConfigDefinition("ssl.truststore.certificates", .password, nil),
+        ConfigDefinition("ssl.client.auth", .string, "none", check: ConfigDefinition.oneOf(["none", "requested", "required"])),
+        ConfigDefinition("ssl.enabled.protocols", .list, "TLSv1.2,TLSv1.3", check: SslConfig.protocolsCheck),
+        ConfigDefinition("ssl.principal.mapping.rules", .string, "DEFAULT", check: { SslPrincipalMapper.problem(with: $0) }),
         ConfigDefinition("log.dirs", .string, "./data", check: { $0.isEmpty ? "must name a directory" : nil }),
         ConfigDefinition("log.dir", .string, nil),
         ConfigDefinition("num.partitions", .int, "1", check: ConfigDefinition.atLeast(1, .int)),
@@ -110,9 +122,18 @@ public struct BrokerConfig: Sendable {
     static let plainJaasDefinition = ConfigDefinition("listener.name.<listener>.plain.sasl.jaas.config", .password, nil,
                                                       check: { JaasConfig.parse($0).error })
 
+    /// `listener.name.<listener>.ssl.*`: a TLS key for one listener, over the broker-wide `ssl.*` one.
+    static func listenerSslDefinition(_ key: String) -> (listener: String, definition: ConfigDefinition)? {
+        let parts = key.split(separator: ".", maxSplits: 3, omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "listener", parts[1] == "name", !parts[2].isEmpty, parts[3].hasPrefix("ssl."),
+              let definition = byName[String(parts[3])] else { return nil }
+        return (String(parts[2]), definition)
+    }
+
     /// Sets one key, refusing unknown keys and bad values.
     public mutating func set(_ key: String, _ value: String) throws {
-        guard let definition = Self.byName[key] ?? (Self.isPlainJaasKey(key) ? Self.plainJaasDefinition : nil) else {
+        guard let definition = Self.byName[key] ?? (Self.isPlainJaasKey(key) ? Self.plainJaasDefinition : nil)
+            ?? Self.listenerSslDefinition(key)?.definition else {
             throw ConfigError(key: key, reason: "unknown or unsupported broker configuration key")
         }
         if let problem = definition.problem(with: value) {
@@ -178,6 +199,10 @@ public struct BrokerConfig: Sendable {
     public func plainUsers(listener: String) -> [String: String] {
         let key = "listener.name.\(listener.lowercased()).plain.sasl.jaas.config"
         return explicit[key].map { JaasConfig.parse($0).users } ?? [:]
+    }
+    /// A TLS key's value for one listener: `listener.name.<listener>.<key>`, else the broker's `<key>`.
+    public func ssl(_ key: String, listener: String) -> String? {
+        explicit["listener.name.\(listener.lowercased()).\(key)"] ?? value(key).value
     }
     public var advertisedListeners: [Listener] {
         guard let text = explicit["advertised.listeners"] else { return listeners }
@@ -245,16 +270,14 @@ public struct BrokerConfig: Sendable {
                 throw ConfigError(key: "listener.security.protocol.map",
                                   reason: "listener \(listener.name) has no security protocol: map it, e.g. \(listener.name):SASL_PLAINTEXT")
             }
-            guard !security.usesTls else {
-                throw ConfigError(key: "listeners", reason: "listener \(listener.name) is \(security.rawValue): TLS listeners are not supported yet")
-            }
+            if security.usesTls { try SslConfig(config: self, listener: listener.name).checkKeystoreIsSet() }
         }
         let ports = listeners.map(\.port).filter { $0 != 0 }
         guard Set(ports).count == ports.count else { throw ConfigError(key: "listeners", reason: "two listeners share a port") }
         for advertised in explicit["advertised.listeners"].map({ Listener.parseList($0).listeners }) ?? [] where !names.contains(advertised.name) {
             throw ConfigError(key: "advertised.listeners", reason: "\(advertised.name) is not a listener")
         }
-        for key in explicit.keys where Self.isPlainJaasKey(key) {
+        for key in explicit.keys where Self.isPlainJaasKey(key) || Self.listenerSslDefinition(key) != nil {
             let name = key.split(separator: ".")[2]
             guard listeners.contains(where: { $0.name.lowercased() == name }) else {
                 throw ConfigError(key: key, reason: "no listener is named \(name)")

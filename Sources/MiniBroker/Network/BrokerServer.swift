@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 
 /// The broker as a ServiceLifecycle service: listens, serves, and on graceful shutdown (SIGINT,
@@ -46,8 +47,26 @@ public final class BrokerServer: Service, Sendable {
         let connections = self.connections
         let metrics = broker.metrics
         let sasl = SaslServer(config: broker.config, scram: broker.scramCredentials)
+        // TLS listeners' contexts: made once, before anything is bound, so a bad keystore stops the start.
+        var tlsContexts: [String: NIOSSLContext] = [:]
+        var mappers: [String: SslPrincipalMapper] = [:]
+        do {
+            for listener in broker.config.listeners where broker.config.securityProtocol(of: listener)?.usesTls == true {
+                let ssl = SslConfig(config: broker.config, listener: listener.name)
+                tlsContexts[listener.name] = try ssl.makeContext()
+                mappers[listener.name] = try SslPrincipalMapper(ssl.principalMappingRules)
+            }
+        } catch {
+            coordinator.stop()
+            dispatcher.transactions.stop()
+            throw error
+        }
         func bootstrap(for listener: Listener) -> ServerBootstrap {
-            let usesSasl = broker.config.securityProtocol(of: listener)?.usesSasl ?? false
+            let security = broker.config.securityProtocol(of: listener)
+            let usesSasl = security?.usesSasl ?? false
+            let tlsContext = tlsContexts[listener.name]
+            // SASL_SSL's principal comes from SASL; only SSL takes it from the client certificate.
+            let mapper = usesSasl ? nil : mappers[listener.name]
             return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -71,17 +90,21 @@ public final class BrokerServer: Service, Sendable {
                     metrics.connectionClosed()
                 }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
+                    }
                     if idleTimeout.nanoseconds > 0 {
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idleTimeout))
                     }
-                    let frames = FrameDecoder.requests(maxFrameSize: maxFrame)
+                    let frames = FrameDecoder.requests(maxFrameSize: maxFrame, readsInPlace: tlsContext == nil)
                     // Until a SASL connection authenticates, its frames are small (sasl.server.max.receive.size).
                     if usesSasl { frames.validSizes = 0...min(maxFrame, SaslServer.maxReceiveSize) }
                     try channel.pipeline.syncOperations.addHandler(frames)
                     try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(
                         dispatcher: dispatcher, listenerName: listener.name,
                         authenticator: usesSasl ? SaslAuthenticator(server: sasl, listener: listener.name) : nil,
-                        frames: usesSasl ? frames : nil, maxFrame: maxFrame, logger: logger))
+                        frames: usesSasl ? frames : nil, maxFrame: maxFrame, tls: tlsContext != nil, sslPrincipalMapper: mapper,
+                        logger: logger))
                 }
             }
         }

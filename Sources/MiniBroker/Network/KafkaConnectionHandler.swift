@@ -1,6 +1,8 @@
 import KafkaWire
 import Logging
 import NIOCore
+import NIOSSL
+import NIOTLS
 
 /// Asks a connection to finish its queued requests and close (graceful shutdown).
 struct DrainConnection: Sendable {}
@@ -36,14 +38,23 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     private var throttled = false
     /// When the throttle ends; cancelled if the connection goes first.
     private var throttleEnd: Scheduled<Void>?
+    /// On a TLS listener: records are read into memory before they are encrypted (no sendfile).
+    private let tls: Bool
+    /// On an SSL listener (TLS without SASL): how the client certificate's subject names the principal.
+    private let sslPrincipalMapper: SslPrincipalMapper?
+    /// Who the connection is before any SASL exchange: anonymous, or its client certificate's principal.
+    private var connectionPrincipal = KafkaPrincipal.anonymous
+    private var handshakeCompleted = false
 
     init(dispatcher: RequestDispatcher, listenerName: String, authenticator: SaslAuthenticator?, frames: FrameDecoder? = nil,
-         maxFrame: Int = Int(Int32.max), logger: Logger) {
+         maxFrame: Int = Int(Int32.max), tls: Bool = false, sslPrincipalMapper: SslPrincipalMapper? = nil, logger: Logger) {
         self.dispatcher = dispatcher
         self.listenerName = listenerName
         self.authenticator = authenticator
         self.frames = frames
         self.maxFrame = maxFrame
+        self.tls = tls
+        self.sslPrincipalMapper = sslPrincipalMapper
         self.logger = logger
     }
 
@@ -63,6 +74,9 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? TLSUserEvent, case .handshakeCompleted = event {
+            return tlsHandshakeCompleted(context: context)
+        }
         // connections.max.idle.ms passed without a byte either way: close, as a drain does (a request
         // still being answered finishes first).
         let idle = (event as? IdleStateHandler.IdleStateEvent) == .all
@@ -90,8 +104,37 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        logger.debug("closing connection: \(error)", metadata: ["remote": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
+        if tls && !handshakeCompleted {
+            // Kafka counts a failed TLS handshake (plaintext sent to a TLS port, an untrusted certificate) as a failed authentication.
+            dispatcher.broker.metrics.authenticated(false)
+            logger.info("TLS handshake failed, closing connection: \(error)", metadata: ["remote": "\(clientHost(context))", "listener": "\(listenerName)"])
+        } else {
+            logger.debug("closing connection: \(error)", metadata: ["remote": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
+        }
         context.close(promise: nil)
+    }
+
+    /// On an SSL listener the client certificate, if any, names the principal (ssl.principal.mapping.rules);
+    /// a certificate that no rule maps is refused, as Kafka does.
+    private func tlsHandshakeCompleted(context: ChannelHandlerContext) {
+        handshakeCompleted = true
+        guard let mapper = sslPrincipalMapper else { return }
+        guard let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate() else {
+            return dispatcher.broker.metrics.authenticated(true)
+        }
+        guard let der = try? certificate.toDERBytes(), let subject = try? DistinguishedName.subject(ofCertificate: der) else {
+            logger.info("closing connection: its client certificate's subject does not parse", metadata: ["remote": "\(clientHost(context))"])
+            dispatcher.broker.metrics.authenticated(false)
+            return context.close(promise: nil)
+        }
+        guard let name = mapper.name(for: subject) else {
+            logger.info("closing connection: no ssl.principal.mapping.rules rule applies to \(subject)", metadata: ["remote": "\(clientHost(context))"])
+            dispatcher.broker.metrics.authenticated(false)
+            return context.close(promise: nil)
+        }
+        connectionPrincipal = KafkaPrincipal(name: name)
+        dispatcher.broker.metrics.authenticated(true)
+        logger.debug("authenticated by certificate", metadata: ["principal": "\(connectionPrincipal)", "remote": "\(clientHost(context))"])
     }
 
     private func processNext(context: ChannelHandlerContext) {
@@ -101,7 +144,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
             readPending = false
             context.read()
         }
-        var principal = KafkaPrincipal.anonymous
+        var principal = connectionPrincipal
         if var sasl = authenticator {
             let before = sasl.principal
             let action = sasl.receive(frame, now: .now())
@@ -129,7 +172,15 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         // The handler and its context belong to the channel's loop; the answer is handled there.
         let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
         let request = RequestContext(clientHost: clientHost(context), listenerName: listenerName, principal: principal)
-        dispatcher.handle(frame, eventLoop: context.eventLoop, context: request).hop(to: context.eventLoop).whenComplete { result in
+        var answer = dispatcher.handle(frame, eventLoop: context.eventLoop, context: request)
+        if tls {
+            let (blocking, loop) = (dispatcher.blocking, context.eventLoop)
+            answer = answer.flatMap { frame in
+                guard let frame, frame.hasFileRegions else { return loop.makeSucceededFuture(frame) }
+                return blocking.run(on: loop) { try frame.copyingFileRegions() }
+            }
+        }
+        answer.hop(to: context.eventLoop).whenComplete { result in
             let (handler, context) = loopBound.value
             handler.answered(result, context: context)
         }

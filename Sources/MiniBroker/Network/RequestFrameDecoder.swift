@@ -8,10 +8,10 @@ public struct InvalidFrame: Error, CustomStringConvertible {
 extension FrameDecoder {
     /// Splits a connection's bytes into request frames. A size above `socket.request.max.bytes` (or
     /// negative) is refused before any of the body is read or buffered. Produce requests run to a
-    /// megabyte: read in place, not copied.
-    static func requests(maxFrameSize: Int) -> FrameDecoder {
+    /// megabyte: read in place, not copied (unless TLS decrypts them first).
+    static func requests(maxFrameSize: Int, readsInPlace: Bool = true) -> FrameDecoder {
         FrameDecoder(FrameSplitter(validSizes: 0...maxFrameSize) { size in
             InvalidFrame(description: "frame size \(size) is outside 0...\(maxFrameSize) (socket.request.max.bytes)")
-        })
+        }, readsInPlace: readsInPlace)
     }
 }
