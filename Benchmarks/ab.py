@@ -36,9 +36,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run_broker(binary, port, directory, overrides=()):
+def run_broker(binary, port, directory, overrides=(), set_port=True):
+    """Starts a broker and waits for `port`; set_port=False leaves the listeners to the overrides."""
     extra = [arg for item in overrides for arg in ("--override", item)]
-    proc = subprocess.Popen([binary, "--port", str(port), "--data-dir", directory, "--log-level", "warning", *extra],
+    port_flag = ["--port", str(port)] if set_port else []
+    proc = subprocess.Popen([binary, *port_flag, "--data-dir", directory, "--log-level", "warning", *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 20
     while time.time() < deadline:

@@ -24,6 +24,7 @@ struct ConsumeBench: AsyncParsableCommand {
     func run() async throws {
         try await load.prepareTopic()
         var configuration = KafkaConsumerConfiguration(bootstrapServers: load.bootstrapServer, groupId: group)
+        configuration.security = try load.security()
         configuration.logger = .stderrWarnings("kafka-bench")
         configuration.clientId = "kafka-bench"
         configuration.autoOffsetReset = .earliest

@@ -25,6 +25,7 @@ struct EndToEndBench: AsyncParsableCommand {
         let codec = try compressionCodec(compression)
         try await load.prepareTopic()
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: load.bootstrapServer)
+        producerConfiguration.security = try load.security()
         producerConfiguration.logger = .stderrWarnings("kafka-bench")
         producerConfiguration.clientId = "kafka-bench"
         producerConfiguration.acks = acks
@@ -35,6 +36,7 @@ struct EndToEndBench: AsyncParsableCommand {
         _ = try await producer.send(ProducerRecord(topic: load.topic, value: Array(repeating: 0, count: load.recordSize)))
 
         var consumerConfiguration = KafkaConsumerConfiguration(bootstrapServers: load.bootstrapServer)
+        consumerConfiguration.security = try load.security()
         consumerConfiguration.logger = .stderrWarnings("kafka-bench")
         consumerConfiguration.clientId = "kafka-bench"
         consumerConfiguration.fetchMaxWaitMs = 100

@@ -58,6 +58,7 @@ struct ProduceBench: AsyncParsableCommand {
         let codec = try compressionCodec(compression)
         try await load.prepareTopic()
         var configuration = KafkaProducerConfiguration(bootstrapServers: load.bootstrapServer)
+        configuration.security = try load.security()
         configuration.logger = .stderrWarnings("kafka-bench")
         configuration.acks = acks
         configuration.compression = codec

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import KafkaClient
 import KafkaWire
 
@@ -26,6 +27,12 @@ struct LoadOptions: ParsableArguments {
         guard recordSize >= 0 else { throw ValidationError("--record-size must not be negative") }
     }
 
+    /// security.protocol, SASL and TLS from the environment (KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_CA_LOCATION, ...),
+    /// as every command of this package reads them: the same load over PLAINTEXT, SSL or SASL.
+    func security() throws -> KafkaSecurity {
+        try KafkaSecurity(environment: ProcessInfo.processInfo.environment)
+    }
+
     /// The most records the run handles: --count, or what --duration allows at `rate` records/s.
     func limit(atRate rate: Int? = nil) -> Int {
         let byTime = duration.flatMap { duration in rate.map { Int(duration * Double($0)) } }
@@ -45,7 +52,7 @@ struct LoadOptions: ParsableArguments {
     /// With --partitions: creates the topic with that many partitions, or checks an existing one has them.
     func prepareTopic() async throws {
         guard let partitions else { return }
-        let client = try KafkaClient(bootstrapServers: bootstrapServer, clientId: "kafka-bench")
+        let client = try KafkaClient(bootstrapServers: bootstrapServer, clientId: "kafka-bench", security: try security())
         var failure: Error?
         do {
             let admin = KafkaAdminClient(client: client)

@@ -18,7 +18,7 @@ struct ConnectionOptions: ParsableArguments {
             help: "host:port[,host:port] (else KAFKA_BOOTSTRAP_SERVERS, else bootstrap.servers in --command-config, else 127.0.0.1:9092).")
     var bootstrapServer: String?
     @Option(name: .customLong("command-config"),
-            help: "A client properties file: bootstrap.servers (when no flag gives one), security.protocol, sasl.mechanism, sasl.username, sasl.password or sasl.jaas.config.")
+            help: "A client properties file: bootstrap.servers (when no flag gives one), security.protocol, sasl.mechanism, sasl.username, sasl.password or sasl.jaas.config, ssl.ca.location, ssl.certificate.location, ssl.key.location, ssl.key.password, ssl.endpoint.identification.algorithm.")
     var commandConfig: String?
     @Flag(help: "Print JSON instead of tables.") var json = false
 
@@ -45,9 +45,9 @@ struct ConnectionOptions: ParsableArguments {
         return try commandProperties()["bootstrap.servers"] ?? "127.0.0.1:9092"
     }
 
-    /// security.protocol and SASL settings: --command-config's keys, each overridden by its environment
-    /// variable (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD),
-    /// so a password need not sit in a file or on a command line.
+    /// security.protocol, SASL and TLS settings: --command-config's keys, each overridden by its environment
+    /// variable (KafkaSecurity.environmentVariables: KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_PASSWORD,
+    /// KAFKA_SSL_CA_LOCATION, ...), so a password need not sit in a file or on a command line.
     func security() throws -> KafkaSecurity {
         try KafkaSecurity(properties: try commandProperties(), environment: ProcessInfo.processInfo.environment)
     }

@@ -123,10 +123,11 @@ public final class BrokerConnection: @unchecked Sendable {
     /// exchanges after it.
     public static func connect(host: String, port: Int, clientId: String, group: EventLoopGroup,
                                timeout: TimeAmount = .seconds(10), requestTimeout: TimeAmount = .seconds(30),
-                               meters: ClientMeters? = nil, security: KafkaSecurity = .plaintext) async throws -> BrokerConnection {
+                               meters: ClientMeters? = nil, security: KafkaSecurity = .plaintext,
+                               tlsContext: NIOSSLContext? = nil) async throws -> BrokerConnection {
         let handler = ResponseMatcher()
         let channel: Channel
-        let tls = try security.usesTls ? security.tls.makeContext() : nil
+        let tls = security.usesTls ? try tlsContext ?? security.tls.makeContext() : nil
         // SNI and hostname verification take a name; an IP address is checked against the certificate's IP entries.
         let serverHostname = (try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil
         let handshake = group.any().makePromise(of: Void.self)

@@ -2,6 +2,7 @@ import Foundation
 import KafkaWire
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// A broker of the cluster as Metadata describes it.
 public struct BrokerAddress: Hashable, Sendable {
@@ -82,6 +83,16 @@ public actor KafkaClient {
     public nonisolated let requestTimeout: TimeAmount
     /// security.protocol and SASL credentials: every connection authenticates before it is used.
     public nonisolated let security: KafkaSecurity
+    /// The TLS context every connection shares: its PEM files are read once, at the first connection.
+    private var sharedTLSContext: NIOSSLContext?
+
+    private func tlsContext() throws -> NIOSSLContext? {
+        guard security.usesTls else { return nil }
+        if let sharedTLSContext { return sharedTLSContext }
+        let context = try security.tls.makeContext()
+        sharedTLSContext = context
+        return context
+    }
 
     /// `bootstrapServers` as Kafka writes it: "host:port,host:port".
     public init(bootstrapServers: String, clientId: String = "swift-kafka", group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -112,7 +123,8 @@ public actor KafkaClient {
         for server in bootstrapServers {
             do {
                 let connection = try await BrokerConnection.connect(host: server.host, port: server.port, clientId: clientId, group: group,
-                                                                    requestTimeout: requestTimeout, meters: meters, security: security)
+                                                                    requestTimeout: requestTimeout, meters: meters, security: security,
+                                                                    tlsContext: try tlsContext())
                 try keepUnlessClosed(connection)
                 bootstrapConnection = connection
                 return connection
@@ -135,7 +147,8 @@ public actor KafkaClient {
             throw KafkaClientError(.connection, "broker \(nodeId) is not in the cluster metadata")
         }
         let connection = try await BrokerConnection.connect(host: address.host, port: address.port, clientId: clientId, group: group,
-                                                            requestTimeout: requestTimeout, meters: meters, security: security)
+                                                            requestTimeout: requestTimeout, meters: meters, security: security,
+                                                                    tlsContext: try tlsContext())
         try keepUnlessClosed(connection)
         // Another caller may have connected while this one waited: keep one connection per broker and purpose.
         if let other = connections[key], other.isActive {

@@ -154,6 +154,13 @@ public struct KafkaSecurity: Sendable, Equatable, CustomStringConvertible, Custo
                                        + "ssl.certificate.location, ssl.key.location)")
             }
         }
+        // Inline PEM is not read by this client: refused, so that a client never connects without the
+        // certificate or CA its settings name.
+        for key in ["ssl.ca.pem", "ssl.certificate.pem", "ssl.key.pem", "ssl.truststore.certificates", "ssl.keystore.certificate.chain",
+                    "ssl.keystore.key"] where properties[key] != nil {
+            throw KafkaClientError(.configuration, "\(key) (inline PEM) is not read by this client: put the PEM in a file and name it "
+                                   + "with ssl.ca.location, ssl.certificate.location or ssl.key.location")
+        }
         func path(_ key: String) -> String? { properties[key].flatMap { $0.isEmpty ? nil : $0 } }
         tls.caLocation = path("ssl.ca.location") ?? path("ssl.truststore.location")
         tls.certificateLocation = path("ssl.certificate.location") ?? path("ssl.keystore.location")

@@ -12,6 +12,7 @@ and that a broker whose keystore cannot be read does not start, naming the key.
 import os
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import time
@@ -23,7 +24,7 @@ from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, 
 
 from broker import HOST, Broker, broker_path, free_port
 from clients import unique_topic
-from tls_broker import KEY_PASSWORD, Certificates, TlsBroker, sasl_ssl_conf, ssl_conf
+from tls_broker import KEY_PASSWORD, STRICT_MAPPING_RULES, Certificates, TlsBroker, sasl_ssl_conf, ssl_conf
 
 KCAT = shutil.which("kcat") or "/usr/bin/kcat"
 SASL_GOOD = [("PLAIN", "alice", "alice-secret"), ("SCRAM-SHA-256", "bob", "bob-secret"), ("SCRAM-SHA-512", "bob", "bob-secret")]
@@ -135,15 +136,60 @@ def test_a_client_certificate_is_the_principal_and_acls_apply_to_it(tls_broker, 
     producer.produce(topic, b"carol may now", on_delivery=lambda err, msg: reports.append(err))
     producer.flush(15)
     assert reports == [None]
+    # On the listener that only requests certificates alice is alice too; on SASL_SSL the principal is
+    # SASL's, whatever certificate comes with it (bob, refused on alice's topic).
+    producer = Producer({**ssl_conf(tls_broker, "SSL", certs.alice_cert, certs.alice_key), "message.timeout.ms": 5000})
+    reports = []
+    producer.produce(topic, b"alice on SSL", on_delivery=lambda err, msg: reports.append(err))
+    producer.flush(15)
+    assert reports == [None]
+    producer = Producer({**sasl_ssl_conf(tls_broker, "SCRAM-SHA-256", "bob", "bob-secret", **{
+        "ssl.certificate.location": certs.alice_cert, "ssl.key.location": certs.alice_key}), "message.timeout.ms": 5000})
+    reports = []
+    producer.produce(topic, b"bob with alice's certificate", on_delivery=lambda err, msg: reports.append(err))
+    producer.flush(15)
+    assert reports and reports[0] is not None and reports[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, reports
+
+
+def assert_tls_refusal(errors):
+    assert any("SSL" in e.str() or "ssl" in e.str() for e in errors), [e.str() for e in errors]
 
 
 def test_a_listener_requiring_certificates_refuses_none_and_strangers(tls_broker, certs):
     for conf in [ssl_conf(tls_broker, "MTLS"), ssl_conf(tls_broker, "MTLS", certs.mallory_cert, certs.mallory_key)]:
-        refused_within(conf)
+        assert_tls_refusal(refused_within(conf))
     assert_serves(tls_broker)
     # the requested listener takes mallory's certificate no more than the required one does
-    refused_within(ssl_conf(tls_broker, "SSL", certs.mallory_cert, certs.mallory_key))
+    assert_tls_refusal(refused_within(ssl_conf(tls_broker, "SSL", certs.mallory_cert, certs.mallory_key)))
     assert_serves(tls_broker)
+
+
+def test_a_certificate_no_rule_maps_is_refused_before_any_request_is_served(certs):
+    """Without DEFAULT in ssl.principal.mapping.rules carol (OU=Ops) has no principal: her connection
+    closes after the handshake, and requests she sent right behind it are not answered as anyone."""
+    with TlsBroker(certs, name="strict-rules", overrides={"ssl.principal.mapping.rules": STRICT_MAPPING_RULES}) as b:
+        def exchange(cert, key):
+            context = ssl.create_default_context(cafile=certs.ca)
+            context.load_cert_chain(cert, key)
+            with socket.create_connection((HOST, b.mtls_port), timeout=10) as raw:
+                with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                    body = struct.pack(">hhih", 18, 0, 7, 4) + b"test"
+                    tls.sendall(struct.pack(">i", len(body)) + body)
+                    answer = b""
+                    try:
+                        while len(answer) < 4 or len(answer) < 4 + struct.unpack(">i", answer[:4])[0]:
+                            chunk = tls.recv(65536)
+                            if not chunk:
+                                break
+                            answer += chunk
+                    except (ssl.SSLError, ConnectionResetError):
+                        pass
+                    return answer
+        answered = exchange(certs.alice_cert, certs.alice_key)
+        assert len(answered) > 8 and struct.unpack(">i", answered[4:8])[0] == 7, answered[:16]
+        assert exchange(certs.carol_cert, certs.carol_key) == b""
+        assert "no ssl.principal.mapping.rules rule applies to CN=carol,OU=Ops,O=Example" in b.log_text()
+        b.assert_running()
 
 
 def test_clients_refuse_a_broker_they_do_not_trust(tls_broker, certs):

@@ -12,6 +12,8 @@ from sasl_broker import PLAIN_JAAS, SCRAM_USERS
 
 KEY_PASSWORD = "keystore-secret"
 MAPPING_RULES = "RULE:^CN=([a-zA-Z]+),OU=Eng,.*$/$1/L,DEFAULT"
+# Without DEFAULT: a subject outside OU=Eng has no principal and its connection is refused.
+STRICT_MAPPING_RULES = "RULE:^CN=([a-zA-Z]+),OU=Eng,.*$/$1/L"
 
 
 def _openssl(*args, cwd):
@@ -76,6 +78,8 @@ class TlsBroker(Broker):
             "ssl.truststore.location": self.certs.ca,
             "ssl.client.auth": "requested",
             "listener.name.mtls.ssl.client.auth": "required",
+            # KIP-684: SASL_SSL asks for certificates only by its own key; the principal stays SASL's.
+            "listener.name.sasl_ssl.ssl.client.auth": "requested",
             "ssl.principal.mapping.rules": MAPPING_RULES,
             "listener.name.sasl_ssl.plain.sasl.jaas.config": PLAIN_JAAS,
         }

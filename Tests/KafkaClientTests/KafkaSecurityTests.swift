@@ -1,4 +1,5 @@
 import KafkaClient
+import NIOPosix
 import Testing
 
 @Suite struct KafkaSecurityTests {
@@ -12,7 +13,7 @@ import Testing
                                            environment: ["KAFKA_SASL_PASSWORD": "env", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-256"])
         #expect(overridden.saslPassword == "env" && overridden.saslMechanism == .scramSHA256)
         #expect(try KafkaSecurity(properties: [:], environment: [:]) == .plaintext)
-        for bad: [String: String] in [["security.protocol": "SSL"], ["security.protocol": "KERBEROS"], ["sasl.mechanism": "GSSAPI"],
+        for bad: [String: String] in [["security.protocol": "KERBEROS"], ["sasl.mechanism": "GSSAPI"],
                                       ["security.protocol": "SASL_PLAINTEXT", "sasl.username": "a"],
                                       ["security.protocol": "SASL_PLAINTEXT", "sasl.password": "p"]] {
             #expect(throws: KafkaClientError.self, "\(bad)") { try KafkaSecurity(properties: bad) }
@@ -25,6 +26,57 @@ import Testing
         dump(security, to: &dumped)
         for text in ["\(security)", String(describing: security), String(reflecting: security), dumped] {
             #expect(!text.contains("s3cr3t-value") && text.contains("alice"), "\(text)")
+        }
+    }
+
+    @Test func tlsSettingsComeInLibrdkafkasAndJavasPemForms() throws {
+        let librdkafka = try KafkaSecurity(properties: [
+            "security.protocol": "ssl", "ssl.ca.location": "/ca.pem", "ssl.certificate.location": "/me.pem",
+            "ssl.key.location": "/me.key", "ssl.key.password": "kp", "ssl.endpoint.identification.algorithm": "none",
+        ])
+        #expect(librdkafka == .ssl(.init(caLocation: "/ca.pem", certificateLocation: "/me.pem", keyLocation: "/me.key", keyPassword: "kp",
+                                         verifiesHostname: false)))
+        let java = try KafkaSecurity(properties: [
+            "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-256", "sasl.username": "bob", "sasl.password": "pw",
+            "ssl.truststore.type": "PEM", "ssl.truststore.location": "/ca.pem", "ssl.keystore.type": "PEM", "ssl.keystore.location": "/ks.pem",
+        ])
+        #expect(java == .saslSsl(mechanism: .scramSHA256, username: "bob", password: "pw",
+                                 tls: .init(caLocation: "/ca.pem", certificateLocation: "/ks.pem", keyLocation: "/ks.pem")))
+        #expect(java.tls.verifiesHostname && java.usesTls && java.usesSasl)
+        let environment = try KafkaSecurity(environment: ["KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CA_LOCATION": "/env-ca.pem",
+                                                          "KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM": "https"])
+        #expect(environment == .ssl(.init(caLocation: "/env-ca.pem")))
+        for bad: [String: String] in [["security.protocol": "SSL", "ssl.truststore.type": "JKS"],
+                                      ["security.protocol": "SSL", "ssl.certificate.location": "/me.pem"],
+                                      ["security.protocol": "SSL", "ssl.endpoint.identification.algorithm": "dns"],
+                                      ["security.protocol": "SASL_SSL", "sasl.username": "a"],
+                                      ["security.protocol": "SSL", "ssl.ca.pem": "-----BEGIN CERTIFICATE-----..."],
+                                      ["security.protocol": "SSL", "ssl.keystore.key": "-----BEGIN PRIVATE KEY-----..."]] {
+            #expect(throws: KafkaClientError.self, "\(bad)") { try KafkaSecurity(properties: bad) }
+        }
+    }
+
+    @Test func theKeyPasswordIsNeverPrinted() {
+        let security = KafkaSecurity.saslSsl(mechanism: .plain, username: "alice", password: "s3cr3t-value",
+                                             tls: .init(caLocation: "/ca.pem", certificateLocation: "/c.pem", keyLocation: "/c.key", keyPassword: "k3y-pass"))
+        var dumped = ""
+        dump(security, to: &dumped)
+        for text in ["\(security)", String(reflecting: security), dumped] {
+            #expect(!text.contains("s3cr3t-value") && !text.contains("k3y-pass") && text.contains("/ca.pem"), "\(text)")
+        }
+    }
+
+    /// Files that cannot be read are configuration errors naming the key, before any connection is tried.
+    @Test func unreadableTlsFilesAreRefusedNamingTheKey() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        for (tls, key) in [(KafkaSecurity.TLS(caLocation: "/nonexistent/ca.pem"), "ssl.ca.location"),
+                           (KafkaSecurity.TLS(certificateLocation: "/nonexistent/c.pem", keyLocation: "/nonexistent/c.key"), "ssl.certificate.location")] {
+            await #expect {
+                _ = try await BrokerConnection.connect(host: "127.0.0.1", port: 9, clientId: "t", group: group, security: .ssl(tls))
+            } throws: { error in
+                guard let error = error as? KafkaClientError, error.kind == .configuration else { return false }
+                return error.message.contains(key)
+            }
         }
     }
 }

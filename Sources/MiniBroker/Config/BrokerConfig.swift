@@ -145,9 +145,24 @@ public struct BrokerConfig: Sendable {
 
     /// Reads a `server.properties` file: `key=value` or `key: value` lines, `#` and `!` comments.
     public mutating func load(propertiesText text: String) throws {
+        // A line ending in an odd number of backslashes goes on on the next one (Java's properties files:
+        // how inline PEM keys are written), that line's leading blanks dropped.
+        var lines: [(number: Int, text: String)] = []
+        var pending: (number: Int, text: String)?
         for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.trimmingCharacters(in: .whitespaces)
-            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix("!") { continue }
+            var line = rawLine.trimmingCharacters(in: .whitespaces)
+            if pending == nil && (line.hasPrefix("#") || line.hasPrefix("!")) { continue }
+            let trailing = line.reversed().prefix { $0 == "\\" }.count
+            let continues = trailing % 2 == 1
+            if continues { line.removeLast() }
+            let start = pending?.number ?? number
+            let joined = (pending?.text ?? "") + line
+            pending = continues ? (start, joined) : nil
+            if !continues { lines.append((start, joined)) }
+        }
+        if let pending { lines.append(pending) }
+        for (number, line) in lines {
+            if line.isEmpty { continue }
             guard let separator = line.firstIndex(where: { $0 == "=" || $0 == ":" }) else {
                 throw ConfigError(key: line, reason: "line \(number + 1) is not key=value")
             }

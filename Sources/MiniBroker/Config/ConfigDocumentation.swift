@@ -13,12 +13,12 @@ enum ConfigDocumentation {
             "The node's id under KRaft, successor to broker.id (0 or more). Unset by default; when set, MiniBroker uses it over broker.id.",
         "listeners":
             "Comma-separated NAME://host:port addresses to listen on, each name once; an empty host means all interfaces. "
-            + "Each listener's security protocol comes from listener.security.protocol.map. TLS listeners (SSL, SASL_SSL) are not served yet.",
+            + "Each listener's security protocol comes from listener.security.protocol.map.",
         "advertised.listeners":
             "The NAME://host:port clients are told to use, in metadata; a client is given the address of the listener it connected to. "
             + "Unset means the listeners themselves.",
         "listener.security.protocol.map":
-            "NAME:PROTOCOL pairs giving each listener its security protocol: PLAINTEXT, SASL_PLAINTEXT (SSL and SASL_SSL are refused for now). "
+            "NAME:PROTOCOL pairs giving each listener its security protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL. "
             + "A listener named after a protocol needs no entry.",
         "sasl.enabled.mechanisms":
             "The SASL mechanisms SASL listeners accept: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (the default is all three; MiniBroker has no GSSAPI or OAUTHBEARER).",
@@ -34,6 +34,32 @@ enum ConfigDocumentation {
             + "a request after expiry closes the connection. 0, the default, lets a session last as long as its connection.",
         "connection.failed.authentication.delay.ms":
             "How long a failed SASL authentication waits before its error is sent and the connection closed (default 100), slowing password guessing.",
+        "ssl.keystore.type":
+            "The keystore's format: PEM, the only one MiniBroker reads (Kafka's default JKS and PKCS12 are refused: convert them with keytool or openssl).",
+        "ssl.keystore.location":
+            "A PEM file with the TLS listeners' private key (PKCS#8, encrypted with ssl.key.password or not) and certificate chain. "
+            + "Every ssl.* key can be given for one listener as listener.name.<listener>.ssl.*.",
+        "ssl.keystore.certificate.chain":
+            "The certificate chain in PEM, inline, for a keystore given without a file (with ssl.keystore.key).",
+        "ssl.keystore.key":
+            "The private key in PEM, inline, for a keystore given without a file (with ssl.keystore.certificate.chain).",
+        "ssl.key.password":
+            "The passphrase of an encrypted private key in the keystore.",
+        "ssl.truststore.type":
+            "The truststore's format: PEM, the only one MiniBroker reads.",
+        "ssl.truststore.location":
+            "A PEM file with the CA certificates client certificates must chain to (ssl.client.auth); unset, the system's CAs.",
+        "ssl.truststore.certificates":
+            "The truststore's CA certificates in PEM, inline, instead of ssl.truststore.location.",
+        "ssl.client.auth":
+            "Whether TLS clients present a certificate: none (the default), requested (checked if given) or required. "
+            + "On an SSL listener the certificate's subject is the principal (ssl.principal.mapping.rules); without one it is User:ANONYMOUS.",
+        "ssl.enabled.protocols":
+            "The TLS versions served: TLSv1.2 and TLSv1.3 (the default is both; older versions are never served).",
+        "ssl.principal.mapping.rules":
+            "How a client certificate's subject (RFC 2253, e.g. CN=alice,OU=Eng,O=Example) becomes a principal name: rules tried in order, "
+            + "RULE:pattern/replacement/ with an optional L or U for lower or upper case, or DEFAULT for the whole subject. "
+            + "A subject no rule matches is refused.",
         "log.dirs":
             "Comma-separated directories for partition data. MiniBroker keeps all data in the first one listed; --data-dir sets this key.",
         "log.dir": "A single data directory, used only when log.dirs is not set.",

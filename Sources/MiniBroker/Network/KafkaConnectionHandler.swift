@@ -123,18 +123,24 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
             return dispatcher.broker.metrics.authenticated(true)
         }
         guard let der = try? certificate.toDERBytes(), let subject = try? DistinguishedName.subject(ofCertificate: der) else {
-            logger.info("closing connection: its client certificate's subject does not parse", metadata: ["remote": "\(clientHost(context))"])
-            dispatcher.broker.metrics.authenticated(false)
-            return context.close(promise: nil)
+            return refuseCertificate("its client certificate's subject does not parse", context: context)
         }
         guard let name = mapper.name(for: subject) else {
-            logger.info("closing connection: no ssl.principal.mapping.rules rule applies to \(subject)", metadata: ["remote": "\(clientHost(context))"])
-            dispatcher.broker.metrics.authenticated(false)
-            return context.close(promise: nil)
+            return refuseCertificate("no ssl.principal.mapping.rules rule applies to \(subject)", context: context)
         }
         connectionPrincipal = KafkaPrincipal(name: name)
         dispatcher.broker.metrics.authenticated(true)
         logger.debug("authenticated by certificate", metadata: ["principal": "\(connectionPrincipal)", "remote": "\(clientHost(context))"])
+    }
+
+    /// A certificate that names no principal: nothing the client sent after its handshake (TLS may
+    /// still decrypt it while the connection closes) is handled, as no one.
+    private func refuseCertificate(_ reason: String, context: ChannelHandlerContext) {
+        failing = true
+        queue.removeAll()
+        logger.info("closing connection: \(reason)", metadata: ["remote": "\(clientHost(context))", "listener": "\(listenerName)"])
+        dispatcher.broker.metrics.authenticated(false)
+        context.close(promise: nil)
     }
 
     private func processNext(context: ChannelHandlerContext) {
@@ -177,7 +183,10 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
             let (blocking, loop) = (dispatcher.blocking, context.eventLoop)
             answer = answer.flatMap { frame in
                 guard let frame, frame.hasFileRegions else { return loop.makeSucceededFuture(frame) }
-                return blocking.run(on: loop) { try frame.copyingFileRegions() }
+                let copied: EventLoopFuture<ResponseFrame?> = blocking.run(on: loop) { try frame.copyingFileRegions() }
+                // A pool that has stopped never runs the copy: its handles are closed here instead.
+                copied.whenFailure { _ in for handle in frame.fileHandles { try? handle.close() } }
+                return copied
             }
         }
         answer.hop(to: context.eventLoop).whenComplete { result in

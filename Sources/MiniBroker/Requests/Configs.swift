@@ -66,8 +66,11 @@ extension RequestDispatcher {
             // Unset, a key takes its value's source from the synonym that gives it (Kafka's rule).
             if value == nil, let first = synonyms.first { source = first.2 }
             if definition.name == "log.retention.ms" && value == nil { value = String(broker.config.retentionMs) }
-            return DescribedConfig(name: definition.name, value: value, configSource: source.rawValue,
-                                   configType: definition.type.rawValue, readOnly: true, synonyms: synonyms)
+            // Passwords and keys (ssl.key.password, ssl.keystore.key) are never sent: null and sensitive, as Kafka answers.
+            let sensitive = definition.type == .password
+            return DescribedConfig(name: definition.name, value: sensitive ? nil : value, configSource: source.rawValue,
+                                   configType: definition.type.rawValue, readOnly: true,
+                                   synonyms: sensitive ? synonyms.map { ($0.0, nil, $0.2) } : synonyms)
         }.sorted { $0.name < $1.name }
     }
 
@@ -105,7 +108,8 @@ extension RequestDispatcher {
             return Result(errorCode: 0, errorMessage: nil, resourceType: resource.resourceType, resourceName: resource.resourceName,
                           configs: described.filter { keys?.contains($0.name) ?? true }.map { config in
                               .init(name: config.name, value: config.value, readOnly: config.readOnly, configSource: config.configSource,
-                                    isDefault: config.configSource == ConfigSource.defaultConfig.rawValue, isSensitive: false,
+                                    isDefault: config.configSource == ConfigSource.defaultConfig.rawValue,
+                                    isSensitive: config.configType == ConfigType.password.rawValue,
                                     synonyms: request.includeSynonyms ? config.synonyms.map { .init(name: $0.0, value: $0.1, source: $0.2.rawValue) } : [],
                                     configType: config.configType,
                                     documentation: request.includeDocumentation ? ConfigDocumentation.text[config.name] : nil)

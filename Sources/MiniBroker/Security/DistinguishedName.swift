@@ -37,10 +37,11 @@ enum DistinguishedName {
                 var pair = element.contents
                 let oid = try objectIdentifier(pair.read(tag: 0x06).contents.bytes)
                 let value = try pair.read()
+                // Java's rule: a type without a keyword, or a value that is not a string, is the value's DER in hex.
                 if let keyword = keywords[oid], let text = string(value) {
                     attributes.append("\(keyword)=\(escape(text))")
                 } else {
-                    attributes.append("\(oid)=#" + value.encoded.map { hex($0) }.joined())
+                    attributes.append("\(keywords[oid] ?? oid)=#" + value.encoded.map { hex($0) }.joined())
                 }
             }
             rdns.append(attributes.joined(separator: "+"))
@@ -54,7 +55,8 @@ enum DistinguishedName {
         var value: UInt64 = 0
         var started = false
         for byte in bytes {
-            guard value <= UInt64.max >> 7 else { throw Malformed() }
+            // DER: no arc starts with a padding byte 0x80, and every arc fits.
+            guard value <= UInt64.max >> 7, started || byte != 0x80 else { throw Malformed() }
             value = value << 7 | UInt64(byte & 0x7F)
             started = true
             if byte & 0x80 == 0 {
@@ -69,18 +71,19 @@ enum DistinguishedName {
                 started = false
             }
         }
-        guard !started, first != 0x80 else { throw Malformed() }
+        guard !started, first != 0x80 else { throw Malformed() }  // the last arc is complete
         return arcs.joined(separator: ".")
     }
 
-    /// The directory string types a name's values come in; nil for any other.
+    /// The string types Java reads as text (`DerValue.isDerString`); nil for any other, which is
+    /// then written in hex, as Java writes it.
     static func string(_ value: DERReader.Element) -> String? {
         let bytes = value.contents.bytes
         switch value.tag {
-        case 0x0C, 0x13, 0x16, 0x12, 0x1A:  // UTF8String, PrintableString, IA5String, NumericString, VisibleString
+        case 0x0C:  // UTF8String
             return String(validating: bytes, as: UTF8.self)
-        case 0x14:  // T61String, read as Latin-1 as Java does
-            return String(bytes.map { Character(Unicode.Scalar($0)) })
+        case 0x13, 0x16, 0x14, 0x1B:  // PrintableString, IA5String, T61String, GeneralString: one byte per character
+            return String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
         case 0x1E:  // BMPString: UTF-16BE
             guard bytes.count % 2 == 0 else { return nil }
             let units = stride(from: bytes.startIndex, to: bytes.endIndex, by: 2).map { UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]) }
@@ -90,18 +93,23 @@ enum DistinguishedName {
         }
     }
 
-    /// RFC 2253 section 2.4: `, + " \ < > ;` escaped, and a leading `#` or space and a trailing space.
+    /// Java's `AVA.toRFC2253String` escaping: `, = + < > # ; " \` wherever they are, NUL as `\00`, and
+    /// every leading and trailing space or carriage return. Character by Unicode scalar, as Java's by UTF-16 unit.
     static func escape(_ text: String) -> String {
-        var result = ""
-        let characters = Array(text)
-        for (index, character) in characters.enumerated() {
-            if ",+\"\\<>;".contains(character) || (index == 0 && (character == "#" || character == " "))
-                || (index == characters.count - 1 && character == " ") {
-                result.append("\\")
+        let scalars = Array(text.unicodeScalars)
+        let isBlank: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\r" }
+        let lead = scalars.firstIndex { !isBlank($0) } ?? scalars.count
+        let trail = scalars.lastIndex { !isBlank($0) } ?? -1
+        var result = String.UnicodeScalarView()
+        for (index, scalar) in scalars.enumerated() {
+            if scalar == "\0" {
+                result.append(contentsOf: "\\00".unicodeScalars)
+                continue
             }
-            result.append(character)
+            if ",=+<>#;\"\\".unicodeScalars.contains(scalar) || index < lead || index > trail { result.append("\\") }
+            result.append(scalar)
         }
-        return result
+        return String(result)
     }
 
     private static func hex(_ byte: UInt8) -> String {

@@ -21,12 +21,16 @@ struct SslConfig {
         func value(_ key: String) -> String? { config.ssl(key, listener: listener).flatMap { $0.isEmpty ? nil : $0 } }
         self.listener = listener
         keystoreLocation = value("ssl.keystore.location")
-        keystoreCertificateChain = value("ssl.keystore.certificate.chain")
-        keystoreKey = value("ssl.keystore.key")
+        keystoreCertificateChain = value("ssl.keystore.certificate.chain").map(Self.normalizedPEM)
+        keystoreKey = value("ssl.keystore.key").map(Self.normalizedPEM)
         keyPassword = value("ssl.key.password")
         truststoreLocation = value("ssl.truststore.location")
-        truststoreCertificates = value("ssl.truststore.certificates")
-        clientAuth = value("ssl.client.auth") ?? "none"
+        truststoreCertificates = value("ssl.truststore.certificates").map(Self.normalizedPEM)
+        // KIP-684: a SASL_SSL listener authenticates clients by SASL; only its own listener.name.<l>.ssl.client.auth
+        // asks for certificates there, never the broker-wide key.
+        let saslSsl = config.listeners.first { $0.name == listener }.flatMap { config.securityProtocol(of: $0) } == .saslSsl
+        clientAuth = saslSsl ? config.explicit["listener.name.\(listener.lowercased()).ssl.client.auth"] ?? "none"
+                             : value("ssl.client.auth") ?? "none"
         enabledProtocols = (value("ssl.enabled.protocols") ?? "TLSv1.2,TLSv1.3").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         principalMappingRules = value("ssl.principal.mapping.rules") ?? "DEFAULT"
     }
@@ -44,8 +48,14 @@ struct SslConfig {
         return refused.isEmpty ? nil : "names \(refused.joined(separator: ", ")): only TLSv1.2 and TLSv1.3 are served"
     }
 
-    /// A TLS listener needs a certificate and its key.
+    /// A TLS listener needs a certificate and its key, from a file or inline, not both (as Kafka refuses).
     func checkKeystoreIsSet() throws(ConfigError) {
+        if keystoreLocation != nil && (keystoreKey != nil || keystoreCertificateChain != nil) {
+            throw ConfigError(key: "ssl.keystore.location", reason: "is set with ssl.keystore.key or ssl.keystore.certificate.chain: give one or the other")
+        }
+        if truststoreLocation != nil && truststoreCertificates != nil {
+            throw ConfigError(key: "ssl.truststore.location", reason: "is set with ssl.truststore.certificates: give one or the other")
+        }
         if keystoreLocation != nil { return }
         guard keystoreCertificateChain != nil, keystoreKey != nil else {
             throw ConfigError(key: "ssl.keystore.location", reason: "listener \(listener) serves TLS: set ssl.keystore.location (a PEM file "
@@ -106,6 +116,27 @@ struct SslConfig {
         let certificates = try? NIOSSLCertificate.fromPEMBytes(Array(pem.utf8))
         guard let certificates, !certificates.isEmpty else { throw ConfigError(key: key, reason: "holds no PEM certificate (BEGIN CERTIFICATE)") }
         return certificates
+    }
+
+    /// Inline PEM as Kafka takes it, perhaps on one line (a properties file's `\` continuations join
+    /// its lines): each BEGIN/END block rebuilt with its base64 in lines of 64, as PEM readers want.
+    static func normalizedPEM(_ text: String) -> String {
+        var output = ""
+        var rest = Substring(text)
+        while let begin = rest.range(of: "-----BEGIN "), let headerEnd = rest[begin.upperBound...].range(of: "-----") {
+            let label = rest[begin.upperBound..<headerEnd.lowerBound]
+            guard let end = rest[headerEnd.upperBound...].range(of: "-----END \(label)-----") else { break }
+            let body = rest[headerEnd.upperBound..<end.lowerBound].filter { !$0.isWhitespace }
+            output += "-----BEGIN \(label)-----\n"
+            var line = body[...]
+            while !line.isEmpty {
+                output += line.prefix(64) + "\n"
+                line = line.dropFirst(64)
+            }
+            output += "-----END \(label)-----\n"
+            rest = rest[end.upperBound...]
+        }
+        return output.isEmpty ? text : output
     }
 
     private static func read(_ path: String, key: String) throws(ConfigError) -> String {

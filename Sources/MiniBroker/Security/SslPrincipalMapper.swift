@@ -2,7 +2,8 @@
 /// name. Rules are tried in order; `RULE:pattern/replacement/` applies when the pattern matches the
 /// whole RFC 2253 subject, its replacement may name groups (`$1`), and a trailing `L` or `U` lowers or
 /// raises the result's case. `DEFAULT` keeps the subject as it is. A subject no rule applies to has no
-/// principal: the connection is refused, as Kafka does.
+/// principal: the connection is refused, as Kafka does. Patterns are matched by Unicode scalar, as
+/// Java matches by code point.
 struct SslPrincipalMapper: Sendable {
     enum Rule: Sendable {
         case `default`
@@ -61,7 +62,7 @@ struct SslPrincipalMapper: Sendable {
             skipSeparators()
         }
         guard !rules.isEmpty else { throw refuse("names no rule (DEFAULT keeps the certificate's subject)") }
-        self.rules = rules
+        self.init(rules: rules)
     }
 
     static func problem(with text: String) -> String? {
@@ -73,15 +74,21 @@ struct SslPrincipalMapper: Sendable {
         }
     }
 
-    /// The principal name for a subject, nil if no rule applies.
+    /// The principal name for a subject, nil if no rule applies. Once per TLS connection: compiling a
+    /// pattern costs far less than the handshake before it (a compiled `Regex` is not `Sendable`, so
+    /// the rules are kept as text).
     func name(for subject: String) -> String? {
         for rule in rules {
             switch rule {
             case .default:
                 return subject
             case .rule(let pattern, let replacement, let caseChange):
-                guard let regex = try? Regex(pattern), let match = try? regex.wholeMatch(in: subject) else { continue }
-                var result = Self.substitute(replacement, groups: match.output.map { $0.substring.map(String.init) ?? "" })
+                guard let regex = try? Regex(pattern).matchingSemantics(.unicodeScalar),
+                      let match = try? regex.wholeMatch(in: subject) else { continue }
+                // A replacement naming a group the pattern does not have cannot apply (Java throws there).
+                guard var result = Self.substitute(replacement, groups: match.output.map { $0.substring.map(String.init) ?? "" }) else {
+                    return nil
+                }
                 if caseChange == "L" { result = result.lowercased() } else if caseChange == "U" { result = result.uppercased() }
                 return result
             }
@@ -89,8 +96,9 @@ struct SslPrincipalMapper: Sendable {
         return nil
     }
 
-    /// Java's replacement syntax: `$n` is group n, a backslash takes the next character as it is.
-    static func substitute(_ replacement: String, groups: [String]) -> String {
+    /// Java's replacement syntax: `$n` is group n (further digits join while the number stays a group),
+    /// a backslash takes the next character as it is. Nil for a group that does not exist.
+    static func substitute(_ replacement: String, groups: [String]) -> String? {
         var result = ""
         var characters = Substring(replacement)
         while let character = characters.first {
@@ -98,9 +106,15 @@ struct SslPrincipalMapper: Sendable {
             if character == "\\", let next = characters.first {
                 result.append(next)
                 characters = characters.dropFirst()
-            } else if character == "$", let digit = characters.first?.wholeNumberValue {
+            } else if character == "$" {
+                guard let first = characters.first?.wholeNumberValue, first < groups.count else { return nil }
+                var number = first
                 characters = characters.dropFirst()
-                if digit < groups.count { result += groups[digit] }
+                while let digit = characters.first?.wholeNumberValue, number * 10 + digit < groups.count {
+                    number = number * 10 + digit
+                    characters = characters.dropFirst()
+                }
+                result += groups[number]
             } else {
                 result.append(character)
             }
