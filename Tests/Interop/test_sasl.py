@@ -246,14 +246,15 @@ def test_kafka_python_produces_and_consumes(sasl_broker, mechanism, user, passwo
 
 
 def test_kafka_python_wrong_password_is_an_authentication_error(sasl_broker, caplog):
-    """kafka-python retries until its max_block_ms; what it got is error 58 with the broker's message."""
+    """kafka-python retries until its bootstrap timeout; what it got is error 58 with the broker's message."""
     import logging
     from kafka import KafkaProducer
     from kafka.errors import KafkaTimeoutError
     caplog.set_level(logging.ERROR, logger="kafka")
     with pytest.raises(KafkaTimeoutError):
         KafkaProducer(bootstrap_servers=sasl_broker.sasl_bootstrap, security_protocol="SASL_PLAINTEXT",
-                      sasl_mechanism="SCRAM-SHA-256", sasl_plain_username="bob", sasl_plain_password="nope", max_block_ms=3000)
+                      sasl_mechanism="SCRAM-SHA-256", sasl_plain_username="bob", sasl_plain_password="nope", max_block_ms=3000,
+                      bootstrap_timeout_ms=3000)
     assert "[Error 58] SaslAuthenticationFailedError" in caplog.text
     assert "invalid credentials with SASL mechanism SCRAM-SHA-256" in caplog.text
     assert_serves(sasl_broker)
