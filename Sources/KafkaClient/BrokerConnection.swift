@@ -158,10 +158,18 @@ public final class BrokerConnection: @unchecked Sendable {
         if tls == nil {
             handshake.succeed()
         } else {
-            let deadline = channel.eventLoop.scheduleTask(in: requestTimeout) { channel.close(promise: nil) }
+            // A port that is not TLS may never answer a ClientHello (it waits for the rest of a "frame").
+            let deadline = channel.eventLoop.scheduleTask(in: requestTimeout) {
+                handshake.fail(KafkaClientError(.timeout, "TLS handshake with broker \(host):\(port) did not complete within "
+                                                + "\(requestTimeout.nanoseconds / 1_000_000) ms (is this a TLS listener?)"))
+                channel.close(promise: nil)
+            }
             defer { deadline.cancel() }
             do {
                 try await handshake.futureResult.get()
+            } catch let timeout as KafkaClientError {
+                channel.close(promise: nil)
+                throw timeout
             } catch {
                 channel.close(promise: nil)
                 throw Self.handshakeError(error, host: host, port: port)

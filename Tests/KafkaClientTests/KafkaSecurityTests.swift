@@ -1,4 +1,5 @@
 import KafkaClient
+import NIOCore
 import NIOPosix
 import Testing
 
@@ -78,5 +79,23 @@ import Testing
                 return error.message.contains(key)
             }
         }
+    }
+
+    /// A port that is not TLS may read a ClientHello as the start of a frame and wait forever: the
+    /// handshake ends at the request timeout with an error saying so, not a hang.
+    @Test func aSilentPeerEndsTheHandshakeAtTheRequestTimeout() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let server = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(server.localAddress?.port)
+        let started = ContinuousClock.now
+        await #expect {
+            _ = try await BrokerConnection.connect(host: "127.0.0.1", port: port, clientId: "t", group: group,
+                                                   requestTimeout: .milliseconds(300), security: .ssl())
+        } throws: { error in
+            guard let error = error as? KafkaClientError, error.kind == .timeout else { return false }
+            return error.message.contains("did not complete within 300 ms")
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+        try await server.close()
     }
 }
