@@ -44,6 +44,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "KafkaClient", package: "swift-kafka"),
             ],
             path: "Sources/ServiceSupport",
             swiftSettings: strict

@@ -25,17 +25,11 @@ struct ConnectionOptions: ParsableArguments {
     /// The --command-config file's key=value lines ('#' and '!' comments), read once per call.
     func commandProperties() throws -> [String: String] {
         guard let commandConfig else { return [:] }
-        guard let text = try? String(contentsOfFile: commandConfig, encoding: .utf8) else {
-            throw CLIError("cannot read --command-config \(commandConfig)")
+        do {
+            return try ClientProperties.load(path: commandConfig)
+        } catch {
+            throw CLIError(error.message)
         }
-        var properties: [String: String] = [:]
-        for line in text.split(whereSeparator: \.isNewline) {  // CRLF files too: "\r\n" is one newline
-            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
-            if trimmed.hasPrefix("#") || trimmed.hasPrefix("!") { continue }
-            let parts = trimmed.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-            if parts.count == 2 { properties[parts[0]] = parts[1] }
-        }
-        return properties
     }
 
     /// The flag, the environment, the config file, the default: the first that says.

@@ -197,3 +197,32 @@ def test_kfk_as_a_principal(acl_broker):
     assert kfk("produce", a, stdin=b"x\n").returncode == 0
     refused = kfk("produce", b, stdin=b"x\n")
     assert refused.returncode != 0 and b"TOPIC_AUTHORIZATION_FAILED" in refused.stderr
+
+
+def test_admin_clients_are_told_what_the_principal_may_do(acl_broker):
+    """KIP-430 through librdkafka: describe_topics, describe_cluster and describe_consumer_groups with
+    include_authorized_operations list alice's operations (an ALLOW's implied ones included)."""
+    from confluent_kafka import TopicCollection
+    topic = unique_topic("kip430")
+    group = f"g-{topic}"
+    create_topics(acl_broker, topic)
+    grant(acl_broker, binding(ResourceType.TOPIC, topic, AclOperation.READ), binding(ResourceType.TOPIC, topic, AclOperation.ALTER_CONFIGS),
+          binding(ResourceType.GROUP, group, AclOperation.READ), binding(ResourceType.BROKER, "kafka-cluster", AclOperation.DESCRIBE))
+    consumer = Consumer(alice(acl_broker, **{"group.id": group, "auto.offset.reset": "earliest"}))
+    consumer.subscribe([topic])
+    deadline = time.monotonic() + 20
+    while not consumer.assignment() and time.monotonic() < deadline:
+        consumer.poll(0.2)
+    assert consumer.assignment()
+    admin = AdminClient(alice(acl_broker))
+    described = admin.describe_topics(TopicCollection([topic]), include_authorized_operations=True)[topic].result(timeout=20)
+    assert set(described.authorized_operations) == {AclOperation.READ, AclOperation.DESCRIBE, AclOperation.ALTER_CONFIGS,
+                                                    AclOperation.DESCRIBE_CONFIGS}
+    cluster = admin.describe_cluster(include_authorized_operations=True).result(timeout=20)
+    assert set(cluster.authorized_operations) == {AclOperation.DESCRIBE}
+    groups = admin.describe_consumer_groups([group], include_authorized_operations=True)[group].result(timeout=20)
+    assert set(groups.authorized_operations) == {AclOperation.READ, AclOperation.DESCRIBE}
+    # Not asked for: not told.
+    plain = admin.describe_topics(TopicCollection([topic]))[topic].result(timeout=20)
+    assert not plain.authorized_operations
+    consumer.close()

@@ -300,7 +300,7 @@ def test_hostname_verification_is_on_by_default(certs):
         AdminClient(ssl_conf(b, **{"ssl.endpoint.identification.algorithm": "none"})).list_topics(timeout=10)
 
 
-def test_services_take_tls_settings_from_the_environment(tls_broker, certs):
+def test_services_take_tls_settings_from_the_environment_or_a_command_config(tls_broker, certs, tmp_path):
     topic = unique_topic("svc-tls")
     env = {**os.environ, "KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "bob",
            "KAFKA_SASL_PASSWORD": "bob-secret", "KAFKA_SSL_CA_LOCATION": certs.ca}
@@ -317,6 +317,17 @@ def test_services_take_tls_settings_from_the_environment(tls_broker, certs):
             count += 1
     consumer.close()
     assert count == 25
+    # The same settings from a --command-config file, here a client certificate on the listener requiring one.
+    config = tmp_path / "client.properties"
+    config.write_text(f"security.protocol=SSL\nssl.ca.location={certs.ca}\nssl.certificate.location={certs.alice_cert}\n"
+                      f"ssl.key.location={certs.alice_key}\n")
+    plain_env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_SASL", "KAFKA_SSL", "KAFKA_SECURITY"))}
+    sent = subprocess.run([os.environ["USER_EVENTS"], "submit", "5", "--topic", topic, "--bootstrap-server", tls_broker.address("MTLS"),
+                           "--command-config", str(config)], capture_output=True, timeout=60, env=plain_env)
+    assert sent.returncode == 0, sent.stderr
+    unreadable = subprocess.run([os.environ["USER_EVENTS"], "submit", "1", "--topic", topic, "--bootstrap-server", tls_broker.address("MTLS"),
+                                 "--command-config", str(tmp_path / "missing.properties")], capture_output=True, timeout=60, env=plain_env)
+    assert unreadable.returncode != 0 and b"cannot read --command-config" in unreadable.stderr + unreadable.stdout
 
 
 # -- broker configuration ---------------------------------------------------------------------

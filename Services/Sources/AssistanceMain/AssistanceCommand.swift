@@ -20,6 +20,7 @@ struct Serve: AsyncParsableCommand {
         abstract: "Serve POST /assistance (port 8002 unless --http-port or HTTP_PORT say otherwise).")
 
     @OptionGroup var service: HTTPServiceOptions
+    @OptionGroup var kafkaSecurity: KafkaSecurityOptions
 
     @Option(name: .customLong("delivery-timeout-ms"), help: "Give up on a request's event after this long (delivery.timeout.ms); also max.block.ms.")
     var deliveryTimeoutMs = 10_000
@@ -35,7 +36,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let logger = Logger.service("assistance", level: logLevel)
         var configuration = KafkaProducerConfiguration(bootstrapServers: service.bootstrapServers)
-        configuration.security = try KafkaSecurity(environment: ProcessInfo.processInfo.environment)
+        configuration.security = try kafkaSecurity.security()
         configuration.clientId = "assistance"
         configuration.logger = logger
         configuration.acks = -1
@@ -46,7 +47,7 @@ struct Serve: AsyncParsableCommand {
         configuration.lingerMs = 0  // each request waits for its own event
         let producer = try KafkaProducer(configuration: configuration)
         let metadata = try KafkaClient(bootstrapServers: service.bootstrapServers, clientId: "assistance",
-                                       security: try KafkaSecurity(environment: ProcessInfo.processInfo.environment))
+                                       security: try kafkaSecurity.security())
         let handler = AssistanceHandler(producer: producer, metadata: metadata, logger: logger)
         let app = try service.application(router: try AssistanceServer.router(handler: handler), name: "assistance",
                                           defaultPort: AssistanceServer.defaultPort, logger: logger,
@@ -67,6 +68,7 @@ struct Listen: AsyncParsableCommand {
 
     @Option(help: "The department's topic.") var topic: String
     @Option(help: "The consumer group (group.id); else assistance-<topic>.") var group: String?
+    @OptionGroup var kafkaSecurity: KafkaSecurityOptions
     @Option(name: .customLong("bootstrap-server"), help: "host:port[,host:port...] (else KAFKA_BOOTSTRAP_SERVERS, else 127.0.0.1:9092).")
     var bootstrapServer: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
@@ -77,7 +79,7 @@ struct Listen: AsyncParsableCommand {
         var options = HTTPServiceOptions()
         options.bootstrapServer = bootstrapServer
         var configuration = KafkaConsumerConfiguration(bootstrapServers: options.bootstrapServers, groupId: group ?? "assistance-\(topic)")
-        configuration.security = try KafkaSecurity(environment: ProcessInfo.processInfo.environment)
+        configuration.security = try kafkaSecurity.security()
         configuration.clientId = "assistance-listener"
         configuration.logger = logger
         configuration.autoOffsetReset = .earliest

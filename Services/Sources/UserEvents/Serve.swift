@@ -11,6 +11,7 @@ struct Serve: AsyncParsableCommand {
         abstract: "Serve the user-events HTTP API (port 8000 unless --http-port or HTTP_PORT say otherwise).")
 
     @OptionGroup var service: HTTPServiceOptions
+    @OptionGroup var kafkaSecurity: KafkaSecurityOptions
 
     @Option(help: "The topic users are produced to.")
     var topic = "user-events"
@@ -45,7 +46,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let logger = Logger.service("user-events", level: logLevel)
         var configuration = KafkaProducerConfiguration(bootstrapServers: service.bootstrapServers)
-        configuration.security = try KafkaSecurity(environment: ProcessInfo.processInfo.environment)
+        configuration.security = try kafkaSecurity.security()
         configuration.clientId = "user-events-api"
         configuration.logger = logger
         configuration.acks = -1

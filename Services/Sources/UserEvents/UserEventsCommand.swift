@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Producers
+import ServiceSupport
 import UserEventModel
 
 /// `user-events submit N`: sends N fake users as JSON values keyed by their id.
@@ -17,6 +18,7 @@ struct Submit: AsyncParsableCommand {
     @Argument(help: "How many users to send.")
     var count: Int
 
+    @OptionGroup var kafkaSecurity: KafkaSecurityOptions
     @Option(name: .customLong("bootstrap-server"), help: "host:port[,host:port...] (bootstrap.servers).")
     var bootstrapServer = "127.0.0.1:9092"
 
@@ -38,7 +40,7 @@ struct Submit: AsyncParsableCommand {
 
     func run() async throws {
         var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrapServer)
-        configuration.security = try KafkaSecurity(environment: ProcessInfo.processInfo.environment)
+        configuration.security = try kafkaSecurity.security()
         configuration.logger = .stderrWarnings("user-events")
         configuration.deliveryTimeoutMs = deliveryTimeoutMs
         configuration.maxBlockMs = deliveryTimeoutMs

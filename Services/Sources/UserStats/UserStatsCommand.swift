@@ -18,6 +18,7 @@ struct Run: AsyncParsableCommand {
         abstract: "Consume user events in a group, store them, log a report periodically and answer GET /report (port 8001).")
 
     @OptionGroup var service: HTTPServiceOptions
+    @OptionGroup var kafkaSecurity: KafkaSecurityOptions
     @Option(help: "The topic to read.") var topic = "user-events"
     @Option(help: "The consumer group (group.id).") var group = "user-stats"
     @Option(help: "The SQLite database.") var db = "stats.sqlite"
@@ -39,7 +40,7 @@ struct Run: AsyncParsableCommand {
             throw ValidationError("cannot open the database \(db): \(error)")
         }
         var configuration = KafkaConsumerConfiguration(bootstrapServers: service.bootstrapServers, groupId: group)
-        configuration.security = try KafkaSecurity(environment: ProcessInfo.processInfo.environment)
+        configuration.security = try kafkaSecurity.security()
         configuration.clientId = "user-stats"
         configuration.logger = logger  // joins, rebalances and retried failures in the service's own log
         configuration.autoOffsetReset = .earliest

@@ -88,18 +88,24 @@ extension RequestDispatcher {
             // Listing every topic leaves out the ones the principal may not describe.
             states = broker.topics.all.filter { permits(context, .describe, .topic, $0.name) }.map { ($0.name, $0.id, $0, .noError) }
         }
+        // KIP-430, asked from v8 on (the cluster's only up to v10, after which DescribeCluster answers it).
+        let includeTopicOperations = version >= 8 && request.includeTopicAuthorizedOperations
         response.topics = states.map { name, id, topic, error in
             MetadataResponse.MetadataResponseTopic(
                 errorCode: error.rawValue, name: name, topicId: id, isInternal: name.map(TopicRegistry.isInternal) ?? false,
                 partitions: topic.map { t in (0..<t.partitionCount).map { p in
                     .init(errorCode: 0, partitionIndex: p, leaderId: broker.brokerId, leaderEpoch: 0,
                           replicaNodes: [broker.brokerId], isrNodes: [broker.brokerId], offlineReplicas: [])
-                } } ?? [])
+                } } ?? [],
+                topicAuthorizedOperations: error == .noError ? authorizedOperations(if: includeTopicOperations && name != nil, context, .topic, name ?? "")
+                                                             : Self.operationsNotProvided)
         }
+        response.clusterAuthorizedOperations = authorizedOperations(if: (8...10).contains(version) && request.includeClusterAuthorizedOperations,
+                                                                    context, .cluster, AclBinding.clusterName)
         return response
     }
 
-    func describeCluster(_ request: DescribeClusterRequest, listener: String = "PLAINTEXT") -> DescribeClusterResponse {
+    func describeCluster(_ request: DescribeClusterRequest, listener: String = "PLAINTEXT", context: RequestContext = RequestContext()) -> DescribeClusterResponse {
         let advertised = broker.advertised(for: listener)
         // Endpoint type 1 asks for brokers; 2 (controllers) has no answer on a combined single node.
         guard request.endpointType == 1 else {
@@ -108,7 +114,8 @@ extension RequestDispatcher {
         }
         return DescribeClusterResponse(
             throttleTimeMs: 0, errorCode: 0, endpointType: 1, clusterId: broker.clusterId, controllerId: broker.brokerId,
-            brokers: [.init(brokerId: broker.brokerId, host: advertised.host, port: Int32(advertised.port), rack: nil, isFenced: false)])
+            brokers: [.init(brokerId: broker.brokerId, host: advertised.host, port: Int32(advertised.port), rack: nil, isFenced: false)],
+            clusterAuthorizedOperations: authorizedOperations(if: request.includeClusterAuthorizedOperations, context, .cluster, AclBinding.clusterName))
     }
 
     /// Every group (and transactional id) is coordinated by this node. Share groups (key type 2)

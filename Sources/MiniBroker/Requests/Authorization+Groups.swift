@@ -78,6 +78,10 @@ extension RequestDispatcher {
         allowed.groups = permitted
         return coordinator.describeGroups(allowed, version: version).map { response in
             var response = response
+            for index in response.groups.indices where response.groups[index].errorCode == 0 {
+                response.groups[index].authorizedOperations = self.authorizedOperations(
+                    if: version >= 3 && request.includeAuthorizedOperations, context, .group, response.groups[index].groupId)
+            }
             response.groups += denied.map { .init(errorCode: ErrorCode.groupAuthorizationFailed.rawValue, groupId: $0, authorizedOperations: Int32.min) }
             return .message(response)
         }
@@ -110,6 +114,10 @@ extension RequestDispatcher {
         allowed.groupIds = permitted
         return coordinator.consumerGroupDescribe(allowed).map { response in
             var response = response
+            for index in response.groups.indices where response.groups[index].errorCode == 0 {
+                response.groups[index].authorizedOperations = self.authorizedOperations(
+                    if: request.includeAuthorizedOperations, context, .group, response.groups[index].groupId)
+            }
             response.groups += denied.map { .init(errorCode: ErrorCode.groupAuthorizationFailed.rawValue, errorMessage: nil, groupId: $0) }
             return .message(response)
         }

@@ -5,10 +5,6 @@ import KafkaWire
 // admin clients list topics.
 
 extension RequestDispatcher {
-    /// Every operation a topic has, as Kafka answers without an authorizer: READ, WRITE, CREATE,
-    /// DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS and ALTER_CONFIGS (bits 3-8, 10, 11).
-    static let allTopicOperations: Int32 = 0xDF8
-
     /// Topics sorted by name from the cursor on (an empty list: every topic, internal ones too), at
     /// most `max.request.partition.size.limit` (or the request's smaller limit) partitions in all;
     /// where the budget ends, `nextCursor` says where the next request starts.
@@ -22,7 +18,7 @@ extension RequestDispatcher {
             // Kafka refuses the request for every topic it names.
             return DescribeTopicPartitionsResponse(throttleTimeMs: 0, topics: request.topics.map {
                 Topic(errorCode: ErrorCode.invalidRequest.rawValue, name: $0.name, topicId: .zero, isInternal: false, partitions: [],
-                      topicAuthorizedOperations: Self.allTopicOperations)
+                      topicAuthorizedOperations: Self.operationsNotProvided)
             }, nextCursor: nil)
         }
         let visible = Verdicts { self.permits(context, .describe, .topic, $0) }
@@ -40,7 +36,7 @@ extension RequestDispatcher {
             guard let topic = broker.topics.topic(name) else {
                 let code: ErrorCode = TopicRegistry.nameProblem(name) == nil ? .unknownTopicOrPartition : .invalidTopicException
                 topics.append(Topic(errorCode: code.rawValue, name: name, topicId: .zero, isInternal: false, partitions: [],
-                                    topicAuthorizedOperations: Self.allTopicOperations))
+                                    topicAuthorizedOperations: Self.operationsNotProvided))
                 continue
             }
             let first = cursor?.topicName == name ? Int(cursor?.partitionIndex ?? 0) : 0
@@ -52,7 +48,7 @@ extension RequestDispatcher {
                                     .init(errorCode: 0, partitionIndex: Int32(p), leaderId: broker.brokerId, leaderEpoch: 0,
                                           replicaNodes: [broker.brokerId], isrNodes: [broker.brokerId], eligibleLeaderReplicas: [],
                                           lastKnownElr: [], offlineReplicas: [])
-                                }, topicAuthorizedOperations: Self.allTopicOperations))
+                                }, topicAuthorizedOperations: authorizedOperations(context, .topic, name)))
             if taken < count {
                 next = .init(topicName: name, partitionIndex: Int32(first + taken))
                 break

@@ -271,7 +271,7 @@ public final class RequestDispatcher: Sendable {
             return offLoop { self.initProducerId(request, version: version, context: context) }
         case .describeCluster:
             // Anyone may describe the cluster (Kafka asks the authorizer only for clusterAuthorizedOperations).
-            return now(describeCluster(try decode(DescribeClusterRequest.self, &body, version), listener: listener))
+            return now(describeCluster(try decode(DescribeClusterRequest.self, &body, version), listener: listener, context: context))
         case .offsetForLeaderEpoch:
             return now(offsetForLeaderEpoch(try decode(OffsetForLeaderEpochRequest.self, &body, version), context: context))
         case .findCoordinator:
