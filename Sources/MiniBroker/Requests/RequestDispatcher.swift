@@ -358,7 +358,12 @@ public final class RequestDispatcher: Sendable {
         case .describeTransactions:
             return now(authorized(describeTransactions(try decode(DescribeTransactionsRequest.self, &body, version)), context: context))
         case .listTransactions:
-            return now(authorized(listTransactions(try decode(ListTransactionsRequest.self, &body, version), version: version), context: context))
+            let request = try decode(ListTransactionsRequest.self, &body, version)
+            // A client's regular expression runs over every transactional id: off the event loop.
+            guard request.transactionalIdPattern?.isEmpty == false else {
+                return now(authorized(listTransactions(request, version: version), context: context))
+            }
+            return offLoop { self.authorized(self.listTransactions(request, version: version), context: context) }
         case .writeTxnMarkers:
             return gated(try decode(WriteTxnMarkersRequest.self, &body, version)) { self.writeTxnMarkers($0, eventLoop: eventLoop) }
         case .alterClientQuotas:

@@ -145,15 +145,18 @@ extension RequestDispatcher {
         })
     }
 
+    static let maxTransactionalIdPatternBytes = 1000
+
     func listTransactions(_ request: ListTransactionsRequest, version: Int16) -> ListTransactionsResponse {
         let known = Set(TransactionState.allCases.map(\.name))
         let states = Set(request.stateFilters)
         let producerIds = Set(request.producerIdFilters)
         let nowMs = PartitionLog.currentTimeMs()
-        // v2's pattern is a regular expression the whole id must match (Kafka's).
+        // v2's pattern is a regular expression the whole id must match (Kafka's). A client's pattern is
+        // bounded (a transactional id is a short name; 1,000 characters say more than any needs).
         var pattern: Regex<AnyRegexOutput>?
         if version >= 2, let text = request.transactionalIdPattern, !text.isEmpty {
-            guard let compiled = try? Regex(text) else {
+            guard text.utf8.count <= Self.maxTransactionalIdPatternBytes, let compiled = try? Regex(text) else {
                 return ListTransactionsResponse(throttleTimeMs: 0, errorCode: ErrorCode.invalidRegularExpression.rawValue,
                                                 unknownStateFilters: [], transactionStates: [])
             }
