@@ -130,14 +130,15 @@ public final class BrokerConnection: @unchecked Sendable {
         let tls = security.usesTls ? try tlsContext ?? security.tls.makeContext() : nil
         // SNI and hostname verification take a name; an IP address is checked against the certificate's IP entries.
         let serverHostname = (try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil
-        let handshake = group.any().makePromise(of: Void.self)
+        // Completed by the TLS handshake; a plain connection has none to wait for.
+        let handshake = tls.map { _ in group.any().makePromise(of: Void.self) }
         do {
             channel = try await ClientBootstrap(group: group)
                 .connectTimeout(timeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        if let tls {
+                        if let tls, let handshake {
                             try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverHostname))
                             try channel.pipeline.syncOperations.addHandler(TLSHandshakeWaiter(promise: handshake))
                         }
@@ -152,12 +153,10 @@ public final class BrokerConnection: @unchecked Sendable {
                 }
                 .connect(host: host, port: port).get()
         } catch {
-            handshake.fail(error)
+            handshake?.fail(error)
             throw KafkaClientError(.connection, "cannot connect to broker \(host):\(port): \(Self.cause(of: error))")
         }
-        if tls == nil {
-            handshake.succeed()
-        } else {
+        if let handshake {
             // A port that is not TLS may never answer a ClientHello (it waits for the rest of a "frame").
             let deadline = channel.eventLoop.scheduleTask(in: requestTimeout) {
                 handshake.fail(KafkaClientError(.timeout, "TLS handshake with broker \(host):\(port) did not complete within "

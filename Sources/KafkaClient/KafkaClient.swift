@@ -148,7 +148,7 @@ public actor KafkaClient {
         }
         let connection = try await BrokerConnection.connect(host: address.host, port: address.port, clientId: clientId, group: group,
                                                             requestTimeout: requestTimeout, meters: meters, security: security,
-                                                                    tlsContext: try tlsContext())
+                                                            tlsContext: try tlsContext())
         try keepUnlessClosed(connection)
         // Another caller may have connected while this one waited: keep one connection per broker and purpose.
         if let other = connections[key], other.isActive {
