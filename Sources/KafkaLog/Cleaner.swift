@@ -8,6 +8,8 @@ public struct CleanerStats: Sendable {
     public var bytesWritten = 0
     public var recordsRead = 0
     public var recordsRemoved = 0
+    /// Transaction markers dropped: their transactions kept no record and they were past the delete horizon.
+    public var markersRemoved = 0
     public var mapEntries = 0
     public var segmentsBefore = 0
     public var segmentsAfter = 0
@@ -24,7 +26,8 @@ struct CleanerStopped: Error {}
 /// be, `firstUncleanable`) is read into a key → latest offset map; then the log's segments from
 /// the start up to the map's end are rewritten in groups no larger than a segment, keeping a
 /// record when no later record has its key, when it is past the map, and, for a tombstone, until
-/// it has been through a clean and `delete.retention.ms` has passed. Offsets and batch headers
+/// it has been through a clean and `delete.retention.ms` has passed. Records of aborted
+/// transactions go; a transaction marker goes like a tombstone once its transaction kept no record. Offsets and batch headers
 /// (producer id, epoch, sequences, timestamps) are kept; a batch losing some records is rebuilt
 /// with its codec. Each group is swapped in on its own (`PartitionLog.replaceSegments`).
 ///
@@ -53,12 +56,12 @@ final class Cleaner {
         try log.snapshotProducersForCleaning()
         let groups = Self.groups(view.segments, below: end, maxBytes: view.config.segmentBytes)
         var groupIndex = 0
-        var aborted = AbortedTransactionTracker(view.abortedTransactions)
+        var transactions = (aborted: AbortedTransactionTracker(view.abortedTransactions), cleaned: CleanedTransactionMetadata())
         for group in groups {
             groupIndex += group.count
             let following = groupIndex < view.segments.count ? view.segments[groupIndex].baseOffset : view.activeBaseOffset
-            try cleanGroup(group, of: log, config: view.config, map: map, aborted: &aborted, firstDirty: firstDirty, following: following,
-                           nowMs: nowMs, stats: &stats)
+            try cleanGroup(group, of: log, config: view.config, map: map, transactions: &transactions, firstDirty: firstDirty,
+                           following: following, nowMs: nowMs, stats: &stats)
         }
         stats.segmentsAfter = view.segments.count - groups.reduce(0) { $0 + $1.count - 1 }
         // A group left as it was (the log changed under it) still holds dirty records: the dirty
@@ -123,7 +126,8 @@ final class Cleaner {
 
     /// Writes what survives of `group` to `<base>.log.cleaned`, fsyncs it and swaps it in.
     private func cleanGroup(_ group: ArraySlice<CleanableSegment>, of log: PartitionLog, config: LogConfig, map: OffsetMap,
-                            aborted: inout AbortedTransactionTracker, firstDirty: Int64, following: Int64, nowMs: Int64, stats: inout CleanerStats) throws {
+                            transactions: inout (aborted: AbortedTransactionTracker, cleaned: CleanedTransactionMetadata),
+                            firstDirty: Int64, following: Int64, nowMs: Int64, stats: inout CleanerStats) throws {
         guard let base = group.first?.baseOffset else { return }
         let directory = log.directory
         try SegmentSwap.removeCleaned(directory, base)
@@ -136,7 +140,18 @@ final class Cleaner {
                 // has passed since the segment was last written.
                 let dropTombstones = segment.nextOffset <= firstDirty && nowMs - segment.lastModifiedMs > config.deleteRetentionMs
                 stats.bytesRead += try forEachBatch(in: segment) { batch in
-                    try output.add(batch, map: map, aborted: aborted.isAborted(batch), dropTombstones: dropTombstones, stats: &stats)
+                    let isAborted = transactions.aborted.isAborted(batch)
+                    if batch.attributes.isControl {
+                        let obsolete = batch.attributes.isTransactional && transactions.cleaned.markerRead(producerId: batch.producerId)
+                        if obsolete && dropTombstones {
+                            stats.markersRemoved += 1
+                            return true
+                        }
+                    }
+                    let kept = try output.add(batch, map: map, aborted: isAborted, dropTombstones: dropTombstones, stats: &stats)
+                    if batch.attributes.isTransactional && !batch.attributes.isControl {
+                        transactions.cleaned.dataRead(producerId: batch.producerId, kept: kept)
+                    }
                     if output.pendingBytes >= Self.writeChunk {
                         let written = try output.write(to: cleaned)
                         stats.bytesWritten += written
@@ -217,13 +232,18 @@ struct BatchWriter {
 
     /// Adds what survives of `batch`: the batch as it is when every record stays, its surviving
     /// records in a rebuilt batch when some go, nothing when none stays or the batch belongs to an
-    /// aborted transaction. Control batches (transaction markers) stay whole.
-    mutating func add(_ batch: RecordBatchView, map: OffsetMap, aborted: Bool = false, dropTombstones: Bool, stats: inout CleanerStats) throws {
-        guard !batch.attributes.isControl else { return append(batch.buffer, like: batch) }
+    /// aborted transaction. Control batches (transaction markers) given here stay whole (the caller
+    /// drops obsolete ones). Returns whether anything of the batch stays.
+    @discardableResult
+    mutating func add(_ batch: RecordBatchView, map: OffsetMap, aborted: Bool = false, dropTombstones: Bool, stats: inout CleanerStats) throws -> Bool {
+        guard !batch.attributes.isControl else {
+            append(batch.buffer, like: batch)
+            return true
+        }
         if aborted {
             stats.recordsRead += Int(batch.recordCount)
             stats.recordsRemoved += Int(batch.recordCount)
-            return
+            return false
         }
         let section = try batch.decompressedRecords()
         keptRanges.removeAll(keepingCapacity: true)
@@ -234,13 +254,17 @@ struct BatchWriter {
         }
         stats.recordsRead += total
         stats.recordsRemoved += total - keptRanges.count
-        if keptRanges.count == total { return append(batch.buffer, like: batch) }
-        guard !keptRanges.isEmpty else { return }
+        if keptRanges.count == total {
+            append(batch.buffer, like: batch)
+            return true
+        }
+        guard !keptRanges.isEmpty else { return false }
         kept.clear()
         section.withUnsafeReadableBytes { raw in
             for range in keptRanges { kept.writeBytes(UnsafeRawBufferPointer(rebasing: raw[range])) }
         }
         append(try batch.keeping(records: kept, count: Int32(keptRanges.count)), like: batch)
+        return true
     }
 
     /// Kafka's rule: a record without a key goes (a compacted topic cannot place it), an older

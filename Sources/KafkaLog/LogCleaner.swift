@@ -183,7 +183,7 @@ public final class LogCleaner: Sendable {
             let elapsed = Int64((Throttler.nowSeconds() - started) * 1000)
             let report = CleanReport(topicPartition: tp, firstDirtyOffset: chosen.firstDirty, endOffset: end, dirtyRatio: chosen.ratio,
                                      stats: stats, elapsedMs: elapsed)
-            logger.info("cleaned \(tp): offsets \(chosen.firstDirty)-\(end) mapped (\(stats.mapEntries) keys), read \(stats.bytesRead) bytes, wrote \(stats.bytesWritten), removed \(stats.recordsRemoved) of \(stats.recordsRead) records, \(stats.segmentsBefore) → \(stats.segmentsAfter) segments, dirty ratio \(Self.percent(chosen.ratio)), \(elapsed) ms")
+            logger.info("cleaned \(tp): offsets \(chosen.firstDirty)-\(end) mapped (\(stats.mapEntries) keys), read \(stats.bytesRead) bytes, wrote \(stats.bytesWritten), removed \(stats.recordsRemoved) of \(stats.recordsRead) records and \(stats.markersRemoved) obsolete transaction markers, \(stats.segmentsBefore) → \(stats.segmentsAfter) segments, dirty ratio \(Self.percent(chosen.ratio)), \(elapsed) ms")
             return report
         } catch is CleanerStopped {
             logger.info("clean of \(tp) abandoned: \(chosen.log.isDeleted ? "the partition was deleted" : "the cleaner is stopping")")

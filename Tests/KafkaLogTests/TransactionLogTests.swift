@@ -195,4 +195,62 @@ import Testing
         #expect(left.contains("committed-5") && left.contains("open"))
         #expect(log.lastStableOffset == openAt)
     }
+
+    /// Every batch of the log, read through the fetch path (a read ends at its segment's end).
+    static func allBatches(_ log: PartitionLog) throws -> [RecordBatch] {
+        var batches: [RecordBatch] = []
+        var next = log.logStartOffset
+        while case .slice(let slice) = try log.read(from: next, maxBytes: 1 << 24, minOneBatch: true) {
+            let read = try RecordBatch.decodeAll(try slice.file.read(at: slice.position, length: slice.length))
+            guard let last = read.last else { break }
+            batches += read.filter { $0.baseOffset >= next }
+            next = last.baseOffset + Int64(last.lastOffsetDelta ?? Int32(last.records.count - 1)) + 1
+        }
+        return batches
+    }
+
+    @Test func aMarkerWhoseTransactionKeptNoRecordGoesAfterTheDeleteHorizon() throws {
+        let dir = TemporaryDirectory()
+        let logs = try LogManager(directory: dir.path, logger: testLogger)
+        var c = config(segmentBytes: 300, indexIntervalBytes: 64)
+        c.cleanupCompact = true
+        c.cleanupDelete = false
+        c.minCleanableDirtyRatio = 0.01
+        c.deleteRetentionMs = 0
+        try logs.loadAll { _ in c }
+        let log = try logs.createLog(Self.tp, config: c)
+        // Producer 1: a committed "a" that a later committed "a" replaces, the later one, an aborted "b".
+        _ = try log.append(Self.txnBatch([("a", "old")], producerId: 1, sequence: 0))
+        let replaced = try log.appendMarker(EndTransactionMarker(.commit), producerId: 1, producerEpoch: 0).firstOffset
+        _ = try log.append(Self.txnBatch([("a", "new")], producerId: 1, sequence: 1))
+        let kept = try log.appendMarker(EndTransactionMarker(.commit), producerId: 1, producerEpoch: 0).firstOffset
+        _ = try log.append(Self.txnBatch([("b", "gone")], producerId: 1, sequence: 2))
+        let aborted = try log.appendMarker(EndTransactionMarker(.abort), producerId: 1, producerEpoch: 0).firstOffset
+        for i in 0..<6 { _ = try log.append(clientBatch(count: 1, valueSize: 40, tag: "pad-\(i)")) }
+        let cleaner = LogCleaner(logs: logs, config: CleanerConfig(), logger: testLogger)
+        func markers() throws -> [Int64] { try Self.allBatches(log).filter(\.isControl).map(\.baseOffset) }
+
+        // The first clean removes the aborted record and the replaced value, and keeps every marker:
+        // like a tombstone, a marker goes only from a segment already cleaned, delete.retention.ms after.
+        _ = try #require(cleaner.cleanDirtiest())
+        #expect(try markers() == [replaced, kept, aborted])
+        #expect(try Self.committedValues(log).filter { !$0.hasPrefix("pad") } == ["new"])
+
+        for i in 0..<6 { _ = try log.append(clientBatch(count: 1, valueSize: 40, tag: "more-\(i)")) }
+        usleep(5_000)  // past delete.retention.ms = 0 since the segments were written
+        _ = try #require(cleaner.cleanDirtiest())
+        // The replaced commit's and the abort's transactions kept no record: their markers go. The
+        // marker of the kept "new" stays.
+        #expect(try markers() == [kept])
+        #expect(try Self.committedValues(log).filter { !$0.hasPrefix("pad") && !$0.hasPrefix("more") } == ["new"])
+        #expect(log.lastStableOffset == log.logEndOffset)
+
+        // After a restart the log holds the same, and no transaction is open.
+        let end = log.logEndOffset
+        try logs.shutdown()
+        let reopened = try Self.open(dir, config: c, clean: true)
+        #expect(reopened.logEndOffset == end && reopened.lastStableOffset == end)
+        #expect(try Self.allBatches(reopened).filter(\.isControl).map(\.baseOffset) == [kept])
+        #expect(reopened.producers[1]?.currentTxnFirstOffset ?? -1 == -1)
+    }
 }

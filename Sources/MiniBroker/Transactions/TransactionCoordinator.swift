@@ -11,7 +11,8 @@ import NIOCore
 /// aborts transactions that outlive their timeout and forgets idle ids.
 ///
 /// The state is one table behind one lock, and every change is appended to `__transaction_state`
-/// under it, so the log holds the changes in the order they were made. Markers are written off the
+/// under it, so the log holds the changes in the order they were made. Produce verification reads
+/// a view of it kept behind a lock of its own, so an append never stalls an event loop's Produce. Markers are written off the
 /// lock (and off the event loops); meanwhile the transaction stands in PrepareCommit/PrepareAbort
 /// and any other request for it is answered CONCURRENT_TRANSACTIONS. A restart finds a prepared
 /// transaction in the log and finishes it: every transaction ends wholly committed or wholly aborted.
@@ -29,12 +30,31 @@ public final class TransactionCoordinator: Sendable {
     let blocking: BlockingExecutor
     let store: TransactionStateManager
     private let table: NIOLockedValueBox<Table>
+    /// What `verify` reads for every transactional Produce, on the event loops: each id's producer,
+    /// epoch and open partitions, replaced after each change. Its lock is held only for a dictionary
+    /// access, never across the table's appends to `__transaction_state` or a producer-id block.
+    private let verifyView: NIOLockedValueBox<[String: VerifyEntry]>
     private let timers = NIOLockedValueBox<[RepeatedTask]>([])
 
     struct Table {
         var transactions: [String: TransactionMetadata]
         /// Ids whose markers are being written now (a sweep must not start a second writer).
         var completing: Set<String> = []
+    }
+
+    /// One id as Produce verification sees it.
+    struct VerifyEntry: Sendable {
+        let producerId: Int64
+        let producerEpoch: Int16
+        /// The partitions of its open transaction; nil when none is open.
+        let openPartitions: Set<TopicPartition>?
+
+        init?(_ metadata: TransactionMetadata?) {
+            guard let metadata else { return nil }
+            producerId = metadata.producerId
+            producerEpoch = metadata.producerEpoch
+            openPartitions = metadata.state == .ongoing ? metadata.partitions : nil
+        }
     }
 
     /// What a prepared transaction's end needs, taken under the lock.
@@ -60,6 +80,7 @@ public final class TransactionCoordinator: Sendable {
         store = TransactionStateManager(log: log, logger: logger)
         let loaded = try store.load()
         table = NIOLockedValueBox(Table(transactions: loaded))
+        verifyView = NIOLockedValueBox(loaded.compactMapValues(VerifyEntry.init))
         let open = loaded.values.filter { $0.state == .ongoing || $0.state.isPreparing }.count
         logger.info("transaction coordinator loaded \(loaded.count) transactional id(s), \(open) with a transaction open")
         // Transactions a crash left prepared are finished at once; open ones wait for their timeout.
@@ -92,6 +113,8 @@ public final class TransactionCoordinator: Sendable {
             blocking.run(on: loop) { try log.flush() }.whenFailure { logger.error("flushing \(TransactionStateManager.topic) failed: \($0)") }
         }
         table.transactions[id] = metadata
+        let entry = VerifyEntry(metadata)
+        verifyView.withLockedValue { $0[id] = entry }
     }
 
     // MARK: InitProducerId
@@ -223,11 +246,9 @@ public final class TransactionCoordinator: Sendable {
     /// KIP-890 verification: a transactional Produce to `tp` is allowed only from the id's current
     /// producer inside an open transaction that has the partition.
     func verify(transactionalId id: String, producerId: Int64, producerEpoch: Int16, partition tp: TopicPartition) -> ErrorCode? {
-        table.withLockedValue { table in
-            guard let m = table.transactions[id], m.producerId == producerId else { return .invalidProducerIdMapping }
-            guard producerEpoch == m.producerEpoch else { return .invalidProducerEpoch }
-            return m.state == .ongoing && m.partitions.contains(tp) ? nil : .invalidTxnState
-        }
+        guard let entry = verifyView.withLockedValue({ $0[id] }), entry.producerId == producerId else { return .invalidProducerIdMapping }
+        guard producerEpoch == entry.producerEpoch else { return .invalidProducerEpoch }
+        return entry.openPartitions?.contains(tp) == true ? nil : .invalidTxnState
     }
 
     // MARK: EndTxn
