@@ -32,4 +32,5 @@ out=$(timeout 120 .build/debug/Quickstart "127.0.0.1:$port" orders)
 echo "$out"
 echo "$out" | grep -q '^first record at partition 0 offset 0$'
 echo "$out" | grep -q '^read 100 records$'
+echo "$out" | grep -q '^shared client: orders has 1 partition(s), the extra record is at offset 100$'
 echo "example: ok"

@@ -75,7 +75,7 @@ extension KafkaConsumer {
     private func initializePositions(_ partitions: Set<TopicPartition>) async throws {
         let missing = partitions.filter { positions[$0] == nil }
         guard !missing.isEmpty else { return }
-        if topicIds.isEmpty || missing.contains(where: { topicIds[$0.topic] == nil }) {
+        if missing.contains(where: { cluster.topics[$0.topic] == nil }) {
             try await refreshTopics(Array(Set(missing.map(\.topic))))
         }
         var committedOffsets: [TopicPartition: Int64] = [:]
@@ -132,7 +132,7 @@ extension KafkaConsumer {
     /// The partitions of a topic, from fresh metadata.
     public func partitions(of topic: String) async throws -> [TopicPartition] {
         try await refreshTopics([topic])
-        guard let count = partitionCounts[topic] else {
+        guard let count = cluster.partitionCount(of: topic) else {
             throw KafkaClientError(.broker(.unknownTopicOrPartition), "topic '\(topic)' is not known to the cluster")
         }
         return (0..<count).map { TopicPartition(topic, $0) }
@@ -144,7 +144,7 @@ extension KafkaConsumer {
     private func fetch(_ partitions: Set<TopicPartition>) async throws -> [ConsumerRecord] {
         var byLeader: [Int32: [TopicPartition]] = [:]
         for partition in partitions where positions[partition] != nil {
-            let leader = leaders[partition] ?? -1
+            let leader = cluster.leader(of: partition) ?? -1
             if leader < 0 {
                 try await refreshTopics([partition.topic])
                 continue
@@ -233,7 +233,7 @@ extension KafkaConsumer {
             replicaId: -1, maxWaitMs: Int32(configuration.fetchMaxWaitMs), minBytes: Int32(configuration.fetchMinBytes),
             maxBytes: Int32(configuration.fetchMaxBytes), isolationLevel: configuration.isolationLevel.rawValue, sessionId: 0, sessionEpoch: -1,
             topics: Dictionary(grouping: requested.keys, by: \.topic).map { topic, entries in
-                .init(topic: topic, topicId: topicIds[topic] ?? .zero, partitions: entries.map {
+                .init(topic: topic, topicId: cluster.topicId(of: topic), partitions: entries.map {
                     .init(partition: $0.partition, currentLeaderEpoch: -1, fetchOffset: requested[$0]!, lastFetchedEpoch: -1,
                           logStartOffset: -1, partitionMaxBytes: Int32(configuration.maxPartitionFetchBytes))
                 })
@@ -261,7 +261,7 @@ extension KafkaConsumer {
     /// The open connection to `leader`: the one used last, else one from the client.
     private func leaderConnection(_ leader: Int32) async throws -> BrokerConnection {
         if let connection = leaderConnections[leader], connection.isActive { return connection }
-        let connection = try await client.connection(to: leader)
+        let connection = try await client.connection(to: leader, for: .fetch(lane))
         leaderConnections[leader] = connection
         return connection
     }
@@ -280,7 +280,7 @@ extension KafkaConsumer {
         var current = false
         var recordSets: [FetchedRecordSet] = []
         for topic in response.responses {
-            let name = topic.topic.isEmpty ? topicNames[topic.topicId] ?? "" : topic.topic
+            let name = cluster.topicName(topic.topic, id: topic.topicId)
             for data in topic.partitions {
                 let partition = TopicPartition(name, data.partitionIndex)
                 guard let fetchedFrom = pending.requested[partition], positions[partition] == fetchedFrom,

@@ -2,19 +2,6 @@ import KafkaClient
 import KafkaWire
 import NIOCore
 
-/// This member's view of its classic group.
-struct GroupState {
-    var groupId: String
-    var memberId = ""
-    var generation: Int32 = -1
-    var protocolName: PartitionAssignor?
-    var coordinator: BrokerConnection?
-    /// The coordinator's node, kept when its connection is dropped (to leave the group from `deinit`).
-    var coordinatorNode: Int32?
-    var needsJoin = true
-    var lastHeartbeat = ContinuousClock.now
-}
-
 /// The classic group protocol, member side: find the coordinator, join, (as leader) assign, sync,
 /// heartbeat, and leave.
 extension KafkaConsumer {
@@ -31,44 +18,48 @@ extension KafkaConsumer {
     /// One turn of the background loop: (re)join when needed, else heartbeat when due; auto-commit.
     private func groupStep() async -> Duration {
         let backoff = Duration.milliseconds(configuration.retryBackoffMs)
-        if group != nil && !subscription.isEmpty {
-            if group!.needsJoin {
+        if let membership = group, !subscription.isEmpty {
+            switch membership.nextStep(at: .now, heartbeatInterval: .milliseconds(configuration.heartbeatIntervalMs)) {
+            case .join:
                 do {
                     try await joinAndSync()
                     failures.cleared(.group)
                 } catch {
-                    group?.coordinator = nil
+                    groupCoordinator = nil
                     if closed { return backoff }  // close() cut the join short: nothing to report
-                    let failure = error as? KafkaClientError ?? KafkaClientError(.connection, "joining group '\(group?.groupId ?? "")' failed: \(error)")
+                    let failure = error as? KafkaClientError ?? KafkaClientError(.connection, "joining group '\(membership.groupId)' failed: \(error)")
                     if failures.note(.group, failure) {
                         configuration.logger.warning("joining the group failed, retrying", metadata: [
-                            "group": "\(group?.groupId ?? "")", "error": "\(failure.message)"])
+                            "group": "\(membership.groupId)", "error": "\(failure.message)"])
                     }
                     return backoff * 5
                 }
-            } else if ContinuousClock.now - group!.lastHeartbeat >= .milliseconds(configuration.heartbeatIntervalMs) {
+            case .heartbeat:
                 await heartbeat()
+            case .none:
+                break
             }
         }
         if !subscription.isEmpty, ContinuousClock.now - topicsRefreshedAt > .milliseconds(configuration.metadataMaxAgeMs),
            (try? await refreshTopics(subscription)) == true {
-            group?.needsJoin = true
+            group?.rejoin()
         }
         await autoCommitIfDue()
         return .milliseconds(min(configuration.heartbeatIntervalMs, 100))
     }
 
     func coordinatorConnection() async throws -> BrokerConnection {
-        if let connection = group?.coordinator, connection.isActive { return connection }
+        if let connection = groupCoordinator, connection.isActive { return connection }
         guard let groupId = configuration.groupId else { throw KafkaClientError.consumer("no group.id") }
-        let (node, connection) = try await client.groupCoordinator(of: groupId, timeout: requestTimeout)
-        group?.coordinator = connection
+        let (node, connection) = try await client.groupCoordinator(of: groupId, timeout: requestTimeout, lane: lane)
+        groupCoordinator = connection
         group?.coordinatorNode = node
         return connection
     }
 
+    /// One JoinGroup (two with KIP-394's member id) and SyncGroup; `group` takes each answer and says what follows.
     private func joinAndSync() async throws {
-        guard var state = group else { return }
+        guard let groupId = group?.groupId else { return }
         let coordinator = try await coordinatorConnection()
         let strategies = configuration.partitionAssignmentStrategy
         let cooperative = strategies.allSatisfy(\.isCooperative)
@@ -79,79 +70,71 @@ extension KafkaConsumer {
         let subscriptionBytes = ConsumerProtocolSubscription(
             topics: subscription, userData: nil,
             ownedPartitions: Dictionary(grouping: owned, by: \.topic).map { .init(topic: $0.key, partitions: $0.value.map(\.partition)) },
-            generationId: state.generation, rackId: nil).encoded(version: 3)
-        var join: JoinGroupResponse
+            generationId: group?.generation ?? -1, rackId: nil).encoded(version: 3)
         var attempts = 0
+        var join: JoinGroupResponse
+        var action: GroupMembership.JoinAction
         repeat {
             attempts += 1
             join = try await coordinator.send(JoinGroupRequest(
-                groupId: state.groupId, sessionTimeoutMs: Int32(configuration.sessionTimeoutMs),
-                rebalanceTimeoutMs: Int32(configuration.maxPollIntervalMs), memberId: state.memberId,
+                groupId: groupId, sessionTimeoutMs: Int32(configuration.sessionTimeoutMs),
+                rebalanceTimeoutMs: Int32(configuration.maxPollIntervalMs), memberId: group?.memberId ?? "",
                 groupInstanceId: configuration.groupInstanceId, protocolType: "consumer",
                 protocols: strategies.map { .init(name: $0.rawValue, metadata: subscriptionBytes) }, reason: nil),
                 timeout: .milliseconds(Int64(configuration.maxPollIntervalMs + 5000)))
-            // KIP-394: the first join learns its member id and joins again with it. The broker counts
-            // the member from now on, so a close() while the second join waits must leave with that id.
-            if join.errorCode == ErrorCode.memberIdRequired.rawValue {
-                state.memberId = join.memberId
-                group?.memberId = join.memberId
-            }
-        } while join.errorCode == ErrorCode.memberIdRequired.rawValue && attempts < 3
-        let joinCode = ErrorCode(rawValue: join.errorCode)
-        guard joinCode == .noError else {
-            if [.unknownMemberId, .illegalGeneration].contains(joinCode) { group?.memberId = "" }
-            if [.notCoordinator, .coordinatorNotAvailable].contains(joinCode) { group?.coordinator = nil }
-            if joinCode == .fencedInstanceId { await fenced("another member with group.instance.id '\(configuration.groupInstanceId ?? "")' took over") }
-            throw KafkaClientError(.broker(joinCode), "JoinGroup '\(state.groupId)' failed: \(joinCode)")
+            guard group != nil else { return }
+            action = group!.joinAnswered(ErrorCode(rawValue: join.errorCode), memberId: join.memberId, generation: join.generationId,
+                                         leader: join.leader, protocolName: join.protocolName, skipAssignment: join.skipAssignment)
+        } while action == .joinAgain && attempts < 3
+        let asLeader: Bool
+        switch action {
+        case .sync(let leader):
+            asLeader = leader
+        case .fail(let code, let findCoordinator, let fenced):
+            if findCoordinator { groupCoordinator = nil }
+            if fenced { await self.fenced("another member with group.instance.id '\(configuration.groupInstanceId ?? "")' took over") }
+            throw KafkaClientError(.broker(code), "JoinGroup '\(groupId)' failed: \(code)")
+        case .joinAgain:
+            throw KafkaClientError(.broker(.memberIdRequired), "JoinGroup '\(groupId)' kept asking for a member id")
         }
-        state.memberId = join.memberId
-        state.generation = join.generationId
-        state.protocolName = join.protocolName.flatMap(PartitionAssignor.init(rawValue:))
         var assignments: [SyncGroupRequest.SyncGroupRequestAssignment] = []
-        if join.leader == join.memberId && !join.skipAssignment, let assignor = state.protocolName {
+        if asLeader, let assignor = group?.protocolName {
             assignments = try await assign(join.members, with: assignor)
         }
         let sync = try await coordinator.send(SyncGroupRequest(
-            groupId: state.groupId, generationId: state.generation, memberId: state.memberId,
+            groupId: groupId, generationId: join.generationId, memberId: join.memberId,
             groupInstanceId: configuration.groupInstanceId, protocolType: "consumer", protocolName: join.protocolName,
             assignments: assignments), timeout: .milliseconds(Int64(configuration.maxPollIntervalMs + 5000)))
-        let syncCode = ErrorCode(rawValue: sync.errorCode)
-        guard syncCode == .noError else {
-            if [.unknownMemberId, .illegalGeneration].contains(syncCode) { group?.memberId = "" }
-            throw KafkaClientError(.broker(syncCode), "SyncGroup '\(state.groupId)' failed: \(syncCode)")
-        }
         var assigned: Set<TopicPartition> = []
-        if sync.assignment.readableBytes > 0 {
+        if sync.errorCode == 0, sync.assignment.readableBytes > 0 {
             let decoded = try ConsumerProtocolAssignment(versioned: sync.assignment)
             for topic in decoded.assignedPartitions {
                 for partition in topic.partitions { assigned.insert(TopicPartition(topic.topic, partition)) }
             }
         }
-        state.needsJoin = false
-        state.lastHeartbeat = .now
-        // The coordinator was found after `state` was copied: keep it (else every join forgot it).
-        state.coordinator = group?.coordinator
-        state.coordinatorNode = group?.coordinatorNode
-        group = state
-        client.meters?.count("kafka_consumer_rebalances_total", ("group", state.groupId))
-        configuration.logger.info("joined the group", metadata: [
-            "group": "\(state.groupId)", "generation": "\(state.generation)", "member": "\(state.memberId)",
-            "assigned": "\(assigned.sorted().map(\.description).joined(separator: ","))"])
-        let revoked = assignment.subtracting(assigned)
-        if !revoked.isEmpty {
-            await revoke(revoked)
-            // Cooperative: what this member gave up goes to its new owner in a follow-up rebalance.
-            if state.protocolName?.isCooperative == true { group?.needsJoin = true }
+        guard group != nil else { return }
+        switch group!.syncAnswered(ErrorCode(rawValue: sync.errorCode), assigned: assigned, owned: assignment, at: .now) {
+        case .fail(let code, let findCoordinator):
+            if findCoordinator { groupCoordinator = nil }
+            throw KafkaClientError(.broker(code), "SyncGroup '\(groupId)' failed: \(code)")
+        case .assigned(let revoked, let added, _):
+            client.meters?.count("kafka_consumer_rebalances_total", ("group", groupId))
+            configuration.logger.info("joined the group", metadata: [
+                "group": "\(groupId)", "generation": "\(join.generationId)", "member": "\(join.memberId)",
+                "assigned": "\(assigned.sorted().map(\.description).joined(separator: ","))"])
+            if !revoked.isEmpty {
+                // Cooperative: what this member gave up goes to its new owner in the follow-up rebalance.
+                await revoke(revoked)
+            }
+            assignment = assigned
+            // Positions kept through a loss stay only for partitions this member got back.
+            for partition in Set(positions.keys).union(consumed.keys) where !assigned.contains(partition) {
+                positions[partition] = nil
+                consumed[partition] = nil
+            }
+            fetchGeneration += 1
+            if !added.isEmpty { eventsContinuation.yield(.partitionsAssigned(added.sorted())) }
         }
-        let added = assigned.subtracting(assignment)
-        assignment = assigned
-        // Positions kept through a loss stay only for partitions this member got back.
-        for partition in Set(positions.keys).union(consumed.keys) where !assigned.contains(partition) {
-            positions[partition] = nil
-            consumed[partition] = nil
-        }
-        fetchGeneration += 1
-        if !added.isEmpty { eventsContinuation.yield(.partitionsAssigned(added.sorted())) }
     }
 
     /// The leader's part: decode every member's subscription and run the chosen assignor.
@@ -166,7 +149,7 @@ extension KafkaConsumer {
                 generation: decoded.generationId))
         }
         try await refreshTopics(Array(Set(subscriptions.flatMap(\.topics))))
-        let plan = assignor.assign(subscriptions, partitionCounts: partitionCounts)
+        let plan = assignor.assign(subscriptions, partitionCounts: cluster.topics.mapValues { Int32(truncatingIfNeeded: $0.partitions.count) })
         return subscriptions.map { member in
             let partitions = plan[member.memberId] ?? []
             let assignment = ConsumerProtocolAssignment(
@@ -183,23 +166,15 @@ extension KafkaConsumer {
             let response = try await coordinator.send(HeartbeatRequest(groupId: state.groupId, generationId: state.generation,
                                                                       memberId: state.memberId, groupInstanceId: configuration.groupInstanceId),
                                                       timeout: requestTimeout)
-            group?.lastHeartbeat = .now
-            switch ErrorCode(rawValue: response.errorCode) {
-            case .noError: break
-            case .rebalanceInProgress: group?.needsJoin = true
-            case .unknownMemberId, .illegalGeneration:
-                // The group moved on without this member: what it had is lost, not revoked.
-                group?.memberId = ""
-                group?.generation = -1
-                group?.needsJoin = true
-                lose()
-            case .fencedInstanceId:
-                await fenced("another member with group.instance.id '\(configuration.groupInstanceId ?? "")' took over")
-            default:
-                group?.coordinator = nil
+            guard group != nil else { return }
+            switch group!.heartbeatAnswered(ErrorCode(rawValue: response.errorCode), at: .now) {
+            case .none, .rejoin: break
+            case .lose: lose()
+            case .fenced: await fenced("another member with group.instance.id '\(configuration.groupInstanceId ?? "")' took over")
+            case .findCoordinator: groupCoordinator = nil
             }
         } catch {
-            group?.coordinator = nil
+            groupCoordinator = nil
         }
     }
 
@@ -237,18 +212,18 @@ extension KafkaConsumer {
     private func fenced(_ reason: String) async {
         lose()
         subscription = []
-        group?.needsJoin = false
+        group?.stop()
         stopError = KafkaClientError(.broker(.fencedInstanceId), reason)
     }
 
     /// Static members stay (a restart within session.timeout.ms keeps their partitions); others leave.
     func leaveGroup() async {
         guard let state = group, !state.memberId.isEmpty, configuration.groupInstanceId == nil,
-              let coordinator = state.coordinator, coordinator.isActive else { return }
+              let coordinator = groupCoordinator, coordinator.isActive else { return }
         _ = try? await coordinator.send(LeaveGroupRequest(groupId: state.groupId, memberId: state.memberId,
                                                           members: [.init(memberId: state.memberId, groupInstanceId: nil, reason: "consumer closed")]),
                                         timeout: requestTimeout)
-        group?.memberId = ""
+        group?.left()
     }
 
     /// Partition counts and ids of topics, from fresh metadata. Returns whether a known topic's
@@ -256,19 +231,14 @@ extension KafkaConsumer {
     @discardableResult
     func refreshTopics(_ topics: [String]) async throws -> Bool {
         let metadata = try await client.refreshMetadata(topics: topics)
+        let previous = cluster
+        cluster = metadata
         topicsRefreshedAt = .now
-        var changed = false
-        for (name, topic) in metadata.topics {
-            let count = Int32(topic.partitions.count)
-            if let known = partitionCounts[name], known != count { changed = true }
-            partitionCounts[name] = count
-            topicIds[name] = topic.id
-            topicNames[topic.id] = name
-            for partition in topic.partitions { leaders[TopicPartition(name, partition.partition)] = partition.leader }
+        let changed = metadata.topics.contains { name, topic in
+            previous.partitionCount(of: name).map { $0 != Int32(truncatingIfNeeded: topic.partitions.count) } ?? false
         }
-        // A topic asked for and not in the answer has no leaders to fetch from (until it is back).
+        // A topic asked for and not in the answer does not exist now: nothing to fetch from it until it is back.
         let gone = Set(topics).subtracting(metadata.topics.keys)
-        if !gone.isEmpty { leaders = leaders.filter { !gone.contains($0.key.topic) } }
         // A subscription of which no topic exists reads nothing, ever: a failure that surfaces once it lasts.
         // Judged only on a refresh that asked for the whole subscription (not one for a topic id).
         if !subscription.isEmpty && Set(subscription).isSubset(of: Set(topics)) {

@@ -14,6 +14,11 @@ import ServiceLifecycle
 public actor KafkaConsumer {
     public let configuration: KafkaConsumerConfiguration
     let client: KafkaClient
+    /// Whether `close()` closes the client (made by this consumer) or only this consumer's own
+    /// connections (a client shared with producers, other consumers or an admin client).
+    let ownsClient: Bool
+    /// This consumer's connections for Fetches and for its group coordinator.
+    let lane = ClientLane()
     /// Next offset to fetch, per assigned partition (absent until initialized from commits or the reset policy).
     var positions: [TopicPartition: Int64] = [:]
     /// What the user was handed up to the last poll: the offsets `commit()` and auto-commit write.
@@ -21,9 +26,8 @@ public actor KafkaConsumer {
     var assignment: Set<TopicPartition> = [] { didSet { fetchEpoch.advance() } }
     var paused: Set<TopicPartition> = [] { didSet { fetchEpoch.advance() } }
     var subscription: [String] = []
-    var topicIds: [String: KafkaUUID] = [:]
-    /// The reverse of `topicIds`, for answers that name topics by id only.
-    var topicNames: [KafkaUUID: String] = [:]
+    /// The client's metadata as of this consumer's last refresh (partition counts, leaders, topic ids).
+    var cluster = ClusterMetadata()
     var topicsRefreshedAt = ContinuousClock.now
     /// The Fetch out to each leader (at most one), sent ahead of the application.
     var pendingFetches: [Int32: PendingFetch] = [:]
@@ -31,13 +35,13 @@ public actor KafkaConsumer {
     var fetchesSentFromTheLoop = 0
     /// The last poll's records and how far the `records` iterators got through them.
     nonisolated let fetched = FetchedRecords()
-    var partitionCounts: [String: Int32] = [:]
-    /// Each partition's leader, from the metadata this consumer asked for (-1: none known).
-    var leaders: [TopicPartition: Int32] = [:]
     /// The connection to each leader Fetches went to, used while it is open: no trip through the
     /// client's actor for every Fetch.
     var leaderConnections: [Int32: BrokerConnection] = [:]
-    var group: GroupState?
+    var group: GroupMembership?
+    /// The connection to the group coordinator (this consumer's own: commits and heartbeats never
+    /// wait behind a Fetch).
+    var groupCoordinator: BrokerConnection?
     var closed = false
     /// Set when the consumer cannot go on (fenced); `poll` throws it.
     var stopError: KafkaClientError?
@@ -53,11 +57,27 @@ public actor KafkaConsumer {
     /// Rebalance events (assigned, revoked, lost) in order.
     public nonisolated let events: AsyncStream<RebalanceEvent>
 
+    /// A consumer with a client of its own, made from the configuration's bootstrap servers,
+    /// security, client id, request timeout and metrics.
     public init(configuration: KafkaConsumerConfiguration) throws {
+        try self.init(configuration: configuration, client: nil)
+    }
+
+    /// A consumer on a client shared with producers, other consumers or an admin client of this
+    /// process: one metadata cache for all of them, while this consumer's Fetches and group requests
+    /// keep connections of their own (a Fetch parked at the broker delays nobody else). The
+    /// client's bootstrap servers, security, client id, request timeout and metrics apply (the
+    /// configuration's are not used); `close()` leaves the client open for the others.
+    public init(configuration: KafkaConsumerConfiguration, client: KafkaClient) throws {
+        try self.init(configuration: configuration, client: Optional(client))
+    }
+
+    private init(configuration: KafkaConsumerConfiguration, client shared: KafkaClient?) throws {
         self.configuration = configuration
-        client = try KafkaClient(bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId,
-                                 meters: ClientMeters(factory: configuration.metricsFactory ?? MetricsSystem.factory, clientId: configuration.clientId),
-                                 requestTimeout: .milliseconds(Int64(configuration.requestTimeoutMs)), security: configuration.security)
+        ownsClient = shared == nil
+        client = try shared ?? KafkaClient(bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId,
+                                           meters: ClientMeters(factory: configuration.metricsFactory ?? MetricsSystem.factory, clientId: configuration.clientId),
+                                           requestTimeout: .milliseconds(Int64(configuration.requestTimeoutMs)), security: configuration.security)
         (events, eventsContinuation) = AsyncStream.makeStream(of: RebalanceEvent.self, bufferingPolicy: .bufferingNewest(1000))
     }
 
@@ -75,8 +95,8 @@ public actor KafkaConsumer {
         }
         guard !topics.isEmpty else { throw KafkaClientError.consumer("subscribe needs at least one topic") }
         subscription = topics
-        if group == nil { group = GroupState(groupId: groupId) }
-        group?.needsJoin = true
+        if group == nil { group = GroupMembership(groupId: groupId) }
+        group?.rejoin()
         startGroupTask()
     }
 
@@ -137,7 +157,7 @@ public actor KafkaConsumer {
         do {
             try await sendCommit(offsets())
         } catch let error as KafkaClientError where error.isStaleGeneration && !subscription.isEmpty {
-            group?.needsJoin = true
+            group?.rejoin()
             try await awaitMembership()
             try await sendCommit(offsets().filter { assignment.contains($0.key) })
         }
@@ -155,7 +175,7 @@ public actor KafkaConsumer {
             groupId: groupId, generationIdOrMemberEpoch: group?.generation ?? -1, memberId: group?.memberId ?? "",
             groupInstanceId: group == nil ? nil : configuration.groupInstanceId, retentionTimeMs: -1,
             topics: byTopic.map { topic, entries in
-                .init(name: topic, topicId: topicIds[topic] ?? .zero, partitions: entries.map {
+                .init(name: topic, topicId: cluster.topicId(of: topic), partitions: entries.map {
                     .init(partitionIndex: $0.key.partition, committedOffset: $0.value, committedLeaderEpoch: -1, commitTimestamp: -1, committedMetadata: "")
                 })
             })
@@ -163,8 +183,11 @@ public actor KafkaConsumer {
         for topic in response.topics {
             for partition in topic.partitions where partition.errorCode != 0 {
                 let code = ErrorCode(rawValue: partition.errorCode)
-                if [.notCoordinator, .coordinatorNotAvailable].contains(code) { group?.coordinator = nil }
-                if [.unknownMemberId, .illegalGeneration, .rebalanceInProgress].contains(code) { group?.needsJoin = true }
+                switch GroupMembership.commitAction(for: code) {
+                case .findCoordinator: groupCoordinator = nil
+                case .rejoin: group?.rejoin()
+                case .none: break
+                }
                 throw KafkaClientError(.broker(code), "committing offsets of \(topic.name)-\(partition.partitionIndex) failed: \(code)")
             }
         }
@@ -186,7 +209,7 @@ public actor KafkaConsumer {
     /// OffsetCommit and OffsetFetch v10 name topics by id: learn the ids of topics this consumer has
     /// not fetched from (explicit offsets, a consumer that only asks what is committed).
     private func learnTopicIds(of partitions: some Sequence<TopicPartition>) async throws {
-        let unknown = Set(partitions.map(\.topic)).filter { topicIds[$0] == nil }
+        let unknown = Set(partitions.map(\.topic)).filter { cluster.topics[$0] == nil }
         if !unknown.isEmpty { try await refreshTopics(unknown.sorted()) }
     }
 
@@ -220,7 +243,7 @@ public actor KafkaConsumer {
         let request = OffsetFetchRequest(
             groupId: groupId, topics: byTopic.map { .init(name: $0.key, partitionIndexes: $0.value.map(\.partition)) },
             groups: [.init(groupId: groupId, memberId: nil, memberEpoch: -1, topics: byTopic.map {
-                .init(name: $0.key, topicId: topicIds[$0.key] ?? .zero, partitionIndexes: $0.value.map(\.partition))
+                .init(name: $0.key, topicId: cluster.topicId(of: $0.key), partitionIndexes: $0.value.map(\.partition))
             })], requireStable: true)
         let response = try await coordinator.send(request, timeout: requestTimeout)
         var result: [TopicPartition: Int64] = [:]
@@ -229,7 +252,7 @@ public actor KafkaConsumer {
                 throw KafkaClientError(.broker(ErrorCode(rawValue: answer.errorCode)), "OffsetFetch failed: \(ErrorCode(rawValue: answer.errorCode))")
             }
             for topic in answer.topics {
-                let name = topic.name.isEmpty ? topicNames[topic.topicId] ?? "" : topic.name
+                let name = cluster.topicName(topic.name, id: topic.topicId)
                 for partition in topic.partitions {
                     try Self.checkCommitted(partition.errorCode, TopicPartition(name, partition.partitionIndex))
                     if partition.committedOffset >= 0 { result[TopicPartition(name, partition.partitionIndex)] = partition.committedOffset }
@@ -293,7 +316,7 @@ public actor KafkaConsumer {
         await leaveGroup()
         if !assignment.isEmpty { eventsContinuation.yield(.partitionsRevoked(assignment.sorted())) }
         eventsContinuation.finish()
-        await client.close()
+        if ownsClient { await client.close() } else { await client.closeConnections(of: lane) }
     }
 
     /// Released without `close()`: leaves the group (without waiting for the answer), so that its
@@ -301,17 +324,17 @@ public actor KafkaConsumer {
     /// connections. Nothing is committed: that needs `close()`.
     deinit {
         guard !closed else { return }
-        let client = client
+        let client = client, lane = lane, ownsClient = ownsClient
         var leave: (node: Int32, request: LeaveGroupRequest)?
         if let group, !group.memberId.isEmpty, configuration.groupInstanceId == nil, let node = group.coordinatorNode {
             leave = (node, LeaveGroupRequest(groupId: group.groupId, memberId: group.memberId,
                                              members: [.init(memberId: group.memberId, groupInstanceId: nil, reason: "consumer released without close()")]))
         }
         Task {
-            if let leave, let connection = try? await client.connection(to: leave.node, for: .groupCoordinator) {
+            if let leave, let connection = try? await client.connection(to: leave.node, for: .groupCoordinator(lane)) {
                 _ = try? await connection.send(leave.request, timeout: .seconds(5))
             }
-            await client.close()
+            if ownsClient { await client.close() } else { await client.closeConnections(of: lane) }
         }
     }
 

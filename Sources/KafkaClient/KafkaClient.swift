@@ -1,5 +1,6 @@
 import Foundation
 import KafkaWire
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -14,16 +15,31 @@ public struct BrokerAddress: Hashable, Sendable {
 /// A partition: its leader and, for the producer, nothing else matters on a single node.
 public struct PartitionInfo: Hashable, Sendable {
     public var partition: Int32
+    /// -1: no leader now.
     public var leader: Int32
+
+    public init(partition: Int32, leader: Int32) {
+        self.partition = partition
+        self.leader = leader
+    }
 }
 
 public struct TopicInfo: Hashable, Sendable {
     public var name: String
     public var id: KafkaUUID
+    /// Sorted by partition number.
     public var partitions: [PartitionInfo]
+
+    public init(name: String, id: KafkaUUID, partitions: [PartitionInfo]) {
+        self.name = name
+        self.id = id
+        self.partitions = partitions
+    }
 }
 
-/// What the client knows of the cluster.
+/// What the client knows of the cluster. The producer, the consumer and the admin client of a
+/// `KafkaClient` all read this one cache (each keeps the latest snapshot, so a record costs no hop
+/// to the client's actor); topic ids and the id → name index are kept here and nowhere else.
 public struct ClusterMetadata: Sendable {
     public var clusterId: String?
     public var controllerId: Int32
@@ -31,17 +47,95 @@ public struct ClusterMetadata: Sendable {
     public var topics: [String: TopicInfo]
     /// Topics the broker reported an error for, with the error.
     public var topicErrors: [String: ErrorCode]
+    /// Topic names by id, for answers that name topics by id only (Produce v13, Fetch v13+,
+    /// OffsetFetch v10). Rebuilt from `topics` by every refresh.
+    public private(set) var topicNames: [KafkaUUID: String] = [:]
+
+    public init(clusterId: String? = nil, controllerId: Int32 = -1, brokers: [Int32: BrokerAddress] = [:],
+                topics: [String: TopicInfo] = [:], topicErrors: [String: ErrorCode] = [:]) {
+        self.clusterId = clusterId
+        self.controllerId = controllerId
+        self.brokers = brokers
+        self.topics = topics
+        self.topicErrors = topicErrors
+        reindexTopicNames()
+    }
+
+    mutating func reindexTopicNames() {
+        topicNames = Dictionary(topics.values.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+        topicNames[.zero] = nil
+    }
+
+    /// How many partitions a topic has, if it is known.
+    public func partitionCount(of topic: String) -> Int32? {
+        topics[topic].map { Int32(truncatingIfNeeded: $0.partitions.count) }
+    }
+
+    /// A partition's leader, or nil when the topic is unknown or the partition has no leader now.
+    public func leader(of partition: TopicPartition) -> Int32? {
+        guard let partitions = topics[partition.topic]?.partitions else { return nil }
+        // Partitions are kept sorted and are normally 0..<count: look there first.
+        let index = Int(partition.partition)
+        let info = index >= 0 && index < partitions.count && partitions[index].partition == partition.partition
+            ? partitions[index] : partitions.first { $0.partition == partition.partition }
+        guard let leader = info?.leader, leader >= 0 else { return nil }
+        return leader
+    }
+
+    /// A topic's id, or the zero id when it is not known (requests of versions that name topics by
+    /// name ignore it).
+    public func topicId(of topic: String) -> KafkaUUID { topics[topic]?.id ?? .zero }
+
+    /// The topic an answer names: its name where the answer has one, else the name of its id.
+    public func topicName(_ name: String?, id: KafkaUUID) -> String {
+        if let name, !name.isEmpty { return name }
+        return topicNames[id] ?? ""
+    }
 }
 
-/// What a connection carries: a broker answers a connection's requests in order, so the group
-/// coordinator's requests (commits, heartbeats) get a connection of their own and never wait behind
-/// a Fetch parked at the broker for fetch.max.wait.ms (Java's consumer does the same).
+/// What a connection carries. A broker answers a connection's requests in order, so requests that
+/// may be parked at the broker get connections of their own: a consumer's Fetches (up to
+/// fetch.max.wait.ms) and its group coordinator's requests (JoinGroup waits for the rebalance), so
+/// that commits and heartbeats never wait behind a Fetch (Java's consumer does the same), and a
+/// transactional producer's EndTxn (it waits for the markers). Those are per `ClientLane`: the
+/// producer, consumer and admin client sharing a `KafkaClient` never queue behind each other's
+/// parked requests, while Produce, Metadata and admin requests (answered at once) share `.data`.
 public enum ConnectionPurpose: Hashable, Sendable {
     case data
-    case groupCoordinator
-    /// A transactional producer's requests to its transaction coordinator (EndTxn waits for markers).
-    case transactionCoordinator
+    case fetch(ClientLane)
+    case groupCoordinator(ClientLane)
+    case transactionCoordinator(ClientLane)
+
+    var lane: ClientLane? {
+        switch self {
+        case .data: return nil
+        case .fetch(let lane), .groupCoordinator(let lane), .transactionCoordinator(let lane): return lane
+        }
+    }
 }
+
+/// One user of a shared `KafkaClient` (a consumer, a producer): its connections for requests that
+/// may be parked at the broker are its own. `shared` is the lane of occasional requests (the admin
+/// client's).
+public struct ClientLane: Hashable, Sendable {
+    let id: Int
+
+    public static let shared = ClientLane(id: 0)
+
+    private init(id: Int) {
+        self.id = id
+    }
+
+    /// A lane no other user has.
+    public init() {
+        id = nextLaneId.withLockedValue { last in
+            last += 1
+            return last
+        }
+    }
+}
+
+private let nextLaneId = NIOLockedValueBox(0)
 
 /// What a transactional producer needs of a consumer group to commit offsets inside a transaction
 /// (KIP-447): the broker refuses the commit of a member that is no longer in the group's
@@ -60,8 +154,12 @@ public struct ConsumerGroupMetadata: Sendable, Equatable {
     }
 }
 
-/// The shared core of the producer and the consumer: bootstrap from `bootstrap.servers`, one
-/// connection per broker and purpose (pipelined), negotiated API versions and a metadata cache.
+/// The shared core of the producer, the consumer and the admin client: bootstrap from
+/// `bootstrap.servers`, one connection per broker and purpose (pipelined), negotiated API versions,
+/// one TLS context and one metadata cache. Each producer or consumer makes its own unless it is
+/// given one (`KafkaProducer(configuration:client:)`, `KafkaConsumer(configuration:client:)`,
+/// `KafkaAdminClient(client:)`): clients of one process that share it share the cluster's metadata,
+/// the bootstrap connection and the connections for Produce, Metadata and admin requests.
 public actor KafkaClient {
     public let bootstrapServers: [(host: String, port: Int)]
     public let clientId: String
@@ -162,14 +260,16 @@ public actor KafkaClient {
 
     /// The group coordinator of `group` (FindCoordinator, key type 0): its node and the connection
     /// kept for coordinator requests (commits, heartbeats, offsets), apart from the data connection.
-    public func groupCoordinator(of group: String, timeout: TimeAmount? = nil) async throws -> (node: Int32, connection: BrokerConnection) {
-        try await coordinator(of: group, keyType: 0, kind: "group", purpose: .groupCoordinator, timeout: timeout)
+    public func groupCoordinator(of group: String, timeout: TimeAmount? = nil,
+                                 lane: ClientLane = .shared) async throws -> (node: Int32, connection: BrokerConnection) {
+        try await coordinator(of: group, keyType: 0, kind: "group", purpose: .groupCoordinator(lane), timeout: timeout)
     }
 
     /// The transaction coordinator of `transactionalId` (FindCoordinator, key type 1) and a
     /// connection of its own.
-    public func transactionCoordinator(of transactionalId: String, timeout: TimeAmount? = nil) async throws -> (node: Int32, connection: BrokerConnection) {
-        try await coordinator(of: transactionalId, keyType: 1, kind: "transactional id", purpose: .transactionCoordinator, timeout: timeout)
+    public func transactionCoordinator(of transactionalId: String, timeout: TimeAmount? = nil,
+                                       lane: ClientLane = .shared) async throws -> (node: Int32, connection: BrokerConnection) {
+        try await coordinator(of: transactionalId, keyType: 1, kind: "transactional id", purpose: .transactionCoordinator(lane), timeout: timeout)
     }
 
     private func coordinator(of key: String, keyType: Int8, kind: String, purpose: ConnectionPurpose,
@@ -197,7 +297,7 @@ public actor KafkaClient {
             bootstrapConnection = nil
             throw error
         }
-        var result = metadata ?? ClusterMetadata(clusterId: nil, controllerId: -1, brokers: [:], topics: [:], topicErrors: [:])
+        var result = metadata ?? ClusterMetadata()
         result.clusterId = response.clusterId
         result.controllerId = response.controllerId
         // A full listing replaces the cached topics (deleted ones must go); a partial one updates them.
@@ -220,6 +320,7 @@ public actor KafkaClient {
                 PartitionInfo(partition: $0.partitionIndex, leader: $0.leaderId)
             }.sorted { $0.partition < $1.partition })
         }
+        result.reindexTopicNames()
         metadata = result
         return result
     }
@@ -229,6 +330,15 @@ public actor KafkaClient {
         guard closed else { return }
         connection.close()
         throw KafkaClientError(.closed, "the client is closed")
+    }
+
+    /// Closes the connections of one lane (a producer or consumer done with a shared client); the
+    /// client and its other connections stay.
+    public func closeConnections(of lane: ClientLane) {
+        for (key, connection) in connections where key.purpose.lane == lane {
+            connection.close()
+            connections[key] = nil
+        }
     }
 
     public func close() {

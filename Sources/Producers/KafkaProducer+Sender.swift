@@ -29,7 +29,7 @@ extension KafkaProducer {
                 nextWake = min(nextWake ?? after, after)
                 continue
             }
-            guard let leader = leaders[key] else {
+            guard let leader = cluster.leader(of: key) else {
                 needsMetadata = true
                 continue
             }
@@ -121,7 +121,7 @@ extension KafkaProducer {
             topics[batch.partition.topic, default: []].append(.init(index: batch.partition.partition, records: batch.encoded))
         }
         let request = ProduceRequest(transactionalId: configuration.transactionalId, acks: configuration.acks, timeoutMs: Int32(configuration.requestTimeoutMs), topicData: topics.map {
-            .init(name: $0.key, topicId: topicIds[$0.key] ?? .zero, partitionData: $0.value)
+            .init(name: $0.key, topicId: cluster.topicId(of: $0.key), partitionData: $0.value)
         })
         let outcomes = outcomeStream()
         do {
@@ -161,10 +161,9 @@ extension KafkaProducer {
         var failure: KafkaClientError?
         switch result {
         case .success(let response?):
-            let names = Dictionary(topicIds.map { ($0.value, $0.key) }, uniquingKeysWith: { first, _ in first })
             for topic in response.responses {
                 // Produce v13 names topics by id.
-                let name = topic.name.isEmpty ? names[topic.topicId] ?? "" : topic.name
+                let name = cluster.topicName(topic.name, id: topic.topicId)
                 for partition in topic.partitionResponses {
                     answers[TopicPartition(name, partition.index)] = partition
                 }
@@ -203,7 +202,7 @@ extension KafkaProducer {
                 configuration.logger.warning("cannot reach the leader, retrying after retry.backoff.ms",
                                              metadata: ["broker": "\(leader)", "error": "\(failure.message)"])
                 let retryAfter = ContinuousClock.now + .milliseconds(configuration.retryBackoffMs)
-                for (key, queue) in partitions where leaders[key] == leader && (queue.open != nil || !queue.ready.isEmpty) {
+                for (key, queue) in partitions where cluster.leader(of: key) == leader && (queue.open != nil || !queue.ready.isEmpty) {
                     (queue.ready.first ?? queue.open)?.lastError = failure
                     queue.retryAfter = retryAfter
                 }
@@ -230,54 +229,39 @@ extension KafkaProducer {
     }
 
     private func handleError(_ batch: ProducerBatch, in queue: PartitionQueue, _ error: KafkaClientError) {
-        let code: ErrorCode? = if case .broker(let code) = error.kind { code } else { nil }
-        let oldEpoch = batch.isStamped && batch.producerEpoch != producerEpoch
-        var retriable = error.isRetriable
-        if configuration.enableIdempotence && batch.isStamped {
-            switch code {
-            case .outOfOrderSequenceNumber?:
-                // Behind a batch that is itself being retried, or from before an epoch bump: retry.
-                // As the first unacknowledged batch, the broker lost our sequence: give up on it.
-                retriable = oldEpoch || batch.baseSequence != queue.ackedSequence
-            case .invalidProducerEpoch?, .producerFenced?:
-                retriable = oldEpoch && transactionalId == nil
-            case .unknownProducerId?:
-                // The broker no longer knows this producer (its state expired): a new epoch restarts it.
-                if !oldEpoch { bumpEpoch() }
-                retriable = true
-            default:
-                break
-            }
-        }
-        if [.notLeaderOrFollower, .leaderNotAvailable, .unknownTopicOrPartition].contains(code) || error.kind == .connection {
-            scheduleMetadataRefresh()
-        }
-        batch.lastError = error
         let now = ContinuousClock.now
-        if retriable && batch.attempts <= configuration.retries && now < batch.deadline {
+        let decision = BatchFailurePolicy.decide(
+            error,
+            batch: .init(isStamped: batch.isStamped, producerEpoch: batch.producerEpoch, baseSequence: batch.baseSequence,
+                         attempts: batch.attempts, pastDeliveryTimeout: now >= batch.deadline),
+            producer: .init(idempotent: configuration.enableIdempotence, transactional: transactionalId != nil,
+                            currentEpoch: producerEpoch, ackedSequence: queue.ackedSequence, retries: configuration.retries))
+        if decision.refreshesMetadata { scheduleMetadataRefresh() }
+        batch.lastError = error
+        switch decision.outcome {
+        case .retry:
+            if decision.bumpsEpoch { bumpEpoch() }
             configuration.logger.debug("retrying a batch", metadata: [
                 "partition": "\(batch.partition)", "attempt": "\(batch.attempts)", "error": "\(error.message)"])
             client.meters?.count("kafka_producer_retries_total", ("topic", batch.partition.topic))
             queue.requeue(batch)
             queue.retryAfter = now + .milliseconds(configuration.retryBackoffMs)
-            return
+        case .fail(let timedOut):
+            let final = timedOut
+                ? KafkaClientError(.timeout, "delivery.timeout.ms (\(configuration.deliveryTimeoutMs) ms) passed: \(error.message)")
+                : error
+            if decision.bumpsEpoch { bumpEpoch() }
+            configuration.logger.error("a batch failed for good", metadata: [
+                "partition": "\(batch.partition)", "records": "\(batch.recordCount)", "error": "\(final.message)"])
+            fail(batch, final)
+            queue.endRecoveryIfDone()
         }
-        let final = retriable && now >= batch.deadline
-            ? KafkaClientError(.timeout, "delivery.timeout.ms (\(configuration.deliveryTimeoutMs) ms) passed: \(error.message)")
-            : error
-        // A sequence the broker never wrote leaves a gap: start a new epoch past it.
-        if configuration.enableIdempotence && batch.isStamped && !oldEpoch { bumpEpoch() }
-        configuration.logger.error("a batch failed for good", metadata: [
-            "partition": "\(batch.partition)", "records": "\(batch.recordCount)", "error": "\(final.message)"])
-        fail(batch, final)
-        queue.endRecoveryIfDone()
     }
 
     func fail(_ batch: ProducerBatch, _ error: KafkaClientError) {
         // In a transaction a lost record means the transaction cannot commit.
         if transactionalId != nil {
-            fail(transaction: transactionError(for: error))
-            if batch.isStamped { transaction.needsEpochBump = true }
+            fail(transaction: transactionError(for: error), sequenced: batch.isStamped)
         }
         complete(batch, .failure(error))
     }
@@ -288,7 +272,7 @@ extension KafkaProducer {
     func scheduleMetadataRefresh(after backoff: Int? = nil) {
         guard !metadataRefreshScheduled else { return }
         metadataRefreshScheduled = true
-        let topics = Array(Set(partitions.keys.map(\.topic)).union(topicIds.keys))
+        let topics = Array(Set(partitions.keys.map(\.topic)))
         let backoff = backoff ?? configuration.retryBackoffMs
         Task {
             try? await Task.sleep(for: .milliseconds(backoff))

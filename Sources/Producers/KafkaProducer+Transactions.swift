@@ -13,7 +13,7 @@ import NIOCore
 ///   be writing its markers). Call the same method again; nothing else is allowed meanwhile.
 /// - `fatal`: anything else the producer cannot recover from (an unsupported broker, an
 ///   authorization failure).
-public struct KafkaTransactionError: Error, CustomStringConvertible, Sendable {
+public struct KafkaTransactionError: Error, CustomStringConvertible, Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         case fenced
         case abortable
@@ -36,33 +36,6 @@ public struct KafkaTransactionError: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(kind): \(message)" }
 }
 
-/// Where a transactional producer is (Kafka's TransactionManager states, simplified).
-struct ProducerTransaction {
-    enum Phase: Equatable {
-        /// `initTransactions()` not called yet.
-        case uninitialized
-        case ready
-        case inTransaction
-        /// The transaction failed; only `abortTransaction()` may follow.
-        case abortable
-        /// Fenced or fatal: every call fails with this error.
-        case failed
-    }
-
-    var phase = Phase.uninitialized
-    /// The partitions the coordinator has in the open transaction.
-    var partitions: Set<TopicPartition> = []
-    /// AddPartitionsToTxn requests on their way, shared by every record waiting for one.
-    var adding: [TopicPartition: Task<Void, Error>] = [:]
-    /// Why the open transaction cannot commit (a batch failed for good), or why the producer is done.
-    var failure: KafkaTransactionError?
-    /// A batch with a sequence failed for good: its sequence gap stays in the partition, so after the
-    /// abort the producer asks for the next epoch (KIP-360), which restarts every sequence at 0.
-    var needsEpochBump = false
-    /// A commit (true) or abort (false) whose EndTxn timed out: only the same call may follow.
-    var pendingEnd: Bool?
-}
-
 extension KafkaProducer {
     /// The highest versions of transaction version 1 (KIP-890's version 2 changes what EndTxn v5,
     /// AddPartitionsToTxn v5 and TxnOffsetCommit v5 mean): the client speaks version 1 with every broker.
@@ -77,10 +50,7 @@ extension KafkaProducer {
         guard let id = transactionalId else {
             throw KafkaTransactionError(.invalidState, "initTransactions() needs a transactionalId in the configuration")
         }
-        if transaction.phase == .failed, let failure = transaction.failure { throw failure }
-        guard transaction.phase == .uninitialized else {
-            throw KafkaTransactionError(.invalidState, "initTransactions() was called already")
-        }
+        try transaction.check(.initTransactions)
         let response = try await coordinatorRequest("InitProducerId") {
             InitProducerIdRequest(transactionalId: id, transactionTimeoutMs: Int32(self.configuration.transactionTimeoutMs))
         } code: { ErrorCode(rawValue: $0.errorCode) }
@@ -90,7 +60,7 @@ extension KafkaProducer {
             queue.nextSequence = 0
             queue.ackedSequence = 0
         }
-        transaction.phase = .ready
+        transaction.initialized()
         configuration.logger.info("transactions initialized", metadata: [
             "transactionalId": "\(id)", "producerId": "\(producerId)", "epoch": "\(producerEpoch)"])
     }
@@ -98,10 +68,8 @@ extension KafkaProducer {
     /// Starts a transaction: the records sent until `commitTransaction()` or `abortTransaction()`
     /// become visible to read_committed consumers together, or not at all.
     public func beginTransaction() throws {
-        try requirePhase(.ready, "beginTransaction()")
-        transaction.phase = .inTransaction
-        transaction.partitions = []
-        transaction.failure = nil
+        try requireTransactional(.begin)
+        transaction.begin()
     }
 
     /// Commits the consumer's `offsets` (the next offset to read, per partition) as part of the
@@ -109,7 +77,7 @@ extension KafkaProducer {
     /// from the consumer (`KafkaConsumer.groupMetadata()`), so that a consumer thrown out of its group
     /// cannot commit.
     public func sendOffsetsToTransaction(_ offsets: [TopicPartition: Int64], groupMetadata: ConsumerGroupMetadata) async throws {
-        try requirePhase(.inTransaction, "sendOffsetsToTransaction(_:groupMetadata:)")
+        try requireTransactional(.sendOffsets)
         guard let id = transactionalId else { return }
         let pid = producerId, epoch = producerEpoch
         do {
@@ -127,7 +95,7 @@ extension KafkaProducer {
                 })
             try await commitTransactionalOffsets(request, group: groupMetadata.groupId)
         } catch let error as KafkaTransactionError {
-            if error.kind == .abortable, transaction.phase == .inTransaction { fail(transaction: error) }
+            transaction.callFailed(error)
             throw error
         }
     }
@@ -135,24 +103,18 @@ extension KafkaProducer {
     /// Sends what is buffered, then commits. If a record of the transaction failed, nothing is
     /// committed: the call throws an `abortable` error and the transaction must be aborted.
     public func commitTransaction() async throws {
-        try requirePhase(.inTransaction, "commitTransaction()", allowingAbortable: false)
-        if let pending = transaction.pendingEnd {
-            guard pending else { throw KafkaTransactionError(.invalidState, "an abort timed out: call abortTransaction() again") }
-            return try await endTransaction(commit: true)
-        }
+        try requireTransactional(.commit)
+        // A commit whose EndTxn timed out is sent again as it was.
+        if transaction.pendingEnd == true { return try await endTransaction(commit: true) }
         await flush()
-        if let failure = transaction.failure {
-            transaction.phase = .abortable
-            throw KafkaTransactionError(.abortable, "the transaction cannot commit: \(failure.message)", code: failure.code)
-        }
+        if case .abort(let error) = transaction.flushedForCommit() { throw error }
         try await endTransaction(commit: true)
     }
 
     /// Aborts the transaction: its records are never shown to read_committed consumers and its
     /// offsets never committed. What is buffered is sent first (and aborted with the rest).
     public func abortTransaction() async throws {
-        try requirePhase(.inTransaction, "abortTransaction()", allowingAbortable: true)
-        if transaction.pendingEnd == true { throw KafkaTransactionError(.invalidState, "a commit timed out: call commitTransaction() again") }
+        try requireTransactional(.abort)
         await flush()
         try await endTransaction(commit: false)
     }
@@ -160,21 +122,17 @@ extension KafkaProducer {
     private func endTransaction(commit: Bool) async throws {
         guard let id = transactionalId else { return }
         let pid = producerId, epoch = producerEpoch
-        if !transaction.partitions.isEmpty || commit {
+        if transaction.needsEndTxn(commit: commit) {
             do {
                 _ = try await coordinatorRequest("EndTxn") {
                     EndTxnRequest(transactionalId: id, producerId: pid, producerEpoch: epoch, committed: commit)
                 } code: { ErrorCode(rawValue: $0.errorCode) }
             } catch let error as KafkaTransactionError where error.kind == .timedOut {
-                transaction.pendingEnd = commit
+                transaction.endTimedOut(commit: commit)
                 throw error
             }
         }
-        transaction.pendingEnd = nil
-        transaction.phase = .ready
-        transaction.partitions = []
-        transaction.failure = nil
-        if transaction.needsEpochBump {
+        if transaction.ended() {
             // KIP-360: the current id and epoch ask for the next epoch; sequences restart at 0.
             let timeout = Int32(configuration.transactionTimeoutMs)
             let response = try await coordinatorRequest("InitProducerId") {
@@ -186,39 +144,30 @@ extension KafkaProducer {
                 queue.nextSequence = 0
                 queue.ackedSequence = 0
             }
-            transaction.needsEpochBump = false
+            transaction.epochBumped()
             configuration.logger.info("moved to the next epoch after a failed batch", metadata: ["epoch": "\(producerEpoch)"])
         }
     }
 
-    private func requirePhase(_ phase: ProducerTransaction.Phase, _ call: String, allowingAbortable: Bool = false) throws {
+    /// `call` is allowed: the producer is transactional and its transaction is where the call fits.
+    private func requireTransactional(_ call: ProducerTransaction.Call) throws {
         guard transactionalId != nil else {
-            throw KafkaTransactionError(.invalidState, "\(call) needs a transactionalId in the configuration")
+            throw KafkaTransactionError(.invalidState, "\(call.name) needs a transactionalId in the configuration")
         }
-        if transaction.phase == .failed, let failure = transaction.failure { throw failure }
-        if transaction.phase == phase || (allowingAbortable && transaction.phase == .abortable) { return }
-        let state: String
-        switch transaction.phase {
-        case .uninitialized: state = "initTransactions() has not been called"
-        case .ready: state = "no transaction is open (call beginTransaction())"
-        case .inTransaction: state = "a transaction is open"
-        case .abortable: state = "the transaction failed and must be aborted: \(transaction.failure?.message ?? "")"
-        case .failed: state = "the producer failed"
-        }
-        throw KafkaTransactionError(transaction.phase == .abortable ? .abortable : .invalidState, "\(call) is not allowed: \(state)")
+        try transaction.check(call)
     }
 
     /// A record of a transactional producer may be appended only inside a transaction.
     func checkTransactionalSend() throws {
         guard transactionalId != nil else { return }
-        try requirePhase(.inTransaction, "sending a record", allowingAbortable: false)
+        try transaction.check(.send)
     }
 
     /// Adds `partition` to the open transaction before its first record goes into a batch.
     func addToTransaction(_ partition: TopicPartition) async throws {
         guard let id = transactionalId, !transaction.partitions.contains(partition) else { return }
         let task: Task<Void, Error>
-        if let existing = transaction.adding[partition] {
+        if let existing = addingToTransaction[partition] {
             task = existing
         } else {
             let pid = producerId, epoch = producerEpoch
@@ -232,28 +181,26 @@ extension KafkaProducer {
                 }
                 _ = response
             }
-            transaction.adding[partition] = task
+            addingToTransaction[partition] = task
         }
         do {
             try await task.value
-            transaction.adding[partition] = nil
-            if transaction.phase == .inTransaction { transaction.partitions.insert(partition) }
+            addingToTransaction[partition] = nil
+            transaction.added(partition)
         } catch let error as KafkaTransactionError {
-            transaction.adding[partition] = nil
-            if error.kind == .abortable, transaction.phase == .inTransaction { fail(transaction: error) }
+            addingToTransaction[partition] = nil
+            transaction.callFailed(error)
             throw error
         }
     }
 
-    /// A batch of the open transaction failed for good: the transaction can only be aborted.
-    func fail(transaction error: KafkaTransactionError) {
-        if error.kind == .fenced || error.kind == .fatal {
-            transaction.phase = .failed
-            transaction.failure = error
+    /// Something of the open transaction failed: it can only be aborted, or (fenced, fatal) the producer is done.
+    func fail(transaction error: KafkaTransactionError, sequenced: Bool = false) {
+        let wasFailed = transaction.phase == .failed
+        transaction.batchFailed(error, sequenced: sequenced)
+        if transaction.phase == .failed && !wasFailed {
             configuration.logger.error("the transactional producer cannot go on", metadata: ["error": "\(error.message)"])
-            return
         }
-        if transaction.failure == nil { transaction.failure = error }
     }
 
     /// Classifies a batch's final error in a transaction.
@@ -281,14 +228,14 @@ extension KafkaProducer {
     func coordinatorRequest<R: KafkaRequest>(_ name: String, _ make: @escaping @Sendable () -> R,
                                              code: @escaping @Sendable (R.Response) -> ErrorCode) async throws -> R.Response {
         guard let id = transactionalId else { throw KafkaTransactionError(.invalidState, "\(name) needs a transactionalId") }
-        return try await retrying(name, make, code: code) { [client] timeout in try await client.transactionCoordinator(of: id, timeout: timeout).connection }
+        return try await retrying(name, make, code: code) { [client, lane] timeout in try await client.transactionCoordinator(of: id, timeout: timeout, lane: lane).connection }
     }
 
     /// TxnOffsetCommit to the group's coordinator (`retrying`); any partition's error is the answer's.
     private func commitTransactionalOffsets(_ request: TxnOffsetCommitRequest, group: String) async throws {
         _ = try await retrying("TxnOffsetCommit for group '\(group)'", { request }, code: { response in
             response.topics.lazy.flatMap(\.partitions).map { ErrorCode(rawValue: $0.errorCode) }.first { $0 != .noError } ?? .noError
-        }) { [client] timeout in try await client.groupCoordinator(of: group, timeout: timeout).connection }
+        }) { [client, lane] timeout in try await client.groupCoordinator(of: group, timeout: timeout, lane: lane).connection }
     }
 
     /// Sends a request to a coordinator `find` locates, finding it again and retrying while the

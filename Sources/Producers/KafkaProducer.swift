@@ -17,10 +17,17 @@ import ServiceLifecycle
 public actor KafkaProducer {
     public let configuration: KafkaProducerConfiguration
     let client: KafkaClient
+    /// Whether `close()` closes the client (made by this producer) or only this producer's own
+    /// connections (a client shared with other producers, consumers or an admin client).
+    private let ownsClient: Bool
+    /// This producer's connections to its transaction coordinator.
+    let lane = ClientLane()
     var producerId: Int64 = -1
     var producerEpoch: Int16 = -1
     /// A transactional producer's transaction (`KafkaProducer+Transactions`).
     var transaction = ProducerTransaction()
+    /// AddPartitionsToTxn requests on their way, shared by every record waiting for one.
+    var addingToTransaction: [TopicPartition: Task<Void, Error>] = [:]
     private var producerIdTask: Task<Void, Error>?
     var partitions: [TopicPartition: PartitionQueue] = [:]
     private var sticky: [String: Int32] = [:]
@@ -32,10 +39,9 @@ public actor KafkaProducer {
     /// Buffers of completed batches, reused for new ones (a fresh 1 MB buffer per batch costs its
     /// page faults every time).
     private var spareBuffers: [ByteBuffer] = []
-    // What the producer knows of the cluster, kept here so a record costs no hop to the client actor.
-    var leaders: [TopicPartition: Int32] = [:]
-    private var partitionCounts: [String: Int32] = [:]
-    var topicIds: [String: KafkaUUID] = [:]
+    /// The client's metadata as of this producer's last refresh: a snapshot, so a record costs no
+    /// hop to the client's actor.
+    var cluster = ClusterMetadata()
     var inFlightRequests: [Int32: Int] = [:]
     var connections: [Int32: BrokerConnection] = [:]
     var connecting: Set<Int32> = []
@@ -57,23 +63,34 @@ public actor KafkaProducer {
     /// When metadata last came in: past metadata.max.age.ms it is refreshed.
     var metadataRefreshedAt = ContinuousClock.now
 
+    /// A producer with a client of its own, made from the configuration's bootstrap servers,
+    /// security, client id, request timeout and metrics.
     public init(configuration: KafkaProducerConfiguration) throws {
-        try self.init(configuration: configuration, reports: nil)
+        try self.init(configuration: configuration, client: nil, reports: nil)
     }
 
-    /// A producer whose `produce` outcomes arrive on the returned sequence.
-    public static func makeProducerWithDeliveryReports(configuration: KafkaProducerConfiguration) throws -> (KafkaProducer, DeliveryReports) {
+    /// A producer on a client shared with other producers, consumers or an admin client of this
+    /// process: one metadata cache and one set of connections for all of them. The client's
+    /// bootstrap servers, security, client id, request timeout and metrics apply (the
+    /// configuration's are not used); `close()` leaves the client open for the others.
+    public init(configuration: KafkaProducerConfiguration, client: KafkaClient) throws {
+        try self.init(configuration: configuration, client: client, reports: nil)
+    }
+
+    /// A producer whose `produce` outcomes arrive on the returned sequence (on `client` if given).
+    public static func makeProducerWithDeliveryReports(configuration: KafkaProducerConfiguration,
+                                                       client: KafkaClient? = nil) throws -> (KafkaProducer, DeliveryReports) {
         let (stream, continuation) = AsyncStream.makeStream(of: DeliveryReportBatch.self)
-        return (try KafkaProducer(configuration: configuration, reports: continuation), DeliveryReports(stream: stream))
+        return (try KafkaProducer(configuration: configuration, client: client, reports: continuation), DeliveryReports(stream: stream))
     }
 
-    private init(configuration: KafkaProducerConfiguration, reports: AsyncStream<DeliveryReportBatch>.Continuation?) throws {
+    private init(configuration: KafkaProducerConfiguration, client shared: KafkaClient?,
+                 reports: AsyncStream<DeliveryReportBatch>.Continuation?) throws {
         try configuration.validate()
         self.configuration = configuration
         self.reports = reports
-        client = try KafkaClient(bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId,
-                                 meters: ClientMeters(factory: configuration.metricsFactory ?? MetricsSystem.factory, clientId: configuration.clientId),
-                                 requestTimeout: .milliseconds(Int64(configuration.requestTimeoutMs)), security: configuration.security)
+        ownsClient = shared == nil
+        client = try shared ?? configuration.makeClient()
     }
 
     // MARK: Sending
@@ -229,14 +246,14 @@ public actor KafkaProducer {
         if let last = lastTopicCount, last.topic == record.topic {
             count = last.count
         } else {
-            guard let known = partitionCounts[record.topic] else { return nil }
+            guard let known = knownPartitionCount(record.topic) else { return nil }
             count = known
             lastTopicCount = (record.topic, known)
         }
         guard let partition = try? partition(topic: record.topic, partition: record.partition, key: record.key,
                                              count: count) else { return nil }
         // A partition new to the transaction waits for AddPartitionsToTxn (the slow path).
-        if transactionalId != nil && !transaction.partitions.contains(TopicPartition(record.topic, partition)) { return nil }
+        if transactionalId != nil && !transaction.accepts(TopicPartition(record.topic, partition)) { return nil }
         let bytes = RecordBatchBuilder.estimatedSize(keyCount: record.key?.count, valueCount: record.value?.count,
                                                      headers: record.headers)
         guard bufferedBytes + bytes <= configuration.bufferMemory else { return nil }
@@ -257,7 +274,7 @@ public actor KafkaProducer {
     public func close() async {
         closed = true
         await flush()
-        await client.close()
+        if ownsClient { await client.close() } else { await client.closeConnections(of: lane) }
         outcomes?.finish()
         reports?.finish()
     }
@@ -317,14 +334,20 @@ public actor KafkaProducer {
     // MARK: Partitioning
 
     private func choosePartition(_ record: ProducerRecord) async throws -> Int32 {
-        var count = partitionCounts[record.topic]
-        if count == nil { count = try await waitForTopic(record.topic) }
+        var count: Int32
+        if let known = knownPartitionCount(record.topic) { count = known } else { count = try await waitForTopic(record.topic) }
         // A partition past the known count may have been added since: ask once before refusing.
-        if let wanted = record.partition, wanted >= count! {
+        if let wanted = record.partition, wanted >= count {
             absorb(try await client.refreshMetadata(topics: [record.topic]))
-            count = partitionCounts[record.topic] ?? count
+            count = knownPartitionCount(record.topic) ?? count
         }
-        return try partition(topic: record.topic, partition: record.partition, key: record.key, count: count!)
+        return try partition(topic: record.topic, partition: record.partition, key: record.key, count: count)
+    }
+
+    /// The topic's partition count from the last metadata, unless unknown (or, in a broken answer, zero).
+    private func knownPartitionCount(_ topic: String) -> Int32? {
+        guard let count = cluster.partitionCount(of: topic), count > 0 else { return nil }
+        return count
     }
 
     /// The record's own partition, its key's (murmur2), or the topic's sticky one (KIP-480: one
@@ -354,7 +377,7 @@ public actor KafkaProducer {
         while true {
             let metadata = try await client.refreshMetadata(topics: [topic], allowAutoTopicCreation: configuration.allowAutoCreateTopics)
             absorb(metadata)
-            if let count = partitionCounts[topic] { return count }
+            if let count = knownPartitionCount(topic) { return count }
             let error = metadata.topicErrors[topic] ?? .unknownTopicOrPartition
             guard error.isRetriable, error != .unknownTopicOrPartition, ContinuousClock.now < deadline else {
                 throw KafkaClientError(.broker(error), "topic '\(topic)' is not available: \(error)")
@@ -363,17 +386,11 @@ public actor KafkaProducer {
         }
     }
 
-    /// Takes the leaders, partition counts and topic ids of fresh metadata.
+    /// Takes the client's fresh metadata (leaders, partition counts, topic ids) as this producer's snapshot.
     func absorb(_ metadata: ClusterMetadata) {
         metadataRefreshedAt = .now
         lastTopicCount = nil
-        for (name, topic) in metadata.topics where !topic.partitions.isEmpty {
-            partitionCounts[name] = Int32(topic.partitions.count)
-            topicIds[name] = topic.id
-            for partition in topic.partitions {
-                leaders[TopicPartition(name, partition.partition)] = partition.leader >= 0 ? partition.leader : nil
-            }
-        }
+        cluster = metadata
     }
 
     // MARK: Batching

@@ -127,3 +127,12 @@ public struct ProducerMessageID: Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt64
     public var description: String { "\(rawValue)" }
 }
+
+extension KafkaProducerConfiguration {
+    /// The client a producer makes for itself when it is given none.
+    func makeClient() throws -> KafkaClient {
+        try KafkaClient(bootstrapServers: bootstrapServers, clientId: clientId,
+                        meters: ClientMeters(factory: metricsFactory ?? MetricsSystem.factory, clientId: clientId),
+                        requestTimeout: .milliseconds(Int64(requestTimeoutMs)), security: security)
+    }
+}

@@ -47,3 +47,14 @@ for try await record in consumer.records {
 await services.triggerGracefulShutdown()
 try await running.value
 print("read \(read) records")
+
+// One client core for several clients of a process: one metadata cache and one set of connections
+// (a consumer's Fetches and group requests keep their own). Closing a producer leaves the client open.
+let client = try KafkaClient(bootstrapServers: bootstrap, clientId: "quickstart-shared")
+let admin = KafkaAdminClient(client: client)
+let sharedProducer = try KafkaProducer(configuration: producerConfiguration, client: client)
+let extra = try await sharedProducer.send(ProducerRecord(topic: topic, key: "id-extra", value: "{}"))
+await sharedProducer.close()
+let partitions = try await admin.listTopics()[topic] ?? 0
+print("shared client: \(topic) has \(partitions) partition(s), the extra record is at offset \(extra.offset)")
+await client.close()
