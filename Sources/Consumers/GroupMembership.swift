@@ -13,6 +13,9 @@ struct GroupMembership: Equatable {
     private(set) var protocolName: PartitionAssignor?
     /// A (re)join is due: the member has no current assignment to trust.
     private(set) var needsJoin = true
+    /// A rejoin was asked for while a join was under way (a new subscription): the join that ends
+    /// does not satisfy it.
+    private var rejoinRequested = false
     private(set) var lastHeartbeat: ContinuousClock.Instant
     /// The coordinator's node, kept when its connection is dropped (to leave the group from `deinit`).
     var coordinatorNode: Int32?
@@ -37,6 +40,12 @@ struct GroupMembership: Equatable {
     /// A new subscription, a partition count that changed, or a commit refused for a stale generation.
     mutating func rejoin() {
         needsJoin = true
+        rejoinRequested = true
+    }
+
+    /// A join begins: what it will send covers every rejoin asked for until now.
+    mutating func joinStarted() {
+        rejoinRequested = false
     }
 
     /// Fenced (another member took the static identity): nothing more to join.
@@ -99,7 +108,7 @@ struct GroupMembership: Equatable {
         case .noError:
             let revoked = owned.subtracting(assigned)
             let followUp = protocolName?.isCooperative == true && !revoked.isEmpty
-            needsJoin = followUp
+            needsJoin = followUp || rejoinRequested
             lastHeartbeat = now
             return .assigned(revoked: revoked, added: assigned.subtracting(owned), followUp: followUp)
         case .unknownMemberId, .illegalGeneration:

@@ -60,6 +60,7 @@ extension KafkaConsumer {
     /// One JoinGroup (two with KIP-394's member id) and SyncGroup; `group` takes each answer and says what follows.
     private func joinAndSync() async throws {
         guard let groupId = group?.groupId else { return }
+        group?.joinStarted()
         let coordinator = try await coordinatorConnection()
         let strategies = configuration.partitionAssignmentStrategy
         let cooperative = strategies.allSatisfy(\.isCooperative)
@@ -234,8 +235,10 @@ extension KafkaConsumer {
         let previous = cluster
         cluster = metadata
         topicsRefreshedAt = .now
-        let changed = metadata.topics.contains { name, topic in
-            previous.partitionCount(of: name).map { $0 != Int32(truncatingIfNeeded: topic.partitions.count) } ?? false
+        // Only the topics asked for: a shared client's cache holds other clients' topics too.
+        let changed = topics.contains { name in
+            guard let before = previous.partitionCount(of: name), let now = metadata.partitionCount(of: name) else { return false }
+            return before != now
         }
         // A topic asked for and not in the answer does not exist now: nothing to fetch from it until it is back.
         let gone = Set(topics).subtracting(metadata.topics.keys)

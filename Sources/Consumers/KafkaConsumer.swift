@@ -154,12 +154,15 @@ public actor KafkaConsumer {
 
     private func commitRejoiningOnce(_ offsets: () -> [TopicPartition: Int64]) async throws {
         try await awaitMembership()
+        // Taken once: an eager rejoin gives every partition up (and forgets what was consumed) before
+        // it gets them back, and what was consumed must still be committed for those it gets back.
+        let wanted = offsets()
         do {
-            try await sendCommit(offsets())
+            try await sendCommit(wanted)
         } catch let error as KafkaClientError where error.isStaleGeneration && !subscription.isEmpty {
             group?.rejoin()
             try await awaitMembership()
-            try await sendCommit(offsets().filter { assignment.contains($0.key) })
+            try await sendCommit(wanted.filter { assignment.contains($0.key) })
         }
     }
 

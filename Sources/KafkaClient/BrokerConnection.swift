@@ -90,6 +90,9 @@ public final class BrokerConnection: @unchecked Sendable {
     private let retireAt = NIOLockedValueBox<NIODeadline?>(nil)
     /// The broker's version ranges, by API.
     public private(set) var brokerVersions: [ApiKey: ClosedRange<Int16>] = [:]
+    /// The cluster's finalized feature levels as ApiVersions v3+ reported them (`transaction.version`,
+    /// `group.version`, ...), by name; empty from an older broker.
+    public private(set) var finalizedFeatures: [String: Int16] = [:]
     let clientId: String
     /// Where request latencies go (the client's metrics), if anywhere.
     let meters: ClientMeters?
@@ -220,6 +223,7 @@ public final class BrokerConnection: @unchecked Sendable {
                 }
             }
             brokerVersions = versions
+            finalizedFeatures = Dictionary(response.finalizedFeatures.map { ($0.name, $0.maxVersionLevel) }, uniquingKeysWith: max)
             return
         }
         throw KafkaClientError(.unsupportedVersion, "\(host):\(port) and this client share no ApiVersions version")

@@ -172,6 +172,8 @@ public actor KafkaClient {
     private var bootstrapConnection: BrokerConnection?
     /// Set by `close()`: a connection that completes afterwards (a connect under way) is closed, not kept.
     private var closed = false
+    /// Lanes closed by `closeConnections(of:)`: their connections are not made again.
+    private var closedLanes: Set<ClientLane> = []
     public private(set) var metadata: ClusterMetadata?
     /// The client's metrics (request latencies here; records, retries and rebalances in the producer
     /// and consumer), or nil for none.
@@ -216,7 +218,9 @@ public actor KafkaClient {
     /// A connection to any bootstrap server (the first that answers).
     public func anyConnection() async throws -> BrokerConnection {
         if let connection = bootstrapConnection, connection.isActive { return connection }
-        if let connection = connections.values.first(where: \.isActive) { return connection }
+        // Another open connection for requests answered at once; never a lane's (a Fetch or a
+        // JoinGroup may be parked on it, and its owner may close it).
+        if let connection = connections.first(where: { $0.key.purpose == .data && $0.value.isActive })?.value { return connection }
         var failures: [String] = []
         for server in bootstrapServers {
             do {
@@ -239,6 +243,9 @@ public actor KafkaClient {
     public func connection(to nodeId: Int32, for purpose: ConnectionPurpose = .data) async throws -> BrokerConnection {
         let key = ConnectionKey(node: nodeId, purpose: purpose)
         if let existing = connections[key], existing.isActive { return existing }
+        if let lane = purpose.lane, closedLanes.contains(lane) {
+            throw KafkaClientError(.closed, "the producer or consumer of this connection is closed")
+        }
         var known = metadata
         if known?.brokers[nodeId] == nil { known = try await refreshMetadata(topics: []) }
         guard let address = known?.brokers[nodeId] else {
@@ -248,6 +255,11 @@ public actor KafkaClient {
                                                             requestTimeout: requestTimeout, meters: meters, security: security,
                                                             tlsContext: try tlsContext())
         try keepUnlessClosed(connection)
+        // Its owner closed while it connected: not kept.
+        if let lane = purpose.lane, closedLanes.contains(lane) {
+            connection.close()
+            throw KafkaClientError(.closed, "the producer or consumer of this connection is closed")
+        }
         // Another caller may have connected while this one waited: keep one connection per broker and purpose.
         if let other = connections[key], other.isActive {
             connection.close()
@@ -311,8 +323,16 @@ public actor KafkaClient {
         for topic in response.topics {
             guard let name = topic.name else { continue }
             if topic.errorCode != 0 {
-                result.topicErrors[name] = ErrorCode(rawValue: topic.errorCode)
-                result.topics[name] = nil
+                let error = ErrorCode(rawValue: topic.errorCode)
+                result.topicErrors[name] = error
+                // A passing problem (LEADER_NOT_AVAILABLE during an election) keeps what was known of
+                // the topic, without leaders; a topic that does not exist is forgotten.
+                if error.isRetriable && error != .unknownTopicOrPartition && error != .unknownTopicId, var known = result.topics[name] {
+                    known.partitions = known.partitions.map { PartitionInfo(partition: $0.partition, leader: -1) }
+                    result.topics[name] = known
+                } else {
+                    result.topics[name] = nil
+                }
                 continue
             }
             result.topicErrors[name] = nil
@@ -335,6 +355,7 @@ public actor KafkaClient {
     /// Closes the connections of one lane (a producer or consumer done with a shared client); the
     /// client and its other connections stay.
     public func closeConnections(of lane: ClientLane) {
+        if lane != .shared { closedLanes.insert(lane) }
         for (key, connection) in connections where key.purpose.lane == lane {
             connection.close()
             connections[key] = nil

@@ -1,22 +1,24 @@
 import KafkaWire
 
 /// Which transaction markers a clean may drop (Kafka's CleanedTransactionMetadata). Read batch by
-/// batch in offset order from the log start: a marker whose transaction kept no record (an aborted
-/// one, whose records the cleaner removes, or a committed one compacted away) marks nothing any
-/// more, and goes once its segment is past the delete horizon, as a tombstone does, so that a
+/// batch in offset order from the log start: a marker is obsolete once no batch of its transaction
+/// is left in the log (an aborted one's records, which a clean removes, or a committed one's,
+/// compacted away), so it goes in a clean after the one that removed the last of them, never in
+/// the same one: a group of segments the log changed under is not swapped in, and its records must
+/// never be left without their marker. Like a tombstone it also waits for the delete horizon, so a
 /// reader that was behind still sees it for `delete.retention.ms`.
 struct CleanedTransactionMetadata {
-    /// Producers inside a transaction, with whether any of its records were kept.
-    private var open: [Int64: Bool] = [:]
+    /// Producers with a batch of their current transaction read in this clean.
+    private var open: Set<Int64> = []
 
-    /// A transactional record batch of `producerId`; `kept`: some of its records stay.
-    mutating func dataRead(producerId: Int64, kept: Bool) {
-        open[producerId] = (open[producerId] ?? false) || kept
+    /// A transactional record batch of `producerId` was read (whatever of it this clean keeps).
+    mutating func dataRead(producerId: Int64) {
+        open.insert(producerId)
     }
 
-    /// A marker of `producerId`: whether the transaction it ends kept no record (then the marker is
-    /// obsolete). A marker whose records are all before the log start is obsolete too.
+    /// A marker of `producerId`: whether no batch of the transaction it ends was read (then the
+    /// marker is obsolete). A marker whose records are all before the log start is obsolete too.
     mutating func markerRead(producerId: Int64) -> Bool {
-        !(open.removeValue(forKey: producerId) ?? false)
+        open.remove(producerId) == nil
     }
 }

@@ -148,9 +148,9 @@ final class Cleaner {
                             return true
                         }
                     }
-                    let kept = try output.add(batch, map: map, aborted: isAborted, dropTombstones: dropTombstones, stats: &stats)
+                    try output.add(batch, map: map, aborted: isAborted, dropTombstones: dropTombstones, stats: &stats)
                     if batch.attributes.isTransactional && !batch.attributes.isControl {
-                        transactions.cleaned.dataRead(producerId: batch.producerId, kept: kept)
+                        transactions.cleaned.dataRead(producerId: batch.producerId)
                     }
                     if output.pendingBytes >= Self.writeChunk {
                         let written = try output.write(to: cleaned)

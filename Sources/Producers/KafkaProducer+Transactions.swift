@@ -38,8 +38,17 @@ public struct KafkaTransactionError: Error, CustomStringConvertible, Sendable, E
 
 extension KafkaProducer {
     /// The highest versions of transaction version 1 (KIP-890's version 2 changes what EndTxn v5,
-    /// AddPartitionsToTxn v5 and TxnOffsetCommit v5 mean): the client speaks version 1 with every broker.
+    /// AddPartitionsToTxn v5 and TxnOffsetCommit v5 mean), spoken when the cluster has not finalized
+    /// version 2, and of version 2 (where AddPartitionsToTxn and AddOffsetsToTxn are not sent).
     static let transactionVersion1: [ApiKey: Int16] = [.endTxn: 4, .addPartitionsToTxn: 3, .txnOffsetCommit: 4, .addOffsetsToTxn: 4]
+    static let transactionVersion2: [ApiKey: Int16] = [.endTxn: 5, .addPartitionsToTxn: 3, .txnOffsetCommit: 5, .addOffsetsToTxn: 4]
+
+    /// Whether the cluster serves transaction version 2: `transaction.version` finalized at 2 or
+    /// more, and EndTxn v5.
+    private func clusterServesTransactionVersion2() async -> Bool {
+        guard let connection = try? await client.anyConnection() else { return false }
+        return (connection.finalizedFeatures["transaction.version"] ?? 0) >= 2 && (connection.version(of: .endTxn) ?? 0) >= 5
+    }
 
     var transactionalId: String? { configuration.transactionalId }
 
@@ -54,13 +63,8 @@ extension KafkaProducer {
         let response = try await coordinatorRequest("InitProducerId") {
             InitProducerIdRequest(transactionalId: id, transactionTimeoutMs: Int32(self.configuration.transactionTimeoutMs))
         } code: { ErrorCode(rawValue: $0.errorCode) }
-        producerId = response.producerId
-        producerEpoch = response.producerEpoch
-        for queue in partitions.values {
-            queue.nextSequence = 0
-            queue.ackedSequence = 0
-        }
-        transaction.initialized()
+        adopt(producerId: response.producerId, epoch: response.producerEpoch)
+        transaction.initialized(version2: await clusterServesTransactionVersion2())
         configuration.logger.info("transactions initialized", metadata: [
             "transactionalId": "\(id)", "producerId": "\(producerId)", "epoch": "\(producerEpoch)"])
     }
@@ -80,10 +84,14 @@ extension KafkaProducer {
         try requireTransactional(.sendOffsets)
         guard let id = transactionalId else { return }
         let pid = producerId, epoch = producerEpoch
+        transaction.markStarted()
         do {
-            _ = try await coordinatorRequest("AddOffsetsToTxn") {
-                AddOffsetsToTxnRequest(transactionalId: id, producerId: pid, producerEpoch: epoch, groupId: groupMetadata.groupId)
-            } code: { ErrorCode(rawValue: $0.errorCode) }
+            // Version 2: the TxnOffsetCommit adds the offsets to the transaction itself.
+            if !transaction.usesVersion2 {
+                _ = try await coordinatorRequest("AddOffsetsToTxn") {
+                    AddOffsetsToTxnRequest(transactionalId: id, producerId: pid, producerEpoch: epoch, groupId: groupMetadata.groupId)
+                } code: { ErrorCode(rawValue: $0.errorCode) }
+            }
             let byTopic = Dictionary(grouping: offsets, by: { $0.key.topic })
             let request = TxnOffsetCommitRequest(
                 transactionalId: id, groupId: groupMetadata.groupId, producerId: pid, producerEpoch: epoch,
@@ -122,14 +130,22 @@ extension KafkaProducer {
     private func endTransaction(commit: Bool) async throws {
         guard let id = transactionalId else { return }
         let pid = producerId, epoch = producerEpoch
-        if transaction.needsEndTxn(commit: commit) {
+        if transaction.needsEndTxn {
+            let response: EndTxnResponse
             do {
-                _ = try await coordinatorRequest("EndTxn") {
+                response = try await coordinatorRequest("EndTxn") {
                     EndTxnRequest(transactionalId: id, producerId: pid, producerEpoch: epoch, committed: commit)
                 } code: { ErrorCode(rawValue: $0.errorCode) }
             } catch let error as KafkaTransactionError where error.kind == .timedOut {
                 transaction.endTimedOut(commit: commit)
                 throw error
+            }
+            // Version 2: the end moved the producer to its next epoch (or a new id); sequences restart.
+            if transaction.usesVersion2 && response.producerId >= 0 && response.producerEpoch >= 0 {
+                adopt(producerId: response.producerId, epoch: response.producerEpoch)
+                _ = transaction.ended()
+                transaction.epochBumped()
+                return
             }
         }
         if transaction.ended() {
@@ -138,12 +154,7 @@ extension KafkaProducer {
             let response = try await coordinatorRequest("InitProducerId") {
                 InitProducerIdRequest(transactionalId: id, transactionTimeoutMs: timeout, producerId: pid, producerEpoch: epoch)
             } code: { ErrorCode(rawValue: $0.errorCode) }
-            producerId = response.producerId
-            producerEpoch = response.producerEpoch
-            for queue in partitions.values {
-                queue.nextSequence = 0
-                queue.ackedSequence = 0
-            }
+            adopt(producerId: response.producerId, epoch: response.producerEpoch)
             transaction.epochBumped()
             configuration.logger.info("moved to the next epoch after a failed batch", metadata: ["epoch": "\(producerEpoch)"])
         }
@@ -163,13 +174,29 @@ extension KafkaProducer {
         try transaction.check(.send)
     }
 
-    /// Adds `partition` to the open transaction before its first record goes into a batch.
+    /// A producer id and epoch from the coordinator: every partition's sequences start again at 0.
+    private func adopt(producerId id: Int64, epoch: Int16) {
+        producerId = id
+        producerEpoch = epoch
+        for queue in partitions.values {
+            queue.nextSequence = 0
+            queue.ackedSequence = 0
+        }
+    }
+
+    /// Adds `partition` to the open transaction before its first record goes into a batch (under
+    /// version 2 the Produce request adds it: nothing is sent here).
     func addToTransaction(_ partition: TopicPartition) async throws {
         guard let id = transactionalId, !transaction.partitions.contains(partition) else { return }
+        if transaction.usesVersion2 {
+            transaction.added(partition)
+            return
+        }
         let task: Task<Void, Error>
         if let existing = addingToTransaction[partition] {
             task = existing
         } else {
+            transaction.markStarted()
             let pid = producerId, epoch = producerEpoch
             task = Task {
                 let response = try await self.coordinatorRequest("AddPartitionsToTxn") {
@@ -252,7 +279,8 @@ extension KafkaProducer {
             do {
                 let connection = try await find(timeout)
                 var version = try connection.negotiatedVersion(of: R.self)
-                if let cap = Self.transactionVersion1[R.apiKey] { version = min(version, cap) }
+                let caps = transaction.usesVersion2 ? Self.transactionVersion2 : Self.transactionVersion1
+                if let cap = caps[R.apiKey] { version = min(version, cap) }
                 let response = try await connection.send(make(), version: version, timeout: timeout)
                 let error = code(response)
                 switch error {

@@ -47,6 +47,12 @@ struct ProducerTransaction {
     private(set) var needsEpochBump = false
     /// A commit (true) or abort (false) whose EndTxn timed out: only the same call may follow.
     private(set) var pendingEnd: Bool?
+    /// Partitions or offsets were (or may have been) added to the open transaction, so the coordinator
+    /// has it open and its end goes there; a transaction that added nothing ends here (as Java's).
+    private(set) var started = false
+    /// Transaction version 2 (KIP-890 part 2), when the cluster finalized it: partitions and offsets
+    /// join the transaction with the requests that write them, and every end moves to the next epoch.
+    private(set) var usesVersion2 = false
 
     /// Whether `call` may go now; if not, the error to throw.
     func check(_ call: Call) throws(KafkaTransactionError) {
@@ -81,15 +87,23 @@ struct ProducerTransaction {
         throw KafkaTransactionError(phase == .abortable ? .abortable : .invalidState, "\(call.name) is not allowed: \(state)")
     }
 
-    /// InitProducerId answered: transactions may begin.
-    mutating func initialized() {
+    /// InitProducerId answered: transactions may begin, at transaction version 2 if `version2`.
+    mutating func initialized(version2: Bool = false) {
         phase = .ready
+        usesVersion2 = version2
     }
 
     mutating func begin() {
         phase = .inTransaction
         partitions = []
+        started = false
         failure = nil
+    }
+
+    /// A partition or the group's offsets are about to be added (counted before the request: an
+    /// answer lost on the way leaves them in the coordinator's transaction all the same).
+    mutating func markStarted() {
+        started = true
     }
 
     /// Whether records of `partition` may be batched now (the coordinator has it in the open transaction).
@@ -97,9 +111,11 @@ struct ProducerTransaction {
         phase == .inTransaction && partitions.contains(partition)
     }
 
-    /// AddPartitionsToTxn answered for `partition`.
+    /// AddPartitionsToTxn answered for `partition` (version 2: the partition's first record is batched).
     mutating func added(_ partition: TopicPartition) {
-        if phase == .inTransaction { partitions.insert(partition) }
+        guard phase == .inTransaction else { return }
+        partitions.insert(partition)
+        started = true
     }
 
     /// Something of the open transaction failed: fenced or fatal ends the producer; anything else
@@ -139,11 +155,9 @@ struct ProducerTransaction {
         return .abort(KafkaTransactionError(.abortable, "the transaction cannot commit: \(failure.message)", code: failure.code))
     }
 
-    /// Whether ending the transaction needs an EndTxn: an abort with no partition added has nothing
-    /// for the coordinator to end.
-    func needsEndTxn(commit: Bool) -> Bool {
-        commit || !partitions.isEmpty
-    }
+    /// Whether ending the transaction needs an EndTxn: one that added neither a partition nor offsets
+    /// has nothing for the coordinator to end (a commit of it commits nothing).
+    var needsEndTxn: Bool { started }
 
     /// EndTxn timed out: only the same call may follow (the coordinator may still be writing markers).
     mutating func endTimedOut(commit: Bool) {
@@ -156,6 +170,7 @@ struct ProducerTransaction {
         pendingEnd = nil
         phase = .ready
         partitions = []
+        started = false
         failure = nil
         return needsEpochBump
     }

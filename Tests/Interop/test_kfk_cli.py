@@ -191,4 +191,5 @@ def test_features_are_shown_and_set(broker_factory):
     assert {row["feature"]: row["finalized"] for row in kfk_json(fresh, "cluster", "features")}["group.version"] == 1
     kfk(fresh, "cluster", "set-feature", "group.version=0", "--downgrade")
     table = kfk(fresh, "cluster", "features").stdout
-    assert "group.version     0-1        0" in table and "metadata.version  7-25       25" in table
+    assert "group.version        0-1        0" in table and "metadata.version     7-25       25" in table
+    assert "transaction.version  0-2        2" in table

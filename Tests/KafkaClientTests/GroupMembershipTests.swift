@@ -59,6 +59,7 @@ struct GroupMembershipTests {
     @Test func aRefusedJoinSaysWhatToDoBeforeTheNextTry() {
         var membership = joined()
         membership.rejoin()
+        membership.joinStarted()
         do {
             let answer = membership.joinAnswered(.unknownMemberId, memberId: "", generation: -1, leader: "", protocolName: nil,
                                         skipAssignment: false)
@@ -89,6 +90,7 @@ struct GroupMembershipTests {
         let a0 = TopicPartition("a", 0), a1 = TopicPartition("a", 1), a2 = TopicPartition("a", 2)
         var membership = joined([a0, a1])
         membership.rejoin()
+        membership.joinStarted()
         _ = membership.joinAnswered(.noError, memberId: "m-1", generation: 6, leader: "m-0", protocolName: "range", skipAssignment: false)
         let later = start + .seconds(10)
         do {
@@ -105,6 +107,7 @@ struct GroupMembershipTests {
         let a0 = TopicPartition("a", 0), a1 = TopicPartition("a", 1)
         var membership = joined([a0, a1], protocol: "cooperative-sticky")
         membership.rejoin()
+        membership.joinStarted()
         _ = membership.joinAnswered(.noError, memberId: "m-1", generation: 6, leader: "m-0", protocolName: "cooperative-sticky",
                                     skipAssignment: false)
         do {
@@ -123,9 +126,25 @@ struct GroupMembershipTests {
         #expect(!membership.needsJoin)
     }
 
+    @Test func aRejoinAskedForDuringAJoinIsNotLostWhenThatJoinEnds() {
+        var membership = GroupMembership(groupId: "g", now: start)
+        membership.joinStarted()
+        // A new subscription while the JoinGroup waits: that join was built from the old one.
+        membership.rejoin()
+        _ = membership.joinAnswered(.noError, memberId: "m-1", generation: 1, leader: "m-1", protocolName: "range", skipAssignment: false)
+        _ = membership.syncAnswered(.noError, assigned: [], owned: [], at: start)
+        #expect(membership.needsJoin)
+        // The next join covers it.
+        membership.joinStarted()
+        _ = membership.joinAnswered(.noError, memberId: "m-1", generation: 2, leader: "m-1", protocolName: "range", skipAssignment: false)
+        _ = membership.syncAnswered(.noError, assigned: [], owned: [], at: start)
+        #expect(!membership.needsJoin)
+    }
+
     @Test func aRefusedSyncDropsAStaleMemberId() {
         var membership = joined()
         membership.rejoin()
+        membership.joinStarted()
         _ = membership.joinAnswered(.noError, memberId: "m-1", generation: 6, leader: "m-0", protocolName: "range", skipAssignment: false)
         do {
             let answer = membership.syncAnswered(.rebalanceInProgress, assigned: [], owned: [], at: start)

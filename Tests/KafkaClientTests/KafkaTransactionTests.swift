@@ -158,4 +158,36 @@ import Testing
         await check.close()
         #expect(try await Self.values(broker, "out", .readCommitted, count: 50) == (0..<50).map { "out-\($0)" })
     }
+
+    /// The producer speaks the transaction version the cluster finalized: at 2 every end moves it to
+    /// the next epoch (KIP-890 part 2) and no AddPartitionsToTxn or AddOffsetsToTxn is sent; at 1 the
+    /// epoch stays. Records and offsets come out the same either way.
+    @Test(.timeLimit(.minutes(1)), arguments: [Int16(2), 1]) func bothTransactionVersionsCommitAndAbortAlike(level: Int16) async throws {
+        let broker = try RunningBroker(overrides: ["num.partitions=1"])
+        let client = try KafkaClient(bootstrapServers: broker.bootstrap)
+        let admin = KafkaAdminClient(client: client)
+        if level < 2 { try await admin.updateFeatures(["transaction.version": level], upgradeType: .safeDowngrade) }
+        #expect(try await admin.describeFeatures().finalized["transaction.version"] == (level > 0 ? level : nil))
+        let producer = try Self.producer(broker, id: "tv-\(level)")
+        try await producer.initTransactions()
+        for (values, commit) in [(["a", "b"], true), (["x"], false), (["c"], true)] {
+            try await producer.beginTransaction()
+            try await Self.send(producer, "out", values)
+            if commit { try await producer.commitTransaction() } else { try await producer.abortTransaction() }
+        }
+        // An empty transaction ends here, without the coordinator.
+        try await producer.beginTransaction()
+        try await producer.commitTransaction()
+        // Offsets alone: TxnOffsetCommit v5 adds them (version 2), AddOffsetsToTxn does (version 1).
+        try await producer.beginTransaction()
+        try await producer.sendOffsetsToTransaction([TopicPartition("out", 0): 7], groupMetadata: ConsumerGroupMetadata(groupId: "tv-group"))
+        try await producer.commitTransaction()
+        await producer.close()
+        #expect(try await Self.values(broker, "out", .readCommitted, count: 3) == ["a", "b", "c"])
+        #expect(try await admin.committedOffsets("tv-group") == [TopicPartition("out", 0): 7])
+        let described = try await client.anyConnection().send(DescribeTransactionsRequest(transactionalIds: ["tv-\(level)"]))
+        // Four ends reached the coordinator (the empty transaction did not).
+        #expect(described.transactionStates.first?.producerEpoch == (level >= 2 ? 4 : 0))
+        await client.close()
+    }
 }

@@ -127,13 +127,32 @@ struct ProducerTransactionTests {
         #expect(Self.refused(.abort, in: aborting) == nil)
     }
 
-    @Test func anAbortWithNothingAddedNeedsNoEndTxn() {
+    @Test func aTransactionThatAddedNothingEndsWithoutTheCoordinator() {
         var transaction = ProducerTransaction()
         transaction.initialized()
         transaction.begin()
-        #expect(!transaction.needsEndTxn(commit: false))
-        #expect(transaction.needsEndTxn(commit: true), "a commit always ends at the coordinator (offsets may be in it)")
+        #expect(!transaction.needsEndTxn, "nothing was added: the coordinator has no transaction to end")
         transaction.added(Self.orders)
-        #expect(transaction.needsEndTxn(commit: false))
+        #expect(transaction.needsEndTxn)
+        // Offsets alone are in the coordinator's transaction too; so is a partition whose
+        // AddPartitionsToTxn went out (its answer may be lost).
+        var other = ProducerTransaction()
+        other.initialized()
+        other.begin()
+        other.markStarted()
+        #expect(other.needsEndTxn)
+        _ = other.ended()
+        other.begin()
+        #expect(!other.needsEndTxn, "each transaction starts anew")
+    }
+
+    @Test func versionTwoIsKeptFromInitialization() {
+        var transaction = ProducerTransaction()
+        #expect(!transaction.usesVersion2)
+        transaction.initialized(version2: true)
+        transaction.begin()
+        #expect(transaction.usesVersion2)
+        _ = transaction.ended()
+        #expect(transaction.usesVersion2)
     }
 }

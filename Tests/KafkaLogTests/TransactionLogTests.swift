@@ -219,30 +219,42 @@ import Testing
         c.deleteRetentionMs = 0
         try logs.loadAll { _ in c }
         let log = try logs.createLog(Self.tp, config: c)
-        // Producer 1: a committed "a" that a later committed "a" replaces, the later one, an aborted "b".
+        let cleaner = LogCleaner(logs: logs, config: CleanerConfig(), logger: testLogger)
+        func markers() throws -> [Int64] { try Self.allBatches(log).filter(\.isControl).map(\.baseOffset) }
+        func pad(_ tag: String) throws { for i in 0..<6 { _ = try log.append(clientBatch(count: 1, valueSize: 40, tag: "\(tag)-\(i)")) } }
+        /// The records of keys "a" and "b" left in the log, aborted or not.
+        func values() throws -> [String] {
+            try readAll(log).filter { $0.key.map { ["a", "b"].contains(String(buffer: $0)) } ?? false }.map { String(buffer: $0.value!) }
+        }
+
+        // Producer 1 commits "a" = "old"; a first clean keeps record and marker (and makes their
+        // segments cleaned ones, past the delete horizon from now on: delete.retention.ms is 0).
         _ = try log.append(Self.txnBatch([("a", "old")], producerId: 1, sequence: 0))
         let replaced = try log.appendMarker(EndTransactionMarker(.commit), producerId: 1, producerEpoch: 0).firstOffset
+        try pad("first")
+        _ = try #require(cleaner.cleanDirtiest())
+        #expect(try markers() == [replaced])
+
+        // Then commits "a" = "new", and aborts "b".
         _ = try log.append(Self.txnBatch([("a", "new")], producerId: 1, sequence: 1))
         let kept = try log.appendMarker(EndTransactionMarker(.commit), producerId: 1, producerEpoch: 0).firstOffset
         _ = try log.append(Self.txnBatch([("b", "gone")], producerId: 1, sequence: 2))
         let aborted = try log.appendMarker(EndTransactionMarker(.abort), producerId: 1, producerEpoch: 0).firstOffset
-        for i in 0..<6 { _ = try log.append(clientBatch(count: 1, valueSize: 40, tag: "pad-\(i)")) }
-        let cleaner = LogCleaner(logs: logs, config: CleanerConfig(), logger: testLogger)
-        func markers() throws -> [Int64] { try Self.allBatches(log).filter(\.isControl).map(\.baseOffset) }
-
-        // The first clean removes the aborted record and the replaced value, and keeps every marker:
-        // like a tombstone, a marker goes only from a segment already cleaned, delete.retention.ms after.
+        try pad("second")
+        usleep(5_000)
+        // This clean removes "old" and the aborted "b", and keeps every marker: a marker goes only in
+        // a clean after the one that removed its transaction's last record, and from a cleaned segment.
         _ = try #require(cleaner.cleanDirtiest())
         #expect(try markers() == [replaced, kept, aborted])
-        #expect(try Self.committedValues(log).filter { !$0.hasPrefix("pad") } == ["new"])
+        #expect(try values() == ["new"])
 
-        for i in 0..<6 { _ = try log.append(clientBatch(count: 1, valueSize: 40, tag: "more-\(i)")) }
-        usleep(5_000)  // past delete.retention.ms = 0 since the segments were written
+        try pad("third")
+        usleep(5_000)
         _ = try #require(cleaner.cleanDirtiest())
-        // The replaced commit's and the abort's transactions kept no record: their markers go. The
-        // marker of the kept "new" stays.
+        // The replaced commit's and the abort's transactions have no record left: their markers go.
+        // The marker of the kept "new" stays.
         #expect(try markers() == [kept])
-        #expect(try Self.committedValues(log).filter { !$0.hasPrefix("pad") && !$0.hasPrefix("more") } == ["new"])
+        #expect(try values() == ["new"])
         #expect(log.lastStableOffset == log.logEndOffset)
 
         // After a restart the log holds the same, and no transaction is open.

@@ -18,13 +18,13 @@ import Testing
     @Test func apiVersionsReportsSupportedAndFinalizedLevels() throws {
         let fixture = try BrokerFixture()
         let v4 = try fixture.send(ApiVersionsRequest(clientSoftwareName: "test", clientSoftwareVersion: "1"), version: 4)
-        #expect(v4.supportedFeatures.map { "\($0.name) \($0.minVersion)-\($0.maxVersion)" } == ["metadata.version 7-25", "group.version 0-1"])
-        #expect(v4.finalizedFeatures.map { "\($0.name) \($0.minVersionLevel)-\($0.maxVersionLevel)" } == ["metadata.version 25-25", "group.version 1-1"])
+        #expect(v4.supportedFeatures.map { "\($0.name) \($0.minVersion)-\($0.maxVersion)" } == ["metadata.version 7-25", "group.version 0-1", "transaction.version 0-2"])
+        #expect(v4.finalizedFeatures.map { "\($0.name) \($0.minVersionLevel)-\($0.maxVersionLevel)" } == ["metadata.version 25-25", "group.version 1-1", "transaction.version 2-2"])
         #expect(v4.finalizedFeaturesEpoch == 0 && !v4.zkMigrationReady)
         // Below v4 the ranges starting at 0 are left out (Kafka's rule for older clients).
         let v3 = try fixture.send(ApiVersionsRequest(clientSoftwareName: "test", clientSoftwareVersion: "1"), version: 3)
         #expect(v3.supportedFeatures.map(\.name) == ["metadata.version"])
-        #expect(v3.finalizedFeatures.count == 2)
+        #expect(v3.finalizedFeatures.count == 3)
     }
 
     @Test func groupVersionGoesDownAndUpAndSurvivesARestart() throws {
@@ -46,7 +46,7 @@ import Testing
         let described = try fixture.send(ConsumerGroupDescribeRequest(groupIds: ["g"]), version: 0)
         #expect(described.groups.map(\.errorCode) == [ErrorCode.unsupportedVersion.rawValue])
         let versions = try fixture.send(ApiVersionsRequest(clientSoftwareName: "test", clientSoftwareVersion: "1"), version: 4)
-        #expect(versions.finalizedFeatures.map(\.name) == ["metadata.version"] && versions.finalizedFeaturesEpoch == 1)
+        #expect(versions.finalizedFeatures.map(\.name) == ["metadata.version", "transaction.version"] && versions.finalizedFeaturesEpoch == 1)
         // Kept across a restart, and back up again.
         let restarted = try fixture.restart()
         #expect(!restarted.broker.features.consumerGroupsEnabled && restarted.broker.features.finalized.epoch == 1)

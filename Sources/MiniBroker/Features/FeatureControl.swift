@@ -16,15 +16,18 @@ struct SupportedFeature: Sendable {
 /// ApiVersions reports and UpdateFeatures changes, kept in `finalized-features.properties` in the log
 /// directory. `group.version` 1 is the KIP-848 consumer protocol, which level 0 turns off.
 /// `metadata.version` is reported at 4.0-IV3 (25) and fixed: MiniBroker has no metadata log whose
-/// format it would change. kraft.version (a static single voter) and transaction.version
-/// (transactions are not served yet) have no level above 0, and Kafka lists no feature whose highest
-/// level is 0.
+/// format it would change. `transaction.version` 2 is KIP-890 part 2 (an epoch bump at every
+/// EndTxn v5, partitions added by Produce v12+ and TxnOffsetCommit v5); level 1 or 0 serves clients
+/// transaction version 1 only. kraft.version (a static single voter) has no level above 0, and
+/// Kafka lists no feature whose highest level is 0.
 final class FeatureControl: Sendable {
     static let metadataVersion = "metadata.version"
     static let groupVersion = "group.version"
+    static let transactionVersion = "transaction.version"
     static let supported: [SupportedFeature] = [
         SupportedFeature(name: metadataVersion, levels: 7...25, defaultLevel: 25, changeable: false),
         SupportedFeature(name: groupVersion, levels: 0...1, defaultLevel: 1, changeable: true),
+        SupportedFeature(name: transactionVersion, levels: 0...2, defaultLevel: 2, changeable: true),
     ]
     static let fileName = "finalized-features.properties"
 
@@ -62,6 +65,9 @@ final class FeatureControl: Sendable {
 
     /// Whether KIP-848 consumer groups are on (group.version >= 1).
     var consumerGroupsEnabled: Bool { level(Self.groupVersion) >= 1 }
+
+    /// Whether transaction version 2 is served (transaction.version >= 2, KIP-890 part 2).
+    var transactionsV2Enabled: Bool { level(Self.transactionVersion) >= 2 }
 
     /// UpdateFeatures, one at a time: `plan` gets the levels as they are and returns the changes (or
     /// throws why not); they are written, then published. Readers never wait behind the file write:

@@ -11,8 +11,10 @@ extension RequestDispatcher {
                 return ApiVersionsResponse(errorCode: ErrorCode.invalidRequest.rawValue)
             }
         }
-        let keys = Self.served.sorted { $0.key.rawValue < $1.key.rawValue }.map {
-            ApiVersionsResponse.ApiVersion(apiKey: $0.key.rawValue, minVersion: $0.value.lowerBound, maxVersion: $0.value.upperBound)
+        let v2 = broker.features.transactionsV2Enabled
+        let keys = Self.served.sorted { $0.key.rawValue < $1.key.rawValue }.map { key, range in
+            let cap = v2 ? nil : Self.transactionVersion1Caps[key]
+            return ApiVersionsResponse.ApiVersion(apiKey: key.rawValue, minVersion: range.lowerBound, maxVersion: min(range.upperBound, cap ?? .max))
         }
         guard version >= 3 else { return ApiVersionsResponse(errorCode: 0, apiKeys: keys, throttleTimeMs: 0) }
         let features = featureFields(version: version)

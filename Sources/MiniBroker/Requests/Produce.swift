@@ -8,6 +8,45 @@ extension RequestDispatcher {
     /// Appends every partition's batch; partitions whose flush.messages or flush.ms fell due are
     /// fsynced off the event loop before the answer goes out (Kafka flushes in the append path too).
     func produce(_ request: ProduceRequest, version: Int16, eventLoop: EventLoop, context: RequestContext = RequestContext()) -> EventLoopFuture<BrokerResponse> {
+        // Transaction version 2: Produce v12+ adds its partitions to the open transaction itself.
+        if let (id, producerId, epoch, partitions) = implicitAdditions(request, version: version, context: context) {
+            return addImplicitly(id, producerId, epoch, partitions, version: version, on: eventLoop).flatMap { [self] _ in
+                // A refused addition is answered by the append's own verification.
+                appendAndAnswer(request, version: version, eventLoop: eventLoop, context: context)
+            }
+        }
+        return appendAndAnswer(request, version: version, eventLoop: eventLoop, context: context)
+    }
+
+    /// The partitions of a transaction version 2 Produce whose transactional batches go to a
+    /// partition its open transaction does not have yet; nil when there are none (or the request is
+    /// not one: below v12, transaction.version below 2, not transactional, not allowed).
+    private func implicitAdditions(_ request: ProduceRequest, version: Int16, context: RequestContext)
+        -> (String, Int64, Int16, [TopicPartition])? {
+        guard version >= 12, let id = request.transactionalId, broker.features.transactionsV2Enabled,
+              permits(context, .write, .transactionalId, id) else { return nil }
+        var producer: (id: Int64, epoch: Int16)?
+        var missing: [TopicPartition] = []
+        for topicData in request.topicData {
+            let topic = version >= 13 ? broker.topics.topic(id: topicData.topicId) : broker.topics.topic(topicData.name)
+            guard let topic, !TopicRegistry.isInternal(topic.name), permits(context, .write, .topic, topic.name) else { continue }
+            for data in topicData.partitionData where Self.isTransactional(data.records) {
+                guard let records = data.records, data.index >= 0, data.index < topic.partitionCount,
+                      let producerId = records.getInteger(at: records.readerIndex + RecordBatchLayout.producerId, as: Int64.self),
+                      let epoch = records.getInteger(at: records.readerIndex + RecordBatchLayout.producerEpoch, as: Int16.self) else { continue }
+                if producer == nil { producer = (producerId, epoch) }
+                guard producer! == (producerId, epoch) else { continue }
+                let tp = TopicPartition(topic.name, data.index)
+                if transactions.verify(transactionalId: id, producerId: producerId, producerEpoch: epoch, partition: tp) == .invalidTxnState {
+                    missing.append(tp)
+                }
+            }
+        }
+        guard let producer, !missing.isEmpty else { return nil }
+        return (id, producer.id, producer.epoch, missing)
+    }
+
+    private func appendAndAnswer(_ request: ProduceRequest, version: Int16, eventLoop: EventLoop, context: RequestContext) -> EventLoopFuture<BrokerResponse> {
         var due: [(topic: Int, partition: Int, log: PartitionLog)] = []
         let (responses, anyFailed) = appendAll(request, version: version, context: context, due: &due)
         guard !due.isEmpty else { return eventLoop.makeSucceededFuture(Self.answer(request.acks, responses, anyFailed)) }

@@ -111,15 +111,19 @@ public final class RequestDispatcher: Sendable {
         .describeClientQuotas: 0...1,
         .alterClientQuotas: 0...1,
         .updateFeatures: 0...2,
-        // Transaction version 1: EndTxn v5, TxnOffsetCommit v5 and AddPartitionsToTxn v5 belong to version 2.
-        .addPartitionsToTxn: 0...4,
+        // EndTxn v5, TxnOffsetCommit v5 and AddPartitionsToTxn v5 are transaction version 2's: advertised
+        // only while transaction.version is 2 (`transactionVersion2Apis`).
+        .addPartitionsToTxn: 0...5,
         .addOffsetsToTxn: 0...4,
-        .endTxn: 0...4,
-        .txnOffsetCommit: 0...4,
+        .endTxn: 0...5,
+        .txnOffsetCommit: 0...5,
         .describeTransactions: 0...0,
         .listTransactions: 0...2,
         .writeTxnMarkers: 0...1,
     ]
+
+    /// The highest versions of the APIs transaction version 2 moved, while transaction.version is below 2.
+    static let transactionVersion1Caps: [ApiKey: Int16] = [.addPartitionsToTxn: 4, .endTxn: 4, .txnOffsetCommit: 4]
 
     public init(broker: Broker, coordinator: GroupCoordinator, logger: Logger, blocking: BlockingExecutor = .inPlace) throws {
         self.blocking = blocking

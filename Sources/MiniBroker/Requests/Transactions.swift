@@ -102,34 +102,69 @@ extension RequestDispatcher {
 
     /// TxnOffsetCommit goes to the group coordinator once the transaction coordinator confirms that
     /// the producer's open transaction has the offsets (AddOffsetsToTxn): a zombie's or a late retry's
-    /// offsets are refused instead of waiting, pending, for another transaction's COMMIT.
+    /// offsets are refused instead of waiting, pending, for another transaction's COMMIT. Under
+    /// transaction version 2 (v5) the request itself adds the offsets to the transaction.
     func txnOffsetCommit(_ request: TxnOffsetCommitRequest, version: Int16, eventLoop: EventLoop) -> EventLoopFuture<BrokerResponse> {
-        if let refused = transactions.verify(transactionalId: request.transactionalId, producerId: request.producerId,
-                                             producerEpoch: request.producerEpoch, partition: TopicPartition(OffsetStore.topic, 0)) {
-            let code: ErrorCode = refused == .invalidProducerEpoch ? (version >= 2 ? .producerFenced : .invalidProducerEpoch)
-                : refused == .invalidProducerIdMapping ? .invalidProducerIdMapping : .invalidTxnState
-            logger.debug("TxnOffsetCommit refused", metadata: ["transactionalId": "\(request.transactionalId)", "error": "\(code)"])
-            return eventLoop.makeSucceededFuture(.message(TxnOffsetCommitResponse(throttleTimeMs: 0, topics: request.topics.map { t in
+        let offsets = TopicPartition(OffsetStore.topic, 0)
+        @Sendable func refuse(_ refused: ErrorCode) -> BrokerResponse {
+            let code: ErrorCode = refused == .invalidProducerEpoch || refused == .producerFenced ? (version >= 2 ? .producerFenced : .invalidProducerEpoch)
+                : refused == .invalidProducerIdMapping ? .invalidProducerIdMapping : refused == .invalidTxnState ? .invalidTxnState : refused
+            return .message(TxnOffsetCommitResponse(throttleTimeMs: 0, topics: request.topics.map { t in
                 .init(name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: code.rawValue) })
-            })))
+            }))
+        }
+        let refused = transactions.verify(transactionalId: request.transactionalId, producerId: request.producerId,
+                                          producerEpoch: request.producerEpoch, partition: offsets)
+        if refused == .invalidTxnState && version >= 5 {
+            return addImplicitly(request.transactionalId, request.producerId, request.producerEpoch, [offsets], version: version,
+                                 on: eventLoop).flatMap { [self] failed in
+                if let failed { return eventLoop.makeSucceededFuture(refuse(failed)) }
+                return coordinator.txnOffsetCommit(request, version: version).map { .message($0) }
+            }
+        }
+        if let refused {
+            logger.debug("TxnOffsetCommit refused", metadata: ["transactionalId": "\(request.transactionalId)", "error": "\(refused)"])
+            return eventLoop.makeSucceededFuture(refuse(refused))
         }
         return coordinator.txnOffsetCommit(request, version: version).map { .message($0) }
     }
 
-    func endTxn(_ request: EndTxnRequest, version: Int16, eventLoop: EventLoop) -> EventLoopFuture<BrokerResponse> {
-        @Sendable func answer(_ code: ErrorCode) -> BrokerResponse {
-            .message(EndTxnResponse(throttleTimeMs: 0, errorCode: code.rawValue, producerId: -1, producerEpoch: -1))
+    /// Transaction version 2 adds partitions to the open transaction (starting it if none is) with
+    /// the request that writes to them (Produce v12+, TxnOffsetCommit v5), not AddPartitionsToTxn.
+    /// The coordinator's append runs off the event loop. Nil when added, else the error to answer.
+    func addImplicitly(_ id: String, _ producerId: Int64, _ epoch: Int16, _ partitions: [TopicPartition], version: Int16,
+                       on eventLoop: EventLoop) -> EventLoopFuture<ErrorCode?> {
+        let transactions = self.transactions
+        return blocking.run(on: eventLoop) { () -> ErrorCode? in
+            switch transactions.addPartitions(transactionalId: id, producerId: producerId, producerEpoch: epoch, partitions: partitions,
+                                              verifyOnly: false, fenced: .invalidProducerEpoch) {
+            case .success(let codes): return codes.values.first { $0 != .noError }
+            case .failure(let error): return error.code
+            }
         }
-        switch transactions.endTxn(transactionalId: request.transactionalId, producerId: request.producerId,
-                                   producerEpoch: request.producerEpoch, commit: request.committed, fenced: Self.fenced(version)) {
-        case .done: return eventLoop.makeSucceededFuture(answer(.noError))
+    }
+
+    /// EndTxn; v5 is transaction version 2's: the end bumps the epoch and the answer carries the
+    /// producer id and epoch the next transaction uses.
+    func endTxn(_ request: EndTxnRequest, version: Int16, eventLoop: EventLoop) -> EventLoopFuture<BrokerResponse> {
+        @Sendable func answer(_ code: ErrorCode, _ producerId: Int64 = -1, _ producerEpoch: Int16 = -1) -> BrokerResponse {
+            .message(EndTxnResponse(throttleTimeMs: 0, errorCode: code.rawValue, producerId: producerId, producerEpoch: producerEpoch))
+        }
+        let id = request.transactionalId
+        switch transactions.endTxn(transactionalId: id, producerId: request.producerId, producerEpoch: request.producerEpoch,
+                                   commit: request.committed, fenced: Self.fenced(version), bumpEpoch: version >= 5) {
+        case .done(let producerId, let producerEpoch): return eventLoop.makeSucceededFuture(answer(.noError, producerId, producerEpoch))
         case .failed(let code):
-            logger.debug("EndTxn refused", metadata: ["transactionalId": "\(request.transactionalId)", "error": "\(code)"])
+            logger.debug("EndTxn refused", metadata: ["transactionalId": "\(id)", "error": "\(code)"])
             return eventLoop.makeSucceededFuture(answer(code))
         case .completing(let written):
             // The markers are written; a failure leaves the transaction to the coordinator's retries,
             // and the client to retry its EndTxn (answered CONCURRENT_TRANSACTIONS meanwhile).
-            return written.hop(to: eventLoop).map { answer(.noError) }.recover { _ in answer(.concurrentTransactions) }
+            let transactions = self.transactions
+            return written.hop(to: eventLoop).map {
+                let now = transactions.metadata(id)
+                return answer(.noError, now?.producerId ?? -1, now?.producerEpoch ?? -1)
+            }.recover { _ in answer(.concurrentTransactions) }
         }
     }
 

@@ -55,6 +55,14 @@ public final class TransactionCoordinator: Sendable {
             producerEpoch = metadata.producerEpoch
             openPartitions = metadata.state == .ongoing ? metadata.partitions : nil
         }
+
+        /// Whether every Produce `other` lets through, this lets through too.
+        func allowsAtLeast(_ other: VerifyEntry?) -> Bool {
+            guard let other else { return true }
+            guard producerId == other.producerId, producerEpoch == other.producerEpoch else { return false }
+            guard let theirs = other.openPartitions else { return true }
+            return openPartitions?.isSuperset(of: theirs) ?? false
+        }
     }
 
     /// What a prepared transaction's end needs, taken under the lock.
@@ -107,13 +115,27 @@ public final class TransactionCoordinator: Sendable {
     func now() -> Int64 { PartitionLog.currentTimeMs() }
 
     /// Appends a change under the table's lock; an fsync it makes due is started off the loops.
+    /// Produce verification sees a change that allows less (a transaction ending, a new epoch) before
+    /// it is appended, so no write slips in meanwhile; one that allows more (partitions added) after.
     private func persist(_ metadata: TransactionMetadata?, id: String, in table: inout Table) throws {
-        if try store.write(id, metadata, nowMs: now()) {
+        let entry = VerifyEntry(metadata)
+        let before = verifyView.withLockedValue { view -> VerifyEntry? in
+            let before = view[id]
+            if !(entry?.allowsAtLeast(before) ?? false) { view[id] = entry }
+            return before
+        }
+        let flushDue: Bool
+        do {
+            flushDue = try store.write(id, metadata, nowMs: now())
+        } catch {
+            verifyView.withLockedValue { $0[id] = before }
+            throw error
+        }
+        if flushDue {
             let log = store.log, logger = self.logger
             blocking.run(on: loop) { try log.flush() }.whenFailure { logger.error("flushing \(TransactionStateManager.topic) failed: \($0)") }
         }
         table.transactions[id] = metadata
-        let entry = VerifyEntry(metadata)
         verifyView.withLockedValue { $0[id] = entry }
     }
 
@@ -254,39 +276,54 @@ public final class TransactionCoordinator: Sendable {
     // MARK: EndTxn
 
     enum EndResult: Sendable {
-        case done
+        /// Ended (or a retry of an end already made); the id's producer id and epoch now.
+        case done(producerId: Int64, producerEpoch: Int16)
         case failed(ErrorCode)
         /// Markers are being written; the answer waits for them.
         case completing(EventLoopFuture<Void>)
     }
 
-    func endTxn(transactionalId id: String, producerId: Int64, producerEpoch: Int16, commit: Bool, fenced: ErrorCode) -> EndResult {
+    /// EndTxn. `bumpEpoch` (EndTxn v5, transaction version 2, KIP-890 part 2): the end moves the id to
+    /// the next epoch, its markers are written with it, and the answer gives it to the producer, so
+    /// that a late write of the ended transaction (with the old epoch) is fenced rather than taken
+    /// into the next one. An epoch that would pass Int16.max - 1 gets a new producer id at epoch 0.
+    func endTxn(transactionalId id: String, producerId: Int64, producerEpoch: Int16, commit: Bool, fenced: ErrorCode,
+                bumpEpoch: Bool = false) -> EndResult {
         let nowMs = now()
         var completion: Completion?
         let result = table.withLockedValue { table -> EndResult in
-            guard let existing = table.transactions[id], existing.state != .dead, existing.producerId == producerId else {
-                return .failed(.invalidProducerIdMapping)
-            }
-            // A retry of an end already made is answered as it was.
-            if existing.producerEpoch == producerEpoch {
+            guard let existing = table.transactions[id], existing.state != .dead else { return .failed(.invalidProducerIdMapping) }
+            // A retry of an end already made is answered as it was: under version 2 it comes with the
+            // epoch before the end's bump (and the id before a new one).
+            let retried = bumpEpoch
+                ? existing.lastProducerEpoch == producerEpoch && existing.lastProducerEpoch >= 0
+                    && (existing.producerId == producerId ? existing.producerEpoch == producerEpoch &+ 1 : existing.lastProducerId == producerId)
+                : existing.producerId == producerId && existing.producerEpoch == producerEpoch
+            if retried {
                 switch (existing.state, commit) {
-                case (.completeCommit, true), (.completeAbort, false): return .done
+                case (.completeCommit, true), (.completeAbort, false): return .done(producerId: existing.producerId, producerEpoch: existing.producerEpoch)
                 case (.prepareCommit, true), (.prepareAbort, false): return .failed(.concurrentTransactions)
-                default: break
+                default: if bumpEpoch { return .failed(fenced) }
                 }
             }
+            guard existing.producerId == producerId else { return .failed(.invalidProducerIdMapping) }
             guard existing.producerEpoch == producerEpoch else { return .failed(fenced) }
             var m = existing
             switch m.state {
             case .ongoing:
                 m.state = commit ? .prepareCommit : .prepareAbort
+                if bumpEpoch {
+                    // Int16.max is the last epoch markers may carry; the id's next epoch is then a new id's 0.
+                    m.lastProducerEpoch = m.producerEpoch
+                    m.producerEpoch += 1
+                }
                 m.lastUpdateTimestamp = nowMs
                 do { try persist(m, id: id, in: &table) } catch {
                     logger.error("EndTxn for \(id) failed: \(error)")
                     return .failed(.kafkaStorageError)
                 }
                 completion = begin(m, commit: commit, in: &table)
-                return .done
+                return .done(producerId: m.producerId, producerEpoch: m.producerEpoch)
             case .prepareCommit, .prepareAbort, .prepareEpochFence:
                 return .failed(.concurrentTransactions)
             case .empty, .completeCommit, .completeAbort, .dead:
@@ -343,6 +380,12 @@ public final class TransactionCoordinator: Sendable {
                 m.partitions = []
                 m.startTimestamp = -1
                 m.lastUpdateTimestamp = self.now()
+                if m.producerEpoch == Int16.max {
+                    // Epochs are spent (the markers carried the last one): the next transaction has a new id.
+                    m.lastProducerId = m.producerId
+                    m.producerId = try self.broker.producerIds.allocate()
+                    m.producerEpoch = 0
+                }
                 try self.persist(m, id: c.transactionalId, in: &table)
             }
             logger.debug("transaction \(c.commit ? "committed" : "aborted")", metadata: [
