@@ -37,10 +37,17 @@ struct GroupMembership: Equatable {
         return now - lastHeartbeat >= heartbeatInterval ? .heartbeat : .none
     }
 
-    /// A new subscription, a partition count that changed, or a commit refused for a stale generation.
+    /// A new subscription or a partition count that changed: a join that is under way was built
+    /// without it, so another follows.
     mutating func rejoin() {
         needsJoin = true
         rejoinRequested = true
+    }
+
+    /// The coordinator refused this member's generation (a commit answered ILLEGAL_GENERATION):
+    /// a join is due, and one already under way is the one that brings the new generation.
+    mutating func generationStale() {
+        needsJoin = true
     }
 
     /// A join begins: what it will send covers every rejoin asked for until now.

@@ -46,6 +46,9 @@ extension KafkaConsumer {
                 continue
             } catch is CancellationError {
                 return false
+            } catch let error as KafkaClientError where error.kind == .closed && (closing || closed) {
+                // `close()` from another task closed the client under this poll: the loop ends.
+                return false
             }
             if !records.isEmpty {
                 fetched.start(records)

@@ -160,7 +160,7 @@ public actor KafkaConsumer {
         do {
             try await sendCommit(wanted)
         } catch let error as KafkaClientError where error.isStaleGeneration && !subscription.isEmpty {
-            group?.rejoin()
+            group?.generationStale()
             try await awaitMembership()
             try await sendCommit(wanted.filter { assignment.contains($0.key) })
         }
@@ -188,7 +188,7 @@ public actor KafkaConsumer {
                 let code = ErrorCode(rawValue: partition.errorCode)
                 switch GroupMembership.commitAction(for: code) {
                 case .findCoordinator: groupCoordinator = nil
-                case .rejoin: group?.rejoin()
+                case .rejoin: group?.generationStale()
                 case .none: break
                 }
                 throw KafkaClientError(.broker(code), "committing offsets of \(topic.name)-\(partition.partitionIndex) failed: \(code)")

@@ -327,7 +327,7 @@ public actor KafkaClient {
                 result.topicErrors[name] = error
                 // A passing problem (LEADER_NOT_AVAILABLE during an election) keeps what was known of
                 // the topic, without leaders; a topic that does not exist is forgotten.
-                if error.isRetriable && error != .unknownTopicOrPartition && error != .unknownTopicId, var known = result.topics[name] {
+                if error.isRetriable && error != .unknownTopicOrPartition && error != .unknownTopicId, var known = metadata?.topics[name] {
                     known.partitions = known.partitions.map { PartitionInfo(partition: $0.partition, leader: -1) }
                     result.topics[name] = known
                 } else {

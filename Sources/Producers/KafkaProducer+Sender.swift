@@ -130,13 +130,21 @@ extension KafkaProducer {
                     outcomes.yield((id, result.map { nil }))
                 }
             } else {
-                try connection.write(request, timeout: .milliseconds(Int64(configuration.requestTimeoutMs) + 1000)) { result in
+                try connection.write(request, version: try produceVersion(on: connection),
+                                     timeout: .milliseconds(Int64(configuration.requestTimeoutMs) + 1000)) { result in
                     outcomes.yield((id, result.map { $0 }))
                 }
             }
         } catch {
             outcomes.yield((id, .failure(error as? KafkaClientError ?? KafkaClientError(.connection, "\(error)"))))
         }
+    }
+
+    /// The Produce version for this producer: v12+ adds partitions to a transaction by itself
+    /// (KIP-890 part 2), so a transactional producer speaking version 1 stays at v11, as Java's does.
+    private func produceVersion(on connection: BrokerConnection) throws -> Int16 {
+        let negotiated = try connection.negotiatedVersion(of: ProduceRequest.self)
+        return transactionalId != nil && !transaction.usesVersion2 ? min(negotiated, 11) : negotiated
     }
 
     /// Answers arrive on the connection's event loop in request order; one task hands them to the

@@ -114,6 +114,7 @@ extension KafkaProducer {
         try requireTransactional(.commit)
         // A commit whose EndTxn timed out is sent again as it was.
         if transaction.pendingEnd == true { return try await endTransaction(commit: true) }
+        transaction.endStarted()
         await flush()
         if case .abort(let error) = transaction.flushedForCommit() { throw error }
         try await endTransaction(commit: true)
@@ -123,7 +124,10 @@ extension KafkaProducer {
     /// offsets never committed. What is buffered is sent first (and aborted with the rest).
     public func abortTransaction() async throws {
         try requireTransactional(.abort)
-        await flush()
+        if transaction.pendingEnd == nil {
+            transaction.endStarted()
+            await flush()
+        }
         try await endTransaction(commit: false)
     }
 
@@ -136,8 +140,8 @@ extension KafkaProducer {
                 response = try await coordinatorRequest("EndTxn") {
                     EndTxnRequest(transactionalId: id, producerId: pid, producerEpoch: epoch, committed: commit)
                 } code: { ErrorCode(rawValue: $0.errorCode) }
-            } catch let error as KafkaTransactionError where error.kind == .timedOut {
-                transaction.endTimedOut(commit: commit)
+            } catch let error as KafkaTransactionError {
+                if error.kind == .timedOut { transaction.endTimedOut(commit: commit) } else { transaction.endFailed(error) }
                 throw error
             }
             // Version 2: the end moved the producer to its next epoch (or a new id); sequences restart.
@@ -145,6 +149,7 @@ extension KafkaProducer {
                 adopt(producerId: response.producerId, epoch: response.producerEpoch)
                 _ = transaction.ended()
                 transaction.epochBumped()
+                transaction.useVersion2(await clusterServesTransactionVersion2())
                 return
             }
         }
@@ -158,6 +163,7 @@ extension KafkaProducer {
             transaction.epochBumped()
             configuration.logger.info("moved to the next epoch after a failed batch", metadata: ["epoch": "\(producerEpoch)"])
         }
+        transaction.useVersion2(await clusterServesTransactionVersion2())
     }
 
     /// `call` is allowed: the producer is transactional and its transaction is where the call fits.
@@ -267,7 +273,7 @@ extension KafkaProducer {
 
     /// Sends a request to a coordinator `find` locates, finding it again and retrying while the
     /// answer says to (a coordinator moving or loading, a previous transaction still completing),
-    /// for up to `maxBlockMs`, at transaction version 1's versions. Other errors are classified
+    /// for up to `maxBlockMs`, at the versions of the transaction version in use. Other errors are classified
     /// (`classify`); a fenced or fatal one ends the producer.
     private func retrying<R: KafkaRequest>(_ name: String, _ make: @escaping @Sendable () -> R,
                                            code: @escaping @Sendable (R.Response) -> ErrorCode,

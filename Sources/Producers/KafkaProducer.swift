@@ -252,7 +252,7 @@ public actor KafkaProducer {
         }
         guard let partition = try? partition(topic: record.topic, partition: record.partition, key: record.key,
                                              count: count) else { return nil }
-        // A partition new to the transaction waits for AddPartitionsToTxn (the slow path).
+        // A partition new to the transaction waits for AddPartitionsToTxn, or at version 2 is noted (the slow path).
         if transactionalId != nil && !transaction.accepts(TopicPartition(record.topic, partition)) { return nil }
         let bytes = RecordBatchBuilder.estimatedSize(keyCount: record.key?.count, valueCount: record.value?.count,
                                                      headers: record.headers)

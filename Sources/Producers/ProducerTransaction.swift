@@ -10,6 +10,8 @@ struct ProducerTransaction {
         case uninitialized
         case ready
         case inTransaction
+        /// `commitTransaction()` or `abortTransaction()` is under way: nothing more joins the transaction.
+        case ending
         /// The transaction failed; only `abortTransaction()` may follow.
         case abortable
         /// Fenced or fatal: every call fails with this error.
@@ -52,6 +54,7 @@ struct ProducerTransaction {
     private(set) var started = false
     /// Transaction version 2 (KIP-890 part 2), when the cluster finalized it: partitions and offsets
     /// join the transaction with the requests that write them, and every end moves to the next epoch.
+    /// Decided at initialization and again after each end (never in the middle of a transaction).
     private(set) var usesVersion2 = false
 
     /// Whether `call` may go now; if not, the error to throw.
@@ -66,11 +69,13 @@ struct ProducerTransaction {
         case .send, .sendOffsets:
             try require(.inTransaction, call)
         case .commit:
-            try require(.inTransaction, call)
             if pendingEnd == false { throw KafkaTransactionError(.invalidState, "an abort timed out: call abortTransaction() again") }
+            if pendingEnd == true { return }
+            try require(.inTransaction, call)
         case .abort:
-            if phase != .abortable { try require(.inTransaction, call) }
             if pendingEnd == true { throw KafkaTransactionError(.invalidState, "a commit timed out: call commitTransaction() again") }
+            if pendingEnd == false || phase == .abortable { return }
+            try require(.inTransaction, call)
         }
     }
 
@@ -81,6 +86,7 @@ struct ProducerTransaction {
         case .uninitialized: state = "initTransactions() has not been called"
         case .ready: state = "no transaction is open (call beginTransaction())"
         case .inTransaction: state = "a transaction is open"
+        case .ending: state = "the transaction is being committed or aborted"
         case .abortable: state = "the transaction failed and must be aborted: \(failure?.message ?? "")"
         case .failed: state = "the producer failed"
         }
@@ -141,6 +147,23 @@ struct ProducerTransaction {
         if error.kind == .abortable && phase == .inTransaction { fail(error) }
     }
 
+    /// A commit or abort begins: from now on nothing joins the transaction (what is buffered is sent).
+    mutating func endStarted() {
+        if phase == .inTransaction || phase == .abortable { phase = .ending }
+    }
+
+    /// EndTxn failed with `error` (not a timeout): fenced or fatal ends the producer; anything else
+    /// leaves the transaction to be aborted.
+    mutating func endFailed(_ error: KafkaTransactionError) {
+        if error.kind == .fenced || error.kind == .fatal {
+            fail(error)
+            return
+        }
+        pendingEnd = nil
+        phase = .abortable
+        if failure == nil { failure = error }
+    }
+
     enum CommitStep: Equatable {
         /// Send EndTxn(commit).
         case endTransaction
@@ -177,5 +200,10 @@ struct ProducerTransaction {
 
     mutating func epochBumped() {
         needsEpochBump = false
+    }
+
+    /// The cluster's transaction version as of now, for the next transaction.
+    mutating func useVersion2(_ version2: Bool) {
+        if phase == .ready { usesVersion2 = version2 }
     }
 }

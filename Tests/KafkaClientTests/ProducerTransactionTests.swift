@@ -112,8 +112,28 @@ struct ProducerTransactionTests {
         if case .endTransaction = failing.flushedForCommit() { Issue.record("a failed offset commit was committed") }
     }
 
+    @Test func nothingJoinsATransactionWhileItEnds() {
+        var transaction = Self.open()
+        transaction.endStarted()
+        #expect(transaction.phase == .ending)
+        #expect(Self.refused(.send, in: transaction)?.message == "sending a record is not allowed: the transaction is being committed or aborted")
+        #expect(Self.refused(.sendOffsets, in: transaction)?.kind == .invalidState)
+        #expect(!transaction.accepts(Self.orders), "a record waiting for the end does not go into its batches")
+        // EndTxn refused (not fenced): the transaction can only be aborted.
+        transaction.endFailed(KafkaTransactionError(.abortable, "EndTxn failed: INVALID_TXN_STATE", code: .invalidTxnState))
+        #expect(transaction.phase == .abortable)
+        #expect(Self.refused(.commit, in: transaction)?.kind == .abortable)
+        #expect(Self.refused(.abort, in: transaction) == nil)
+        // Fenced at the end: the producer is done.
+        var fenced = Self.open()
+        fenced.endStarted()
+        fenced.endFailed(KafkaTransactionError(.fenced, "PRODUCER_FENCED", code: .producerFenced))
+        #expect(fenced.phase == .failed && Self.refused(.abort, in: fenced)?.kind == .fenced)
+    }
+
     @Test func aTimedOutEndIsResumedOnlyByTheSameCall() {
         var committing = Self.open()
+        committing.endStarted()
         committing.endTimedOut(commit: true)
         #expect(committing.pendingEnd == true)
         #expect(Self.refused(.abort, in: committing)?.message == "a commit timed out: call commitTransaction() again")
@@ -122,6 +142,7 @@ struct ProducerTransactionTests {
         #expect(committing.pendingEnd == nil && committing.phase == .ready)
 
         var aborting = Self.open()
+        aborting.endStarted()
         aborting.endTimedOut(commit: false)
         #expect(Self.refused(.commit, in: aborting)?.message == "an abort timed out: call abortTransaction() again")
         #expect(Self.refused(.abort, in: aborting) == nil)

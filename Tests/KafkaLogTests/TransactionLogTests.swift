@@ -166,15 +166,22 @@ import Testing
         #expect(state.producers[9]?.lastSequence == 4 && state.producers[9]?.currentTxnFirstOffset == -1)
     }
 
-    @Test func theCleanerDropsAbortedRecordsAndNeverLetsThemHideACommittedValue() throws {
-        let dir = TemporaryDirectory()
+    /// A compacted log of small segments that the cleaner takes at once, in a log manager.
+    static func compactedLog(_ dir: TemporaryDirectory, segmentBytes: Int, deleteRetentionMs: Int64? = nil) throws
+        -> (logs: LogManager, log: PartitionLog, config: LogConfig) {
         let logs = try LogManager(directory: dir.path, logger: testLogger)
-        var c = config(segmentBytes: 400, indexIntervalBytes: 64)
+        var c = config(segmentBytes: segmentBytes, indexIntervalBytes: 64)
         c.cleanupCompact = true
         c.cleanupDelete = false
         c.minCleanableDirtyRatio = 0.01
-        try logs.loadAll { _ in c }
-        let log = try logs.createLog(Self.tp, config: c)
+        if let deleteRetentionMs { c.deleteRetentionMs = deleteRetentionMs }
+        try logs.loadAll { [c] _ in c }
+        return (logs, try logs.createLog(tp, config: c), c)
+    }
+
+    @Test func theCleanerDropsAbortedRecordsAndNeverLetsThemHideACommittedValue() throws {
+        let dir = TemporaryDirectory()
+        let (logs, log, _) = try Self.compactedLog(dir, segmentBytes: 400)
         var sequence: Int32 = 0
         for round in 0..<6 {
             _ = try log.append(Self.txnBatch([("k", "committed-\(round)")], producerId: 1, sequence: sequence))
@@ -211,14 +218,7 @@ import Testing
 
     @Test func aMarkerWhoseTransactionKeptNoRecordGoesAfterTheDeleteHorizon() throws {
         let dir = TemporaryDirectory()
-        let logs = try LogManager(directory: dir.path, logger: testLogger)
-        var c = config(segmentBytes: 300, indexIntervalBytes: 64)
-        c.cleanupCompact = true
-        c.cleanupDelete = false
-        c.minCleanableDirtyRatio = 0.01
-        c.deleteRetentionMs = 0
-        try logs.loadAll { _ in c }
-        let log = try logs.createLog(Self.tp, config: c)
+        let (logs, log, c) = try Self.compactedLog(dir, segmentBytes: 300, deleteRetentionMs: 0)
         let cleaner = LogCleaner(logs: logs, config: CleanerConfig(), logger: testLogger)
         func markers() throws -> [Int64] { try Self.allBatches(log).filter(\.isControl).map(\.baseOffset) }
         func pad(_ tag: String) throws { for i in 0..<6 { _ = try log.append(clientBatch(count: 1, valueSize: 40, tag: "\(tag)-\(i)")) } }

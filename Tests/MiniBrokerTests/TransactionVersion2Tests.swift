@@ -55,6 +55,14 @@ import Testing
         let ended = try Self.end(fixture, "tv2", producerId: p.producerId, epoch: 0, commit: true)
         #expect(ended.errorCode == 0 && ended.producerId == p.producerId && ended.producerEpoch == 1)
         #expect(try T.lastStable(fixture) == 2, "the record and its marker")
+        // The marker carries the new epoch: the partition fences the old one from then on.
+        let log = try #require(fixture.broker.topics.log("out", 0))
+        guard case .slice(let slice) = try log.read(from: 0, maxBytes: 1 << 20, minOneBatch: true) else {
+            Issue.record("nothing to read")
+            return
+        }
+        let batches = try RecordBatch.decodeAll(try slice.file.read(at: slice.position, length: slice.length))
+        #expect(batches.map(\.isControl) == [false, true] && batches.map(\.producerEpoch) == [0, 1])
         // A late write of the ended transaction (the old epoch) is fenced, not taken into a new one.
         #expect(try Self.produce(fixture, "tv2", producerId: p.producerId, epoch: 0, sequence: 1)?.errorCode
                 == ErrorCode.invalidProducerEpoch.rawValue)
@@ -73,6 +81,23 @@ import Testing
         let restarted = try fixture.restart(clean: false)
         let after = try restarted.send(DescribeTransactionsRequest(transactionalIds: ["tv2"]), version: 0)
         #expect(after.transactionStates[0].producerEpoch == 2 && after.transactionStates[0].transactionState == "CompleteAbort")
+    }
+
+    @Test func anAbortWithNothingOpenStillMovesToTheNextEpoch() throws {
+        let fixture = try T.fixture()
+        let p = try T.initId(fixture, "empty")
+        // The producer may have sent a Produce that never arrived: its abort must fence that epoch.
+        let aborted = try Self.end(fixture, "empty", producerId: p.producerId, epoch: 0, commit: false)
+        #expect(aborted.errorCode == 0 && aborted.producerId == p.producerId && aborted.producerEpoch == 1)
+        #expect(try Self.produce(fixture, "empty", producerId: p.producerId, epoch: 0, sequence: 0)?.errorCode
+                == ErrorCode.invalidProducerEpoch.rawValue)
+        // Its retry is answered as it was; a commit with nothing open is refused.
+        #expect(try Self.end(fixture, "empty", producerId: p.producerId, epoch: 0, commit: false).producerEpoch == 1)
+        #expect(try Self.end(fixture, "empty", producerId: p.producerId, epoch: 1, commit: true).errorCode == ErrorCode.invalidTxnState.rawValue)
+        // Version 1 moves no epoch for an abort with nothing open.
+        let other = try T.initId(fixture, "empty-v1")
+        #expect(try Self.end(fixture, "empty-v1", producerId: other.producerId, epoch: 0, commit: false, version: 4).errorCode
+                == ErrorCode.invalidTxnState.rawValue)
     }
 
     @Test func offsetsJoinTheTransactionWithTxnOffsetCommitV5() throws {

@@ -45,6 +45,9 @@ final class FeatureControl: Sendable {
         path = directory + "/" + Self.fileName
         var finalized = Finalized(levels: Dictionary(uniqueKeysWithValues: Self.supported.map { ($0.name, $0.defaultLevel) }), epoch: 0)
         if let text = try LogDirectory.readText(path) {
+            // A directory whose levels were written before transaction.version existed keeps version 1
+            // behaviour until an operator raises it: Kafka never raises a finalized level by itself.
+            finalized.levels[Self.transactionVersion] = 0
             for line in text.split(separator: "\n") {
                 let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
                 guard parts.count == 2, let value = Int64(parts[1]) else { continue }

@@ -10,9 +10,10 @@ extension RequestDispatcher {
     func produce(_ request: ProduceRequest, version: Int16, eventLoop: EventLoop, context: RequestContext = RequestContext()) -> EventLoopFuture<BrokerResponse> {
         // Transaction version 2: Produce v12+ adds its partitions to the open transaction itself.
         if let (id, producerId, epoch, partitions) = implicitAdditions(request, version: version, context: context) {
-            return addImplicitly(id, producerId, epoch, partitions, version: version, on: eventLoop).flatMap { [self] _ in
-                // A refused addition is answered by the append's own verification.
-                appendAndAnswer(request, version: version, eventLoop: eventLoop, context: context)
+            return addImplicitly(id, producerId, epoch, partitions, version: version, on: eventLoop).flatMap { [self] failed in
+                // A refused addition answers for its partitions, in the words a producer acts on.
+                let refused = failed.map { code in Dictionary(uniqueKeysWithValues: partitions.map { ($0, Self.produceError(forAddition: code)) }) }
+                return appendAndAnswer(request, version: version, eventLoop: eventLoop, context: context, refused: refused ?? [:])
             }
         }
         return appendAndAnswer(request, version: version, eventLoop: eventLoop, context: context)
@@ -46,9 +47,22 @@ extension RequestDispatcher {
         return (id, producer.id, producer.epoch, missing)
     }
 
-    private func appendAndAnswer(_ request: ProduceRequest, version: Int16, eventLoop: EventLoop, context: RequestContext) -> EventLoopFuture<BrokerResponse> {
+    /// Kafka's mapping of a failed implicit AddPartitionsToTxn for Produce: a coordinator that is
+    /// busy or moving is retriable (NOT_ENOUGH_REPLICAS, which every producer retries), a newer epoch
+    /// fences; anything else aborts the transaction.
+    static func produceError(forAddition code: ErrorCode) -> ErrorCode {
+        switch code {
+        case .concurrentTransactions, .coordinatorLoadInProgress, .coordinatorNotAvailable, .notCoordinator: return .notEnoughReplicas
+        case .invalidProducerEpoch, .producerFenced: return .invalidProducerEpoch
+        case .invalidProducerIdMapping, .invalidTxnState: return code
+        default: return .transactionAbortable
+        }
+    }
+
+    private func appendAndAnswer(_ request: ProduceRequest, version: Int16, eventLoop: EventLoop, context: RequestContext,
+                                 refused: [TopicPartition: ErrorCode] = [:]) -> EventLoopFuture<BrokerResponse> {
         var due: [(topic: Int, partition: Int, log: PartitionLog)] = []
-        let (responses, anyFailed) = appendAll(request, version: version, context: context, due: &due)
+        let (responses, anyFailed) = appendAll(request, version: version, context: context, refused: refused, due: &due)
         guard !due.isEmpty else { return eventLoop.makeSucceededFuture(Self.answer(request.acks, responses, anyFailed)) }
         let flushing = due, acks = request.acks
         return blocking.run(on: eventLoop) { [logger] () -> BrokerResponse in
@@ -75,7 +89,7 @@ extension RequestDispatcher {
         return .message(ProduceResponse(responses: responses, throttleTimeMs: 0))
     }
 
-    private func appendAll(_ request: ProduceRequest, version: Int16, context: RequestContext,
+    private func appendAll(_ request: ProduceRequest, version: Int16, context: RequestContext, refused: [TopicPartition: ErrorCode],
                            due: inout [(topic: Int, partition: Int, log: PartitionLog)]) -> ([ProduceResponse.TopicProduceResponse], Bool) {
         typealias PartitionResponse = ProduceResponse.PartitionProduceResponse
         func failure(_ index: Int32, _ code: ErrorCode, _ message: String? = nil, logStart: Int64 = -1) -> PartitionResponse {
@@ -104,6 +118,10 @@ extension RequestDispatcher {
                 }
                 guard let records = data.records else {
                     return failure(data.index, .invalidRecord, "a produce must carry one record batch per partition", logStart: log.logStartOffset)
+                }
+                if let code = refused[TopicPartition(topic.name, data.index)] {
+                    return failure(data.index, code, version >= 8 ? "adding \(topic.name)-\(data.index) to the transaction failed: \(code)" : nil,
+                                   logStart: log.logStartOffset)
                 }
                 // KIP-890: a transactional batch goes only to a partition its open transaction has, and
                 // only if that transaction has not ended (a marker) by the time it is appended.

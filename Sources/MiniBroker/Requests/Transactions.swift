@@ -157,14 +157,10 @@ extension RequestDispatcher {
         case .failed(let code):
             logger.debug("EndTxn refused", metadata: ["transactionalId": "\(id)", "error": "\(code)"])
             return eventLoop.makeSucceededFuture(answer(code))
-        case .completing(let written):
+        case .completing(let written, let producerId, let producerEpoch):
             // The markers are written; a failure leaves the transaction to the coordinator's retries,
             // and the client to retry its EndTxn (answered CONCURRENT_TRANSACTIONS meanwhile).
-            let transactions = self.transactions
-            return written.hop(to: eventLoop).map {
-                let now = transactions.metadata(id)
-                return answer(.noError, now?.producerId ?? -1, now?.producerEpoch ?? -1)
-            }.recover { _ in answer(.concurrentTransactions) }
+            return written.hop(to: eventLoop).map { answer(.noError, producerId, producerEpoch) }.recover { _ in answer(.concurrentTransactions) }
         }
     }
 

@@ -5,8 +5,8 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// The transaction coordinator of the single node (Kafka's, KIP-98 with KIP-360's epoch bumps and
-/// KIP-890's server-side verification, transaction version 1): hands transactional ids their
-/// producer id and epoch, fencing older epochs; records the partitions and the group offsets each
+/// KIP-890's server-side verification, transaction versions 1 and 2): hands transactional ids their
+/// producer id and epoch, fencing older epochs (and, at version 2, moving to the next at every end); records the partitions and the group offsets each
 /// transaction touches; ends a transaction by writing COMMIT or ABORT markers to every one of them;
 /// aborts transactions that outlive their timeout and forgets idle ids.
 ///
@@ -72,6 +72,9 @@ public final class TransactionCoordinator: Sendable {
         let producerEpoch: Int16
         let commit: Bool
         let partitions: Set<TopicPartition>
+        /// The id and epoch the transactional id has once this end is complete: a new id at epoch 0
+        /// when the markers carry the last epoch (Int16.max), else the markers' own.
+        let next: (producerId: Int64, producerEpoch: Int16)
     }
 
     public init(broker: Broker, groups: GroupCoordinator, loop: EventLoop, logger: Logger, blocking: BlockingExecutor = .inPlace) throws {
@@ -182,7 +185,7 @@ public final class TransactionCoordinator: Sendable {
                 case .ongoing:
                     // Fence the open transaction's producer and abort it with the new epoch.
                     m.lastProducerEpoch = -1
-                    if m.producerEpoch < Int16.max - 1 { m.producerEpoch += 1 }
+                    if m.producerEpoch < Int16.max { m.producerEpoch += 1 }
                     m.state = .prepareAbort
                     m.lastUpdateTimestamp = nowMs
                     try persist(m, id: id, in: &table)
@@ -279,8 +282,9 @@ public final class TransactionCoordinator: Sendable {
         /// Ended (or a retry of an end already made); the id's producer id and epoch now.
         case done(producerId: Int64, producerEpoch: Int16)
         case failed(ErrorCode)
-        /// Markers are being written; the answer waits for them.
-        case completing(EventLoopFuture<Void>)
+        /// Markers are being written; the answer waits for them, and gives the id and epoch decided
+        /// when the end was logged (not read afterwards: a new producer may have taken the id since).
+        case completing(EventLoopFuture<Void>, producerId: Int64, producerEpoch: Int16)
     }
 
     /// EndTxn. `bumpEpoch` (EndTxn v5, transaction version 2, KIP-890 part 2): the end moves the id to
@@ -294,10 +298,11 @@ public final class TransactionCoordinator: Sendable {
         let result = table.withLockedValue { table -> EndResult in
             guard let existing = table.transactions[id], existing.state != .dead else { return .failed(.invalidProducerIdMapping) }
             // A retry of an end already made is answered as it was: under version 2 it comes with the
-            // epoch before the end's bump (and the id before a new one).
+            // epoch before the end's bump (and, past the last epoch, the id before the new one).
             let retried = bumpEpoch
-                ? existing.lastProducerEpoch == producerEpoch && existing.lastProducerEpoch >= 0
-                    && (existing.producerId == producerId ? existing.producerEpoch == producerEpoch &+ 1 : existing.lastProducerId == producerId)
+                ? existing.lastProducerEpoch >= 0 && existing.lastProducerEpoch == producerEpoch
+                    && ((existing.producerId == producerId && existing.producerEpoch == producerEpoch &+ 1)
+                        || (existing.lastProducerId == producerId && producerEpoch == Int16.max - 1 && existing.producerEpoch == 0))
                 : existing.producerId == producerId && existing.producerEpoch == producerEpoch
             if retried {
                 switch (existing.state, commit) {
@@ -309,21 +314,40 @@ public final class TransactionCoordinator: Sendable {
             guard existing.producerId == producerId else { return .failed(.invalidProducerIdMapping) }
             guard existing.producerEpoch == producerEpoch else { return .failed(fenced) }
             var m = existing
-            switch m.state {
-            case .ongoing:
-                m.state = commit ? .prepareCommit : .prepareAbort
-                if bumpEpoch {
-                    // Int16.max is the last epoch markers may carry; the id's next epoch is then a new id's 0.
-                    m.lastProducerEpoch = m.producerEpoch
-                    m.producerEpoch += 1
-                }
-                m.lastUpdateTimestamp = nowMs
-                do { try persist(m, id: id, in: &table) } catch {
+            if bumpEpoch && !commit && [.empty, .completeCommit, .completeAbort].contains(m.state) {
+                // Version 2: an abort with nothing open still moves to the next epoch (the producer may
+                // have sent what never reached the coordinator, and must not write with this epoch again).
+                do {
+                    let next = try bump(&m)
+                    if next.producerEpoch == 0 {
+                        m.lastProducerId = m.producerId
+                        m.producerId = next.producerId
+                        m.producerEpoch = 0
+                    }
+                    m.state = .completeAbort
+                    m.lastUpdateTimestamp = nowMs
+                    try persist(m, id: id, in: &table)
+                } catch {
                     logger.error("EndTxn for \(id) failed: \(error)")
                     return .failed(.kafkaStorageError)
                 }
-                completion = begin(m, commit: commit, in: &table)
                 return .done(producerId: m.producerId, producerEpoch: m.producerEpoch)
+            }
+            switch m.state {
+            case .ongoing:
+                m.state = commit ? .prepareCommit : .prepareAbort
+                var next: (Int64, Int16)?
+                do {
+                    if bumpEpoch { next = try bump(&m) }
+                    m.lastUpdateTimestamp = nowMs
+                    try persist(m, id: id, in: &table)
+                } catch {
+                    logger.error("EndTxn for \(id) failed: \(error)")
+                    return .failed(.kafkaStorageError)
+                }
+                completion = begin(m, commit: commit, in: &table, next: next)
+                let answer = next ?? (m.producerId, m.producerEpoch)
+                return .done(producerId: answer.0, producerEpoch: answer.1)
             case .prepareCommit, .prepareAbort, .prepareEpochFence:
                 return .failed(.concurrentTransactions)
             case .empty, .completeCommit, .completeAbort, .dead:
@@ -331,15 +355,29 @@ public final class TransactionCoordinator: Sendable {
                 return .failed(.invalidTxnState)
             }
         }
-        if let completion { return .completing(complete(completion)) }
+        if let completion {
+            return .completing(complete(completion), producerId: completion.next.producerId, producerEpoch: completion.next.producerEpoch)
+        }
         return result
     }
 
+    /// Version 2's bump at an end: the next epoch, which the markers carry. Epochs handed to
+    /// producers stop at Int16.max - 1, so the markers may carry Int16.max; after that the id gets
+    /// a new producer id at epoch 0 (allocated now, so the answer can give it). Returns the id and
+    /// epoch the producer goes on with.
+    private func bump(_ m: inout TransactionMetadata) throws -> (producerId: Int64, producerEpoch: Int16) {
+        m.lastProducerEpoch = m.producerEpoch
+        m.lastProducerId = -1
+        m.producerEpoch += 1
+        guard m.producerEpoch == Int16.max else { return (m.producerId, m.producerEpoch) }
+        return (try broker.producerIds.allocate(), 0)
+    }
+
     /// Marks the id as being completed; the caller starts `complete` once the lock is released.
-    private func begin(_ m: TransactionMetadata, commit: Bool, in table: inout Table) -> Completion? {
+    private func begin(_ m: TransactionMetadata, commit: Bool, in table: inout Table, next: (Int64, Int16)? = nil) -> Completion? {
         guard table.completing.insert(m.transactionalId).inserted else { return nil }
         return Completion(transactionalId: m.transactionalId, producerId: m.producerId, producerEpoch: m.producerEpoch,
-                          commit: commit, partitions: m.partitions)
+                          commit: commit, partitions: m.partitions, next: next ?? (m.producerId, m.producerEpoch))
     }
 
     /// Writes the markers (data partitions off the loops, the offsets log on the group
@@ -381,9 +419,11 @@ public final class TransactionCoordinator: Sendable {
                 m.startTimestamp = -1
                 m.lastUpdateTimestamp = self.now()
                 if m.producerEpoch == Int16.max {
-                    // Epochs are spent (the markers carried the last one): the next transaction has a new id.
+                    // Epochs are spent (the markers carried the last one): the next transaction has the new
+                    // id decided when the end was logged (after a restart, one allocated now).
                     m.lastProducerId = m.producerId
-                    m.producerId = try self.broker.producerIds.allocate()
+                    m.producerId = c.next.producerEpoch == 0 && c.next.producerId != c.producerId
+                        ? c.next.producerId : try self.broker.producerIds.allocate()
                     m.producerEpoch = 0
                 }
                 try self.persist(m, id: c.transactionalId, in: &table)
@@ -415,7 +455,7 @@ public final class TransactionCoordinator: Sendable {
             var started: [Completion] = []
             for var m in table.transactions.values where m.state == .ongoing && nowMs - m.startTimestamp > Int64(m.timeoutMs) {
                 m.lastProducerEpoch = -1
-                if m.producerEpoch < Int16.max - 1 { m.producerEpoch += 1 }
+                if m.producerEpoch < Int16.max { m.producerEpoch += 1 }
                 m.state = .prepareAbort
                 m.lastUpdateTimestamp = nowMs
                 do { try persist(m, id: m.transactionalId, in: &table) } catch {
