@@ -151,16 +151,23 @@ extension RequestDispatcher {
             .message(EndTxnResponse(throttleTimeMs: 0, errorCode: code.rawValue, producerId: producerId, producerEpoch: producerEpoch))
         }
         let id = request.transactionalId
-        switch transactions.endTxn(transactionalId: id, producerId: request.producerId, producerEpoch: request.producerEpoch,
-                                   commit: request.committed, fenced: Self.fenced(version), bumpEpoch: version >= 5) {
-        case .done(let producerId, let producerEpoch): return eventLoop.makeSucceededFuture(answer(.noError, producerId, producerEpoch))
-        case .failed(let code):
-            logger.debug("EndTxn refused", metadata: ["transactionalId": "\(id)", "error": "\(code)"])
-            return eventLoop.makeSucceededFuture(answer(code))
-        case .completing(let written, let producerId, let producerEpoch):
-            // The markers are written; a failure leaves the transaction to the coordinator's retries,
-            // and the client to retry its EndTxn (answered CONCURRENT_TRANSACTIONS meanwhile).
-            return written.hop(to: eventLoop).map { answer(.noError, producerId, producerEpoch) }.recover { _ in answer(.concurrentTransactions) }
+        let transactions = self.transactions, logger = self.logger, fenced = Self.fenced(version)
+        // The coordinator logs the end (an append to __transaction_state, at version 2 maybe a new
+        // producer-id block) off the event loop.
+        return blocking.run(on: eventLoop) {
+            transactions.endTxn(transactionalId: id, producerId: request.producerId, producerEpoch: request.producerEpoch,
+                                commit: request.committed, fenced: fenced, bumpEpoch: version >= 5)
+        }.flatMap { result in
+            switch result {
+            case .done(let producerId, let producerEpoch): return eventLoop.makeSucceededFuture(answer(.noError, producerId, producerEpoch))
+            case .failed(let code):
+                logger.debug("EndTxn refused", metadata: ["transactionalId": "\(id)", "error": "\(code)"])
+                return eventLoop.makeSucceededFuture(answer(code))
+            case .completing(let written, let producerId, let producerEpoch):
+                // The markers are written; a failure leaves the transaction to the coordinator's retries,
+                // and the client to retry its EndTxn (answered CONCURRENT_TRANSACTIONS meanwhile).
+                return written.hop(to: eventLoop).map { answer(.noError, producerId, producerEpoch) }.recover { _ in answer(.concurrentTransactions) }
+            }
         }
     }
 
