@@ -1,4 +1,3 @@
-import CoreMetrics
 import Foundation
 import KafkaClient
 import KafkaWire
@@ -75,9 +74,9 @@ public actor KafkaConsumer {
     private init(configuration: KafkaConsumerConfiguration, client shared: KafkaClient?) throws {
         self.configuration = configuration
         ownsClient = shared == nil
-        client = try shared ?? KafkaClient(bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId,
-                                           meters: ClientMeters(factory: configuration.metricsFactory ?? MetricsSystem.factory, clientId: configuration.clientId),
-                                           requestTimeout: .milliseconds(Int64(configuration.requestTimeoutMs)), security: configuration.security)
+        client = try shared ?? .forOwner(bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId,
+                                         metricsFactory: configuration.metricsFactory, requestTimeoutMs: configuration.requestTimeoutMs,
+                                         security: configuration.security)
         (events, eventsContinuation) = AsyncStream.makeStream(of: RebalanceEvent.self, bufferingPolicy: .bufferingNewest(1000))
     }
 

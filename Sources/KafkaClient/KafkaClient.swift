@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import KafkaWire
 import NIOConcurrencyHelpers
@@ -194,6 +195,15 @@ public actor KafkaClient {
         return context
     }
 
+    /// The client a producer or consumer makes for itself from its configuration's settings, with its
+    /// metrics going to `metricsFactory` (nil: the one bootstrapped in `MetricsSystem`).
+    package static func forOwner(bootstrapServers: String, clientId: String, metricsFactory: (any MetricsFactory)?,
+                                 requestTimeoutMs: Int, security: KafkaSecurity) throws -> KafkaClient {
+        try KafkaClient(bootstrapServers: bootstrapServers, clientId: clientId,
+                        meters: ClientMeters(factory: metricsFactory ?? MetricsSystem.factory, clientId: clientId),
+                        requestTimeout: .milliseconds(Int64(requestTimeoutMs)), security: security)
+    }
+
     /// `bootstrapServers` as Kafka writes it: "host:port,host:port".
     public init(bootstrapServers: String, clientId: String = "swift-kafka", group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 meters: ClientMeters? = nil, requestTimeout: TimeAmount = .seconds(30), security: KafkaSecurity = .plaintext) throws {
@@ -243,9 +253,7 @@ public actor KafkaClient {
     public func connection(to nodeId: Int32, for purpose: ConnectionPurpose = .data) async throws -> BrokerConnection {
         let key = ConnectionKey(node: nodeId, purpose: purpose)
         if let existing = connections[key], existing.isActive { return existing }
-        if let lane = purpose.lane, closedLanes.contains(lane) {
-            throw KafkaClientError(.closed, "the producer or consumer of this connection is closed")
-        }
+        if let refused = closedLaneError(purpose) { throw refused }
         var known = metadata
         if known?.brokers[nodeId] == nil { known = try await refreshMetadata(topics: []) }
         guard let address = known?.brokers[nodeId] else {
@@ -254,12 +262,7 @@ public actor KafkaClient {
         let connection = try await BrokerConnection.connect(host: address.host, port: address.port, clientId: clientId, group: group,
                                                             requestTimeout: requestTimeout, meters: meters, security: security,
                                                             tlsContext: try tlsContext())
-        try keepUnlessClosed(connection)
-        // Its owner closed while it connected: not kept.
-        if let lane = purpose.lane, closedLanes.contains(lane) {
-            connection.close()
-            throw KafkaClientError(.closed, "the producer or consumer of this connection is closed")
-        }
+        try keepUnlessClosed(connection, for: purpose)
         // Another caller may have connected while this one waited: keep one connection per broker and purpose.
         if let other = connections[key], other.isActive {
             connection.close()
@@ -345,11 +348,18 @@ public actor KafkaClient {
         return result
     }
 
-    /// A connection made while `close()` ran is closed at once.
-    private func keepUnlessClosed(_ connection: BrokerConnection) throws {
-        guard closed else { return }
+    /// A connection made while `close()` ran, or while its owner closed its lane, is closed at once.
+    private func keepUnlessClosed(_ connection: BrokerConnection, for purpose: ConnectionPurpose = .data) throws {
+        let refused = closed ? KafkaClientError(.closed, "the client is closed") : closedLaneError(purpose)
+        guard let refused else { return }
         connection.close()
-        throw KafkaClientError(.closed, "the client is closed")
+        throw refused
+    }
+
+    /// Why a connection for `purpose` may not be made: its owner closed its lane.
+    private func closedLaneError(_ purpose: ConnectionPurpose) -> KafkaClientError? {
+        guard let lane = purpose.lane, closedLanes.contains(lane) else { return nil }
+        return KafkaClientError(.closed, "the producer or consumer of this connection is closed")
     }
 
     /// Closes the connections of one lane (a producer or consumer done with a shared client); the

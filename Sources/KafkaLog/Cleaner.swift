@@ -233,17 +233,13 @@ struct BatchWriter {
     /// Adds what survives of `batch`: the batch as it is when every record stays, its surviving
     /// records in a rebuilt batch when some go, nothing when none stays or the batch belongs to an
     /// aborted transaction. Control batches (transaction markers) given here stay whole (the caller
-    /// drops obsolete ones). Returns whether anything of the batch stays.
-    @discardableResult
-    mutating func add(_ batch: RecordBatchView, map: OffsetMap, aborted: Bool = false, dropTombstones: Bool, stats: inout CleanerStats) throws -> Bool {
-        guard !batch.attributes.isControl else {
-            append(batch.buffer, like: batch)
-            return true
-        }
+    /// drops obsolete ones).
+    mutating func add(_ batch: RecordBatchView, map: OffsetMap, aborted: Bool = false, dropTombstones: Bool, stats: inout CleanerStats) throws {
+        guard !batch.attributes.isControl else { return append(batch.buffer, like: batch) }
         if aborted {
             stats.recordsRead += Int(batch.recordCount)
             stats.recordsRemoved += Int(batch.recordCount)
-            return false
+            return
         }
         let section = try batch.decompressedRecords()
         keptRanges.removeAll(keepingCapacity: true)
@@ -254,17 +250,13 @@ struct BatchWriter {
         }
         stats.recordsRead += total
         stats.recordsRemoved += total - keptRanges.count
-        if keptRanges.count == total {
-            append(batch.buffer, like: batch)
-            return true
-        }
-        guard !keptRanges.isEmpty else { return false }
+        if keptRanges.count == total { return append(batch.buffer, like: batch) }
+        guard !keptRanges.isEmpty else { return }
         kept.clear()
         section.withUnsafeReadableBytes { raw in
             for range in keptRanges { kept.writeBytes(UnsafeRawBufferPointer(rebasing: raw[range])) }
         }
         append(try batch.keeping(records: kept, count: Int32(keptRanges.count)), like: batch)
-        return true
     }
 
     /// Kafka's rule: a record without a key goes (a compacted topic cannot place it), an older

@@ -245,10 +245,10 @@ extension KafkaProducer {
             producer: .init(idempotent: configuration.enableIdempotence, transactional: transactionalId != nil,
                             currentEpoch: producerEpoch, ackedSequence: queue.ackedSequence, retries: configuration.retries))
         if decision.refreshesMetadata { scheduleMetadataRefresh() }
+        if decision.bumpsEpoch { bumpEpoch() }
         batch.lastError = error
         switch decision.outcome {
         case .retry:
-            if decision.bumpsEpoch { bumpEpoch() }
             configuration.logger.debug("retrying a batch", metadata: [
                 "partition": "\(batch.partition)", "attempt": "\(batch.attempts)", "error": "\(error.message)"])
             client.meters?.count("kafka_producer_retries_total", ("topic", batch.partition.topic))
@@ -258,7 +258,6 @@ extension KafkaProducer {
             let final = timedOut
                 ? KafkaClientError(.timeout, "delivery.timeout.ms (\(configuration.deliveryTimeoutMs) ms) passed: \(error.message)")
                 : error
-            if decision.bumpsEpoch { bumpEpoch() }
             configuration.logger.error("a batch failed for good", metadata: [
                 "partition": "\(batch.partition)", "records": "\(batch.recordCount)", "error": "\(final.message)"])
             fail(batch, final)

@@ -134,6 +134,8 @@ extension KafkaProducer {
     private func endTransaction(commit: Bool) async throws {
         guard let id = transactionalId else { return }
         let pid = producerId, epoch = producerEpoch
+        // Version 2: the end itself moves the producer to its next epoch (or a new id).
+        var movedByTheEnd = false
         if transaction.needsEndTxn {
             let response: EndTxnResponse
             do {
@@ -144,16 +146,15 @@ extension KafkaProducer {
                 if error.kind == .timedOut { transaction.endTimedOut(commit: commit) } else { transaction.endFailed(error) }
                 throw error
             }
-            // Version 2: the end moved the producer to its next epoch (or a new id); sequences restart.
             if transaction.usesVersion2 && response.producerId >= 0 && response.producerEpoch >= 0 {
                 adopt(producerId: response.producerId, epoch: response.producerEpoch)
-                _ = transaction.ended()
-                transaction.epochBumped()
-                transaction.useVersion2(await clusterServesTransactionVersion2())
-                return
+                movedByTheEnd = true
             }
         }
-        if transaction.ended() {
+        let needsEpochBump = transaction.ended()
+        if movedByTheEnd {
+            transaction.epochBumped()
+        } else if needsEpochBump {
             // KIP-360: the current id and epoch ask for the next epoch; sequences restart at 0.
             let timeout = Int32(configuration.transactionTimeoutMs)
             let response = try await coordinatorRequest("InitProducerId") {

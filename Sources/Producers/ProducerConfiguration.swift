@@ -131,8 +131,7 @@ public struct ProducerMessageID: Hashable, Sendable, CustomStringConvertible {
 extension KafkaProducerConfiguration {
     /// The client a producer makes for itself when it is given none.
     func makeClient() throws -> KafkaClient {
-        try KafkaClient(bootstrapServers: bootstrapServers, clientId: clientId,
-                        meters: ClientMeters(factory: metricsFactory ?? MetricsSystem.factory, clientId: clientId),
-                        requestTimeout: .milliseconds(Int64(requestTimeoutMs)), security: security)
+        try .forOwner(bootstrapServers: bootstrapServers, clientId: clientId, metricsFactory: metricsFactory,
+                      requestTimeoutMs: requestTimeoutMs, security: security)
     }
 }

@@ -32,9 +32,7 @@ extension RequestDispatcher {
             let topic = version >= 13 ? broker.topics.topic(id: topicData.topicId) : broker.topics.topic(topicData.name)
             guard let topic, !TopicRegistry.isInternal(topic.name), permits(context, .write, .topic, topic.name) else { continue }
             for data in topicData.partitionData where Self.isTransactional(data.records) {
-                guard let records = data.records, data.index >= 0, data.index < topic.partitionCount,
-                      let producerId = records.getInteger(at: records.readerIndex + RecordBatchLayout.producerId, as: Int64.self),
-                      let epoch = records.getInteger(at: records.readerIndex + RecordBatchLayout.producerEpoch, as: Int16.self) else { continue }
+                guard data.index >= 0, data.index < topic.partitionCount, let (producerId, epoch) = Self.producer(of: data.records) else { continue }
                 if producer == nil { producer = (producerId, epoch) }
                 guard producer! == (producerId, epoch) else { continue }
                 let tp = TopicPartition(topic.name, data.index)
@@ -127,8 +125,7 @@ extension RequestDispatcher {
                 // only if that transaction has not ended (a marker) by the time it is appended.
                 var verification: UInt64?
                 if let transactionalId = request.transactionalId, Self.isTransactional(records),
-                   let producerId = records.getInteger(at: records.readerIndex + RecordBatchLayout.producerId, as: Int64.self),
-                   let epoch = records.getInteger(at: records.readerIndex + RecordBatchLayout.producerEpoch, as: Int16.self) {
+                   let (producerId, epoch) = Self.producer(of: records) {
                     verification = log.beginVerification(producerId: producerId)
                     if let code = transactions.verify(transactionalId: transactionalId, producerId: producerId, producerEpoch: epoch,
                                                       partition: TopicPartition(topic.name, data.index)) {
@@ -157,6 +154,13 @@ extension RequestDispatcher {
             return .init(name: topicData.name, topicId: topic?.id ?? topicData.topicId, partitionResponses: partitions)
         }
         return (responses, anyFailed)
+    }
+
+    /// The producer id and epoch of the first batch of a records field (read in place).
+    static func producer(of records: ByteBuffer?) -> (id: Int64, epoch: Int16)? {
+        guard let records, let id = records.getInteger(at: records.readerIndex + RecordBatchLayout.producerId, as: Int64.self),
+              let epoch = records.getInteger(at: records.readerIndex + RecordBatchLayout.producerEpoch, as: Int16.self) else { return nil }
+        return (id, epoch)
     }
 
     /// Whether the first batch of a records field has the transactional attribute (read in place).

@@ -107,8 +107,7 @@ extension RequestDispatcher {
     func txnOffsetCommit(_ request: TxnOffsetCommitRequest, version: Int16, eventLoop: EventLoop) -> EventLoopFuture<BrokerResponse> {
         let offsets = TopicPartition(OffsetStore.topic, 0)
         @Sendable func refuse(_ refused: ErrorCode) -> BrokerResponse {
-            let code: ErrorCode = refused == .invalidProducerEpoch || refused == .producerFenced ? (version >= 2 ? .producerFenced : .invalidProducerEpoch)
-                : refused == .invalidProducerIdMapping ? .invalidProducerIdMapping : refused == .invalidTxnState ? .invalidTxnState : refused
+            let code = refused == .invalidProducerEpoch || refused == .producerFenced ? Self.fenced(version) : refused
             return .message(TxnOffsetCommitResponse(throttleTimeMs: 0, topics: request.topics.map { t in
                 .init(name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: code.rawValue) })
             }))

@@ -194,10 +194,8 @@ public final class TransactionCoordinator: Sendable {
                 case .empty, .completeCommit, .completeAbort, .dead:
                     if m.producerEpoch >= Int16.max - 1 {
                         // The epoch is exhausted: a new producer id starts again at 0.
-                        m.lastProducerId = m.producerId
                         m.lastProducerEpoch = m.producerEpoch
-                        m.producerId = try broker.producerIds.allocate()
-                        m.producerEpoch = 0
+                        m.moveToProducerId(try broker.producerIds.allocate())
                     } else {
                         // Only a bump asked for with the current epoch can be retried with it (KIP-360):
                         // a new producer's bump leaves the old epoch nothing to claim.
@@ -319,11 +317,7 @@ public final class TransactionCoordinator: Sendable {
                 // have sent what never reached the coordinator, and must not write with this epoch again).
                 do {
                     let next = try bump(&m)
-                    if next.producerEpoch == 0 {
-                        m.lastProducerId = m.producerId
-                        m.producerId = next.producerId
-                        m.producerEpoch = 0
-                    }
+                    if next.producerEpoch == 0 { m.moveToProducerId(next.producerId) }
                     m.state = .completeAbort
                     m.lastUpdateTimestamp = nowMs
                     try persist(m, id: id, in: &table)
@@ -421,10 +415,8 @@ public final class TransactionCoordinator: Sendable {
                 if m.producerEpoch == Int16.max {
                     // Epochs are spent (the markers carried the last one): the next transaction has the new
                     // id decided when the end was logged (after a restart, one allocated now).
-                    m.lastProducerId = m.producerId
-                    m.producerId = c.next.producerEpoch == 0 && c.next.producerId != c.producerId
-                        ? c.next.producerId : try self.broker.producerIds.allocate()
-                    m.producerEpoch = 0
+                    m.moveToProducerId(c.next.producerEpoch == 0 && c.next.producerId != c.producerId
+                        ? c.next.producerId : try self.broker.producerIds.allocate())
                 }
                 try self.persist(m, id: c.transactionalId, in: &table)
             }

@@ -44,6 +44,14 @@ struct TransactionMetadata: Equatable, Sendable {
     var startTimestamp: Int64 = -1
     var lastUpdateTimestamp: Int64
 
+    /// The epochs of the producer id are spent: the id goes on with `newId` at epoch 0, and the old id
+    /// is kept to recognise a retry that still carries it.
+    mutating func moveToProducerId(_ newId: Int64) {
+        lastProducerId = producerId
+        producerId = newId
+        producerEpoch = 0
+    }
+
     /// The partitions by topic, each topic's in order (DescribeTransactions, log records).
     var partitionsByTopic: [(topic: String, partitions: [Int32])] {
         Dictionary(grouping: partitions, by: \.topic).sorted { $0.key < $1.key }.map { ($0.key, $0.value.map(\.partition).sorted()) }
