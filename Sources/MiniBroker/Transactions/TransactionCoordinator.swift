@@ -362,7 +362,8 @@ public final class TransactionCoordinator: Sendable {
     private func bump(_ m: inout TransactionMetadata) throws -> (producerId: Int64, producerEpoch: Int16) {
         m.lastProducerEpoch = m.producerEpoch
         m.lastProducerId = -1
-        m.producerEpoch += 1
+        // Saturating: an epoch read back from __transaction_state is not trusted to be below the last.
+        m.producerEpoch = m.producerEpoch < Int16.max ? m.producerEpoch + 1 : Int16.max
         guard m.producerEpoch == Int16.max else { return (m.producerId, m.producerEpoch) }
         return (try broker.producerIds.allocate(), 0)
     }
