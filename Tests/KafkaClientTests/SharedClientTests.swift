@@ -17,7 +17,9 @@ import Testing
 
         var consumerConfiguration = KafkaConsumerConfiguration(bootstrapServers: "unused:1", groupId: "shared-group")
         consumerConfiguration.autoOffsetReset = .earliest
-        consumerConfiguration.fetchMaxWaitMs = 5000  // at the log end a Fetch parks at the broker for 5 s
+        // At the log end a Fetch parks at the broker for 30 s: far longer than 20 sends take even under
+        // ThreadSanitizer (5 s there), so a send queued behind it cannot pass for one that was not.
+        consumerConfiguration.fetchMaxWaitMs = 30_000
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, client: client)
         try await consumer.subscribe(topics: ["orders"])
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: "unused:1")
@@ -44,7 +46,7 @@ import Testing
         for i in 0..<20 {
             _ = try await producer.send(ProducerRecord(topic: "audit", value: "a\(i)"))
         }
-        #expect(ContinuousClock.now - started < .seconds(4), "awaited sends waited behind the consumer's parked Fetch")
+        #expect(ContinuousClock.now - started < .seconds(15), "awaited sends waited behind the consumer's parked Fetch")
         for i in 0..<20 {
             _ = try await producer.send(ProducerRecord(topic: "orders", key: "k\(i % 4)", value: "v\(i)"))
         }
